@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export FAIRWITNESS_INSTANCE_DIR ?= instance
+
+.PHONY: run test lint bench models clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/fairwitness init --demo-key
+	$(BIN)/fairwitness serve --bind 127.0.0.1:8080
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run.py
+
+# Rebuilds the committed model byte for byte from ../shared/data/train.
+models: $(VENV)/.installed-dev
+	$(BIN)/fairwitness classifiers train --data ../shared/data/train --out classifiers/models/text-linear
+
+clean:
+	rm -rf $(VENV) build *.egg-info

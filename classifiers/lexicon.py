@@ -1,0 +1,118 @@
+"""Word lists as a classifier: ``lexicon:<name>`` is 1.0 when a term of list ``<name>``
+appears as a whole word or phrase after de-obfuscation (``classifiers.normalize``).
+
+Whole words only, on both sides, so a term never fires inside an innocent word: ``ass``
+does not match ``class``, ``assess`` or ``as``; ``cunt`` does not match ``Scunthorpe``;
+``shit`` does not match ``shitake``; ``rape`` does not match ``grape``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from itertools import groupby
+
+from classifiers.normalize import AMBIGUOUS, JOIN_MARK, NORMALIZER_VERSION, fold, normalize, unleet
+from classifiers.protocol import Span
+
+MATCHER_VERSION = "fairwitness-lexicon/1"
+"""Changes whenever the way terms become patterns changes."""
+
+LABEL_PREFIX = "lexicon:"
+
+# What a term's letter may stand for in normalized text: the ambiguous 1 reads as i or l.
+_LETTER_CLASS = {"i": f"[i{AMBIGUOUS}]", "l": f"[l{AMBIGUOUS}]", AMBIGUOUS: f"[il{AMBIGUOUS}]"}
+_WORDS = re.compile(r"[^\W_]+")
+_BETWEEN_WORDS = r"[\W_]*"
+_NEVER = re.compile(r"(?!)")
+
+
+class LexiconClassifier:
+    """One label per word list; see the module docstring for what counts as a match."""
+
+    name = "lexicon"
+
+    def __init__(self, lexicons: Mapping[str, Sequence[str]]) -> None:
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        canonical: dict[str, list[str]] = {}
+        for list_name in sorted(lexicons):
+            terms = lexicons[list_name]
+            if isinstance(terms, str):
+                raise TypeError(f"word list {list_name!r} must be a sequence of terms")
+            self._patterns[LABEL_PREFIX + list_name] = compile_terms(terms, list_name)
+            canonical[list_name] = sorted(set(terms))
+        self.labels: tuple[str, ...] = tuple(self._patterns)
+        body = json.dumps(
+            {"matcher": MATCHER_VERSION, "normalizer": NORMALIZER_VERSION, "lists": canonical},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        self.version = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """For each text, 1.0 per list with a matching term and 0.0 per list without."""
+        patterns = tuple(self._patterns.items())
+        rows = []
+        for text in texts:
+            normalized, _ = normalize(text)
+            rows.append({label: 1.0 if p.search(normalized) else 0.0 for label, p in patterns})
+        return rows
+
+    def explain(self, text: str, label: str) -> list[Span]:
+        """Where in ``text`` (original offsets) the terms of ``label``'s list matched,
+        covering the disguised word as written (``f.u.c.k``, ``іdiot``)."""
+        pattern = self._patterns[label]
+        normalized, index = normalize(text)
+        spans = []
+        for found in pattern.finditer(normalized):
+            start = index[found.start()]
+            end = index[found.end() - 1] + 1
+            # Accents and overlays after the last letter belong to the word shown.
+            while end < len(text) and unicodedata.category(text[end]) in ("Mn", "Me"):
+                end += 1
+            spans.append(Span(start, end, 1.0))
+        return spans
+
+
+def compile_terms(terms: Sequence[str], list_name: str = "") -> re.Pattern[str]:
+    """One pattern finding any of ``terms`` as whole words in normalized text; a
+    ``ValueError`` names a term with no letters or digits."""
+    alternatives = sorted(
+        {term_pattern(term, list_name) for term in terms}, key=lambda p: (-len(p), p)
+    )
+    if not alternatives:
+        return _NEVER
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(alternatives) + r")(?![^\W_])")
+
+
+def term_pattern(term: str, list_name: str = "") -> str:
+    """The regular expression for one term: its words in order, anything but letters
+    and digits between them, each letter run matching its own length or a stretched run
+    of three, and an optional ``JOIN_MARK`` after the first letter run."""
+    words = _WORDS.findall(unleet(fold(term)[0]))
+    if not words:
+        where = f" in word list {list_name!r}" if list_name else ""
+        raise ValueError(f"term {term!r}{where} has no letters or digits")
+    parts = []
+    for n, word in enumerate(words):
+        runs = [_run_pattern(char, len(list(group))) for char, group in groupby(word)]
+        if n == 0:
+            runs[0] += re.escape(JOIN_MARK) + "?"
+        parts.append("".join(runs))
+    return _BETWEEN_WORDS.join(parts)
+
+
+def _run_pattern(char: str, length: int) -> str:
+    # Normalized text keeps runs of one and two and cuts longer ones to three; a run of
+    # three is stretching, so it may stand for one letter or two, but one never stands
+    # for two: "as" must not read as "ass".
+    c = _LETTER_CLASS.get(char, re.escape(char))
+    if length == 1:
+        return f"{c}(?:{c}{c})?"
+    if length == 2:
+        return f"{c}{c}{c}?"
+    return c * 3

@@ -1,0 +1,48 @@
+"""Bearer API keys on the routes that need them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import current_app, g, request
+
+from service.keys import ApiKey, authenticate
+from service.problems import Problem
+
+
+def _unauthenticated(detail: str) -> Problem:
+    return Problem(401, "unauthenticated", detail,
+                   headers={"WWW-Authenticate": 'Bearer realm="fairwitness"'})
+
+
+def current_key() -> ApiKey:
+    return g.api_key
+
+
+def require_role(*roles: str) -> Callable:
+    """Let the request through only with a valid key holding one of ``roles``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise _unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
+            runtime = current_app.extensions["fairwitness"]
+            with runtime.engine.connect() as conn:
+                key = authenticate(conn, token.strip(), runtime.clock())
+            if key is None:
+                raise _unauthenticated("The API key is unknown, revoked or expired.")
+            if key.role not in roles:
+                raise Problem(403, "forbidden",
+                              f"This route needs a {' or '.join(roles)} key; "
+                              f"this key's role is {key.role}.")
+            g.api_key = key
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

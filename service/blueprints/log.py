@@ -1,0 +1,198 @@
+"""The public log: entries, checkpoints, proofs and the verifier key. No key needed.
+
+Read-only by construction: nothing here opens a write transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from sqlalchemy import select
+
+from audit_log import merkle
+from audit_log.store import (
+    head,
+    latest_checkpoint,
+    log_checkpoints,
+    prove_consistency,
+    prove_inclusion,
+    read_hashes,
+)
+from service.log_query import parse_query
+from service.problems import Problem, field_error
+from service.schemas import (
+    CheckpointListSchema,
+    ConsistencyProofSchema,
+    EntryPageSchema,
+    InclusionProofSchema,
+)
+
+bp = Blueprint("log", __name__)
+_page = EntryPageSchema()
+_inclusion = InclusionProofSchema()
+_consistency = ConsistencyProofSchema()
+_checkpoints = CheckpointListSchema()
+
+CSV_COLUMNS = ("index", "id", "kind", "time", "app", "subject", "policy", "policy_version",
+               "action", "rules", "leaf_hash", "entry")
+NDJSON = "application/x-ndjson"
+
+
+def _runtime():
+    return current_app.extensions["fairwitness"]
+
+
+def entry_view(row) -> dict:
+    """A stored entry as the API shows it: the exact hashed body, index and leaf hash."""
+    return {"index": int(row.idx), "leaf_hash": bytes(row.leaf_hash).hex(),
+            "entry": json.loads(row.body)}
+
+
+def _csv_row(row) -> list:
+    entry = json.loads(row.body)
+    policy = entry.get("policy") or {}
+    rules = entry.get("rules") or []
+    rule_ids = [r["id"] if isinstance(r, dict) else r for r in rules]
+    return [row.idx, entry.get("id"), entry.get("kind"), entry.get("time"), entry.get("app"),
+            entry.get("subject"), policy.get("id"), policy.get("version"), entry.get("action"),
+            " ".join(rule_ids), bytes(row.leaf_hash).hex(), row.body]
+
+
+def _export(query, mimetype: str) -> Response:
+    engine = _runtime().engine
+
+    def generate():
+        with engine.connect() as conn:
+            if mimetype == "text/csv":
+                buf = io.StringIO()
+                writer = csv.writer(buf)
+                writer.writerow(CSV_COLUMNS)
+                for row in query.stream(conn):
+                    writer.writerow(_csv_row(row))
+                    if buf.tell() > 64 * 1024:
+                        yield buf.getvalue()
+                        buf.seek(0)
+                        buf.truncate()
+                yield buf.getvalue()
+            else:
+                lines = []
+                for row in query.stream(conn):
+                    lines.append(json.dumps(entry_view(row), separators=(",", ":")))
+                    if len(lines) >= 500:
+                        yield "\n".join(lines) + "\n"
+                        lines = []
+                if lines:
+                    yield "\n".join(lines) + "\n"
+
+    resp = Response(stream_with_context(generate()), mimetype=mimetype)
+    if mimetype == "text/csv":
+        resp.headers["Content-Disposition"] = 'attachment; filename="fairwitness-log.csv"'
+    return resp
+
+
+@bp.get("/v1/log/entries")
+def list_entries():
+    query = parse_query(request.args)
+    best = request.accept_mimetypes.best_match(["application/json", NDJSON, "text/csv"],
+                                               default="application/json")
+    if best in (NDJSON, "text/csv"):
+        return _export(query, best)
+    with _runtime().engine.connect() as conn:
+        rows, cursor = query.page(conn)
+        size, _ = head(conn)
+    return _page.dump({"entries": [entry_view(r) for r in rows], "next_cursor": cursor,
+                       "tree_size": size})
+
+
+@bp.get("/v1/log/checkpoint")
+def get_checkpoint():
+    with _runtime().engine.connect() as conn:
+        latest = latest_checkpoint(conn)
+    if latest is None:
+        raise Problem(404, "not-found", "The log has no checkpoint yet.")
+    return Response(latest[1], mimetype="text/plain")
+
+
+@bp.get("/v1/log/checkpoints")
+def list_checkpoints():
+    after = _int_arg("after", default=-1, minimum=-1)
+    limit = _int_arg("limit", default=100, minimum=1, maximum=1000)
+    with _runtime().engine.connect() as conn:
+        rows = conn.execute(
+            select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
+            .where(log_checkpoints.c.size > after)
+            .order_by(log_checkpoints.c.size).limit(limit + 1)
+        ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return _checkpoints.dump({
+        "checkpoints": [{"size": r.size, "note": r.note, "created_at": r.created_at}
+                        for r in rows],
+        "next_after": rows[-1].size if more else None,
+    })
+
+
+@bp.get("/v1/log/key")
+def get_key():
+    keys = "".join(s.verifier_key() + "\n" for s in _runtime().log.signers)
+    return Response(keys, mimetype="text/plain")
+
+
+MAX_INDEX = (1 << 63) - 1
+
+
+def _int_arg(name: str, *, default: int | None = None, minimum: int = 0,
+             maximum: int = MAX_INDEX) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise Problem(400, "bad-parameter", f"The query parameter {name} is required.",
+                          [field_error(f"#/query/{name}", "Required.")])
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(400, "bad-parameter", f"{name} must be an integer.",
+                      [field_error(f"#/query/{name}", "Not an integer.")]) from None
+    if value < minimum or value > maximum:
+        bound = f"from {minimum} to {maximum}"
+        raise Problem(422, "out-of-range", f"{name} must be {bound}.",
+                      [field_error(f"#/query/{name}", f"Must be {bound}.")])
+    return value
+
+
+@bp.get("/v1/log/proof/inclusion")
+def inclusion_proof():
+    index = _int_arg("index")
+    with _runtime().engine.connect() as conn:
+        current, _ = head(conn)
+        size = _int_arg("size", default=current, minimum=1)
+        if size > current:
+            raise Problem(422, "out-of-range", f"size {size} is beyond the log ({current}).",
+                          [field_error("#/query/size", f"At most {current}.")])
+        if index >= size:
+            raise Problem(422, "out-of-range", f"index {index} is not in a tree of size {size}.",
+                          [field_error("#/query/index", f"Must be below size ({size}).")])
+        proof = prove_inclusion(conn, index, size)
+        root = merkle.tree_hash(size, lambda idxs: read_hashes(conn, idxs))
+    return _inclusion.dump({"index": index, "size": size, "root": root.hex(),
+                            "proof": [h.hex() for h in proof]})
+
+
+@bp.get("/v1/log/proof/consistency")
+def consistency_proof():
+    old = _int_arg("from", minimum=1)
+    with _runtime().engine.connect() as conn:
+        current, _ = head(conn)
+        new = _int_arg("to", default=current, minimum=1)
+        if new > current:
+            raise Problem(422, "out-of-range", f"to {new} is beyond the log ({current}).",
+                          [field_error("#/query/to", f"At most {current}.")])
+        if old > new:
+            raise Problem(422, "out-of-range", f"from {old} is after to {new}.",
+                          [field_error("#/query/from", f"Must not exceed to ({new}).")])
+        proof = prove_consistency(conn, old, new)
+    return _consistency.dump({"from_": old, "to": new, "proof": [h.hex() for h in proof]})

@@ -1,0 +1,159 @@
+"""The ``fairwitness`` command: thin wrappers over the functions the HTTP API calls.
+
+Results a script may capture go to stdout; messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from service.config import Settings
+
+DEMO_KEY_FILE = "demo-client.key"
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def main() -> None:
+    """Fair Witness: transparent moderation with a verifiable public log."""
+
+
+@main.command()
+@click.option("--demo-key/--no-demo-key", default=False,
+              help="Create a client key for the app 'demo' when the instance has no keys.")
+def init(demo_key: bool) -> None:
+    """Create the instance (signing key, pseudonym secret, database) if missing."""
+    from sqlalchemy import func, select
+
+    from audit_log.store import Log
+    from policies.load import load_policy_dir
+    from service.clock import system_clock
+    from service.db import api_keys, init_database, make_engine
+    from service.instance import init_instance, load_instance, signer_for
+    from service.keys import create_key
+    from service.publish import publish_all
+    from service.runtime import build_judges
+
+    settings = _settings()
+    policies = load_policy_dir(settings.policy_dir)
+    build_judges(policies)
+    created = init_instance(settings.instance_dir)
+    for name in created:
+        _say(f"created {settings.instance_dir / name}")
+    url = settings.effective_database_url
+    init_database(url)
+    engine = make_engine(url)
+    signer = signer_for(load_instance(settings.instance_dir), settings.log_origin)
+    log = Log(engine=engine, origin=settings.log_origin, signers=(signer,))
+    published = publish_all(log, list(policies.policies.values()), system_clock(), set())
+    for policy_id, version in sorted(published):
+        _say(f"policy {policy_id} {version} is in the log")
+    if demo_key:
+        with engine.begin() as conn:
+            has_keys = conn.execute(select(func.count()).select_from(api_keys)).scalar_one()
+            if not has_keys:
+                _, plaintext = create_key(conn, "demo", "client", system_clock())
+                path = settings.instance_dir / DEMO_KEY_FILE
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(plaintext + "\n")
+                _say("")
+                _say(f"Demo client key for the app 'demo' (shown once; also in {path}):")
+                _say(f"  {plaintext}")
+                _say("")
+    engine.dispose()
+    _say(f"instance ready in {settings.instance_dir}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--app", "app_name", required=True, help="The client app the key acts for.")
+@click.option("--role", type=click.Choice(["client", "reviewer", "admin"]), required=True)
+def keys_create(app_name: str, role: str) -> None:
+    """Create a key and print it once, alone on stdout."""
+    from service.clock import system_clock
+    from service.db import make_engine
+    from service.keys import create_key
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with engine.begin() as conn:
+            key, plaintext = create_key(conn, app_name, role, system_clock())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        engine.dispose()
+    _say(f"created {key.key_id} ({role} for {app_name}); store it now, it is not shown again")
+    click.echo(plaintext)
+
+
+@main.group()
+def policy() -> None:
+    """Work with policy files."""
+
+
+@policy.command("test")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def policy_test(directory: Path) -> None:
+    """Run every rule's examples; exit 1 naming each rule and example that misses."""
+    from policies.examples import check_examples
+    from policies.load import PolicyError, load_policy_dir
+    from service.runtime import build_judges
+
+    try:
+        judges = build_judges(load_policy_dir(directory))
+    except PolicyError as exc:
+        _say(str(exc))
+        sys.exit(2)
+    failures = []
+    total = 0
+    for judge in judges.values():
+        total += sum(len(r.examples.match) + len(r.examples.no_match) for r in judge.policy.rules)
+        failures += check_examples(judge.policy, judge.classifier.score)
+    for failure in failures:
+        click.echo(f"FAIL {failure.describe()}")
+    click.echo(f"{total - len(failures)} of {total} examples pass in {len(judges)} policies")
+    if failures:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(bind: str, workers: int) -> None:
+    """Serve the API with gunicorn (policies are checked before it starts)."""
+    from policies.load import PolicyError, load_policy_dir
+    from service.runtime import build_judges
+
+    try:
+        build_judges(load_policy_dir(_settings().policy_dir))
+    except PolicyError as exc:
+        _say(f"refusing to start: {exc}")
+        sys.exit(2)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", bind, "--workers", str(workers),
+            "--graceful-timeout", "30", "--access-logfile", "-", "service:create_app()"]
+    os.execv(args[0], args)
+
+
+try:
+    from classifiers.cli import classifiers_cli
+except ImportError:  # the trained-model commands ship with the model package
+    pass
+else:
+    main.add_command(classifiers_cli)

@@ -1,0 +1,59 @@
+"""Settings, read from ``FAIRWITNESS_*`` environment variables alone."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployment may set. Defaults give the embedded SQLite instance."""
+
+    instance_dir: Path = Path("instance")
+    database_url: str = ""
+    policy_dir: Path = PACKAGE_ROOT / "policies" / "library"
+    log_origin: str = "fairwitness.example/log"
+    default_policy: str = "civility"
+    max_body_bytes: int = 256 * 1024
+    max_batch_items: int = 1000
+    db_timeout_seconds: float = 5.0
+    sqlite_synchronous: str = "FULL"
+    public_url: str = "http://127.0.0.1:8080"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.instance_dir / 'fairwitness.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``FAIRWITNESS_<FIELD>`` variables; unknown ones are ignored."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"FAIRWITNESS_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls, f.name)
+            try:
+                values[f.name] = type(default)(raw) if not isinstance(default, Path) else Path(raw)
+            except ValueError as exc:
+                raise ValueError(f"FAIRWITNESS_{f.name.upper()}: {exc}") from exc
+        return cls(**values)
+
+    def with_overrides(self, overrides: Mapping[str, object]) -> Settings:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        coerced = {}
+        for name, value in overrides.items():
+            default = getattr(type(self), name)
+            coerced[name] = Path(value) if isinstance(default, Path) else value
+        return replace(self, **coerced)

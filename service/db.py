@@ -1,0 +1,138 @@
+"""Database engines and the service's own (non-log) tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    create_engine,
+    event,
+    make_url,
+)
+from sqlalchemy import Table as _Table
+
+from audit_log.store import metadata as log_metadata
+
+metadata = MetaData(naming_convention=log_metadata.naming_convention)
+
+api_keys = _Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32)),
+    Column("revoked_at", String(32)),
+)
+
+# Private: what was judged. Kept beside the log, never in it; erasure deletes the
+# text and salt, after which the public commitment links to nothing.
+decision_content = _Table(
+    "decision_content",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("app", String(64), nullable=False),
+    Column("content_ref", String(256)),
+    Column("text", Text),
+    Column("salt", LargeBinary(16)),
+    Column("erased_at", String(32)),
+    Index(None, "app", "content_ref"),
+)
+
+# Every policy version ever used, byte for byte, so anyone can re-read the exact
+# rules a decision cites.
+policy_versions = _Table(
+    "policy_versions",
+    metadata,
+    Column("policy_id", String(64), nullable=False),
+    Column("version", String(80), nullable=False),
+    Column("source", LargeBinary, nullable=False),
+    Column("published_at", String(32), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
+    PrimaryKeyConstraint("policy_id", "version"),
+)
+
+ALL_METADATA = (log_metadata, metadata)
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, timeout_seconds: float = 5.0, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine that fails fast instead of hanging when storage is unavailable.
+
+    SQLite: WAL (readers never block the writer), a busy timeout instead of instant
+    "database is locked", and ``BEGIN IMMEDIATE`` for write transactions so two appenders
+    queue on the lock instead of deadlocking on a read-to-write upgrade.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": timeout_seconds})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record) -> None:
+            # Hand transaction control to the "begin" hook below.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn) -> None:
+            if conn.get_execution_options().get("fairwitness_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+
+    ms = int(timeout_seconds * 1000)
+    parsed = make_url(url)
+    # Keep libpq options given in the URL (a search_path, say) beside our timeouts.
+    options = " ".join(filter(None, [
+        parsed.query.get("options"), f"-c statement_timeout={ms} -c lock_timeout={ms}",
+    ]))
+    return create_engine(
+        parsed.difference_update_query(["options"]),
+        pool_pre_ping=True,
+        pool_timeout=timeout_seconds,
+        connect_args={"connect_timeout": max(1, int(timeout_seconds)), "options": options},
+    )
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    command.upgrade(alembic_config(url), "head")
+
+
+def init_database(url: str) -> None:
+    """Migrate to head and make sure the empty log has its head row."""
+    from audit_log.store import init_head
+
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            init_head(conn)
+    finally:
+        engine.dispose()

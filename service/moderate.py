@@ -1,0 +1,181 @@
+"""The moderation use case: classify, evaluate against the policy, append, answer.
+
+There is no way through this module that acts on content without appending the
+decision to the log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+
+from audit_log.store import Appended, AppendTransaction, Log, log_entries
+from classifiers.protocol import Classifier
+from policies.evaluate import Outcome, evaluate
+from policies.model import Policy
+from service.clock import Clock, rfc3339
+from service.db import decision_content
+from service.excerpt import public_excerpt
+from service.ids import new_id
+from service.privacy import content_commitment, new_salt, subject_pseudonym
+from service.publish import publish_policies
+from service.standing import strike_weight
+
+SCORE_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A policy and the classifier that scores text for it."""
+
+    policy: Policy
+    classifier: Classifier
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str
+    user_id: str
+    policy_id: str
+    content_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Moderated:
+    body: dict
+    appended: Appended
+    tree_size: int
+    salt: bytes
+    inclusion_proof: list[bytes]
+    checkpoint: str
+
+
+def _rule_spans(judge: Judge, text: str, labels: Sequence[str],
+                regex_spans: Sequence[tuple[int, int]]) -> list[list[int]]:
+    spans = {(s, e) for s, e in regex_spans}
+    for label in labels:
+        spans.update((sp.start, sp.end) for sp in judge.classifier.explain(text, label))
+    return [[s, e] for s, e in sorted(spans)]
+
+
+def _decision_body(*, decision_id: str, time: str, app: str, subject: str, content: str,
+                   judge: Judge, scores: dict[str, float], outcome: Outcome,
+                   text: str, matched: list[tuple[dict, list[list[int]]]]) -> dict:
+    policy = judge.policy
+    rules = [dict(r, spans=spans) for r, spans in matched]
+    all_spans = [(s, e) for _, spans in matched for s, e in spans]
+    return {
+        "kind": "decision",
+        "id": decision_id,
+        "time": time,
+        "app": app,
+        "subject": subject,
+        "content": content,
+        "policy": {"id": policy.id, "version": policy.version},
+        "classifier": {"name": judge.classifier.name, "version": judge.classifier.version},
+        "scores": {k: round(float(v), SCORE_DIGITS) for k, v in sorted(scores.items())},
+        "rules": rules,
+        "action": outcome.action,
+        "content_action": outcome.content_action,
+        "automated": True,
+        "notice": outcome.notice,
+        "excerpt": public_excerpt(policy.public_excerpt, text, all_spans),
+        "strike": None,
+        "escalation": None,
+    }
+
+
+def _subject_entries(tx: AppendTransaction, subjects: Sequence[str]) -> dict[str, list[dict]]:
+    """Every decision and reversal about these subjects, read under the append lock."""
+    found: dict[str, list[dict]] = defaultdict(list)
+    rows = tx.conn.execute(
+        select(log_entries.c.subject, log_entries.c.body)
+        .where(log_entries.c.subject.in_(sorted(set(subjects))))
+        .where(log_entries.c.kind.in_(("decision", "reversal")))
+        .order_by(log_entries.c.idx)
+    )
+    for subject, body in rows:
+        found[subject].append(json.loads(body))
+    return found
+
+
+def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
+             secret: bytes, clock: Clock, published: set[tuple[str, str]]) -> list[Moderated]:
+    """Judge ``items`` in order and append every decision in ONE transaction.
+
+    Scores are computed before the log lock is taken (the expensive part); strikes are
+    read and rules evaluated under it, so concurrent posts by one subject escalate
+    exactly as if they had arrived one after another.
+    """
+    by_policy: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        by_policy[item.policy_id].append(i)
+    scores: list[dict[str, float]] = [{} for _ in items]
+    for policy_id, positions in by_policy.items():
+        batch = judges[policy_id].classifier.score([items[i].text for i in positions])
+        for i, row in zip(positions, batch, strict=True):
+            scores[i] = row
+    subjects = [subject_pseudonym(secret, app, item.user_id) for item in items]
+    salts = [new_salt() for _ in items]
+
+    with log.append() as tx:
+        now = clock()
+        time = rfc3339(now)
+        newly_published = publish_policies(
+            tx, [judges[p].policy for p in by_policy], now, published
+        )
+        history = _subject_entries(tx, subjects)
+        staged: list[tuple[dict, Appended]] = []
+        private_rows = []
+        for item, subject, row_scores, salt in zip(items, subjects, scores, salts, strict=True):
+            judge = judges[item.policy_id]
+            policy = judge.policy
+            weight_before = strike_weight(history[subject], now, policy.id)
+            outcome = evaluate(policy, row_scores, item.text, weight_before)
+            matched = [
+                (
+                    {"id": m.rule.id, "action": m.rule.action, "notice": m.rule.notice,
+                     "labels": list(m.labels)},
+                    _rule_spans(judge, item.text, m.labels, m.spans),
+                )
+                for m in outcome.matches
+            ]
+            decision_id = new_id("dec", now)
+            body = _decision_body(
+                decision_id=decision_id, time=time, app=app, subject=subject,
+                content=content_commitment(salt, item.text), judge=judge, scores=row_scores,
+                outcome=outcome, text=item.text, matched=matched,
+            )
+            if outcome.strike is not None:
+                body["strike"] = {
+                    "weight": outcome.strike.weight,
+                    "expires_at": rfc3339(outcome.strike.expires_after.add_to(now)),
+                }
+            if outcome.escalation is not None:
+                step = outcome.escalation
+                body["escalation"] = {
+                    "active_strikes": outcome.active_strike_weight
+                    + (outcome.strike.weight if outcome.strike else 0),
+                    "threshold": step.active_strikes,
+                    "action": step.action,
+                    "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
+                }
+            appended = tx.add(body, rules=[m.rule.id for m in outcome.matches])
+            # Later items of the same batch must see this decision's strike.
+            history[subject].append(body)
+            staged.append((body, appended))
+            private_rows.append({
+                "decision_id": decision_id, "app": app, "content_ref": item.content_ref,
+                "text": item.text, "salt": salt, "erased_at": None,
+            })
+        tx.conn.execute(insert(decision_content), private_rows)
+    published.update(newly_published)
+    return [
+        Moderated(body=body, appended=appended, tree_size=tx.tree_size, salt=salt,
+                  inclusion_proof=tx.proofs[appended.index], checkpoint=tx.checkpoint)
+        for (body, appended), salt in zip(staged, salts, strict=True)
+    ]

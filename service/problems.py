@@ -1,0 +1,117 @@
+"""RFC 9457 problem details: the one shape every error takes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+
+from flask import Flask, Response, json
+from marshmallow import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://fairwitness.example/problems/"
+
+
+class Problem(Exception):
+    """An error the client can act on. ``errors`` name the fields at fault."""
+
+    def __init__(self, status: int, slug: str, detail: str,
+                 errors: Sequence[dict] = (), headers: dict | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+
+
+def field_error(pointer: str, detail: str) -> dict:
+    """One invalid field, as a JSON Pointer (RFC 6901) into the request body or query."""
+    return {"pointer": pointer, "detail": detail}
+
+
+def invalid(errors: Sequence[dict], detail: str = "The request has invalid fields.") -> Problem:
+    return Problem(422, "invalid-request", detail, errors)
+
+
+def problem_response(problem: Problem) -> Response:
+    body = {
+        "type": TYPE_BASE + problem.slug,
+        "title": HTTPStatus(problem.status).phrase,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    resp = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
+    resp.headers.update(problem.headers)
+    return resp
+
+
+def marshmallow_errors(err: ValidationError, base: str = "") -> list[dict]:
+    """Flatten marshmallow's nested messages into pointer/detail pairs."""
+    out: list[dict] = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                key_part = "" if key == "_schema" else f"/{key}"
+                walk(value, path + key_part)
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            for message in node:
+                out.append(field_error("#" + (path or "/"), message))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+        else:
+            out.append(field_error("#" + (path or "/"), str(node)))
+
+    walk(err.messages, base)
+    return out
+
+
+_SLUGS = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+          405: "method-not-allowed", 406: "not-acceptable", 409: "conflict",
+          413: "request-too-large", 415: "unsupported-media-type", 429: "rate-limited"}
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(err: Problem) -> Response:
+        return problem_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response:
+        status = err.code or 500
+        detail = err.description or HTTPStatus(status).phrase
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            detail = f"The request body is larger than the limit of {limit} bytes."
+        problem = Problem(status, _SLUGS.get(status, "http-error"), detail)
+        resp = problem_response(problem)
+        if status == 405 and hasattr(err, "valid_methods") and err.valid_methods:
+            resp.headers["Allow"] = ", ".join(err.valid_methods)
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        # The details stay in the server log; the client learns only that nothing was done.
+        app.logger.exception("unhandled error")
+        return problem_response(Problem(
+            500, "internal-error", "An internal error occurred."))
+
+    # Only the "cannot reach or lock the database" family: a constraint violation is a
+    # bug and must surface as one, not hide behind a retryable 503.
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _storage(err: Exception) -> Response:
+        app.logger.warning("storage unavailable: %s", type(err).__name__)
+        return problem_response(Problem(
+            503, "storage-unavailable",
+            "Storage is unavailable; nothing was recorded. Retry later.",
+            headers={"Retry-After": "1"},
+        ))

@@ -1,0 +1,59 @@
+"""Everything a running instance holds: settings, storage, policies and their judges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from audit_log.store import Log
+from classifiers.registry import build_classifier
+from policies.load import PolicyError, load_policy_dir
+from policies.model import PolicySet
+from service.clock import Clock, system_clock
+from service.config import Settings
+from service.db import make_engine
+from service.instance import Instance, load_instance, signer_for
+from service.moderate import Judge
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    log: Log
+    policies: PolicySet
+    judges: dict[str, Judge]
+    instance: Instance
+    clock: Clock = system_clock
+    published: set[tuple[str, str]] = field(default_factory=set)
+
+
+def build_judges(policies: PolicySet) -> dict[str, Judge]:
+    """One judge per policy; refuses a policy that asks for a label no classifier gives."""
+    judges = {}
+    for policy in policies.policies.values():
+        wanted = {name: policies.lexicons[name] for name in sorted(policy.lexicons())}
+        classifier = build_classifier(policy.classifier, wanted)
+        missing = sorted(policy.labels() - set(classifier.labels))
+        if missing:
+            raise PolicyError(
+                file=policy.path, rule=None, field="classifier", line=None,
+                message=(f"classifier {policy.classifier!r} gives no label "
+                         f"{', '.join(missing)}; it gives {', '.join(classifier.labels)}"),
+            )
+        judges[policy.id] = Judge(policy=policy, classifier=classifier)
+    return judges
+
+
+def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
+    """Load policies first: a broken policy must stop start-up before anything else."""
+    policies = load_policy_dir(settings.policy_dir)
+    judges = build_judges(policies)
+    instance = load_instance(settings.instance_dir)
+    engine = make_engine(settings.effective_database_url, settings.db_timeout_seconds,
+                         settings.sqlite_synchronous)
+    log = Log(engine=engine, origin=settings.log_origin,
+              signers=(signer_for(instance, settings.log_origin),))
+    return Runtime(settings=settings, engine=engine, log=log, policies=policies,
+                   judges=judges, instance=instance, clock=clock)

@@ -1,0 +1,230 @@
+"""Request and response schemas (marshmallow), one per shape on the wire."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from service.body import text_problem
+
+ACTION_NAMES = ("allow", "label", "reduce_visibility", "hold_for_review", "remove",
+                "restrict_account", "suspend_account")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _checked_string(value: str) -> None:
+    reason = text_problem(value)
+    if reason:
+        raise ValidationError(f"Value {reason}.")
+
+
+class ModerationItemSchema(StrictSchema):
+    text = fields.String(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    content_ref = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(min=1, max=256))
+    policy = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+
+    @validates("text")
+    def _text(self, value: str, **_: object) -> None:
+        _checked_string(value)
+        if not value.strip():
+            raise ValidationError("Text must not be empty.")
+
+    @validates("subject")
+    def _subject(self, value: str, **_: object) -> None:
+        _checked_string(value)
+
+    @validates("content_ref")
+    def _content_ref(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_string(value)
+
+
+class ModerationBatchSchema(StrictSchema):
+    items = fields.List(fields.Nested(ModerationItemSchema), required=True,
+                        validate=validate.Length(min=1, max=1000))
+
+
+class PolicyRefSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class ClassifierRefSchema(Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class MatchedRuleSchema(Schema):
+    id = fields.String(required=True)
+    action = fields.String(required=True)
+    notice = fields.String(required=True)
+    labels = fields.List(fields.String(), required=True)
+    spans = fields.List(fields.List(fields.Integer()), required=True)
+
+
+class StrikeSchema(Schema):
+    weight = fields.Integer(required=True)
+    expires_at = fields.String(required=True)
+
+
+class EscalationSchema(Schema):
+    active_strikes = fields.Integer(required=True)
+    threshold = fields.Integer(required=True)
+    action = fields.String(required=True)
+    ends_at = fields.String(allow_none=True)
+
+
+class DecisionSchema(Schema):
+    """The decision as the public log holds it: dumping it must not add or drop a key."""
+
+    kind = fields.String(required=True)
+    id = fields.String(required=True)
+    time = fields.String(required=True)
+    app = fields.String(required=True)
+    subject = fields.String(required=True)
+    content = fields.String(required=True)
+    policy = fields.Nested(PolicyRefSchema, required=True)
+    classifier = fields.Nested(ClassifierRefSchema, required=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    rules = fields.List(fields.Nested(MatchedRuleSchema), required=True)
+    action = fields.String(required=True, validate=validate.OneOf(ACTION_NAMES))
+    content_action = fields.String(required=True, validate=validate.OneOf(ACTION_NAMES))
+    automated = fields.Boolean(required=True)
+    notice = fields.String(allow_none=True, required=True)
+    excerpt = fields.String(allow_none=True, required=True)
+    strike = fields.Nested(StrikeSchema, allow_none=True, required=True)
+    escalation = fields.Nested(EscalationSchema, allow_none=True, required=True)
+
+
+class ReceiptSchema(Schema):
+    index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    tree_size = fields.Integer(required=True)
+    inclusion_proof = fields.List(fields.String(), required=True)
+    checkpoint = fields.String(required=True)
+    content_salt = fields.String()
+
+
+class ModerationResultSchema(Schema):
+    decision = fields.Nested(DecisionSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, required=True)
+
+
+class ModerationBatchResultSchema(Schema):
+    results = fields.List(fields.Nested(ModerationResultSchema), required=True)
+
+
+class PolicySummarySchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    summary = fields.String(required=True)
+    version = fields.String(required=True)
+    classifier = fields.String(required=True)
+    public_excerpt = fields.String(required=True)
+
+
+class PolicyListSchema(Schema):
+    policies = fields.List(fields.Nested(PolicySummarySchema), required=True)
+
+
+class PolicyRuleSchema(Schema):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    action = fields.String(required=True)
+    notice = fields.String(required=True)
+    strike = fields.Dict(allow_none=True)
+    examples = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class PolicyVersionSchema(Schema):
+    version = fields.String(required=True)
+    published_at = fields.String(required=True)
+    log_index = fields.Integer(required=True)
+
+
+class PolicyDetailSchema(PolicySummarySchema):
+    rules = fields.List(fields.Nested(PolicyRuleSchema), required=True)
+    escalation = fields.List(fields.Dict(), required=True)
+    appeals = fields.Dict(required=True)
+    versions = fields.List(fields.Nested(PolicyVersionSchema), required=True)
+
+
+class LogEntrySchema(Schema):
+    index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    entry = fields.Dict(required=True)
+
+
+class EntryPageSchema(Schema):
+    entries = fields.List(fields.Nested(LogEntrySchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    tree_size = fields.Integer(required=True)
+
+
+class InclusionProofSchema(Schema):
+    index = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    root = fields.String(required=True)
+    proof = fields.List(fields.String(), required=True)
+
+
+class ConsistencyProofSchema(Schema):
+    from_ = fields.Integer(required=True, data_key="from")
+    to = fields.Integer(required=True)
+    proof = fields.List(fields.String(), required=True)
+
+
+class CheckpointSchema(Schema):
+    size = fields.Integer(required=True)
+    note = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+class CheckpointListSchema(Schema):
+    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
+    next_after = fields.Integer(allow_none=True, required=True)
+
+
+class PublicReceiptSchema(Schema):
+    index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    tree_size = fields.Integer(required=True)
+    inclusion_proof = fields.List(fields.String(), required=True)
+    checkpoint = fields.String(required=True)
+
+
+class DecisionViewSchema(Schema):
+    entry = fields.Dict(required=True)
+    receipt = fields.Nested(PublicReceiptSchema, required=True)
+    related = fields.List(fields.Nested(LogEntrySchema), required=True)
+
+
+class StrikeViewSchema(Schema):
+    decision_id = fields.String(required=True)
+    policy = fields.String(required=True)
+    rules = fields.List(fields.String(), required=True)
+    weight = fields.Integer(required=True)
+    issued_at = fields.String(required=True)
+    expires_at = fields.String(required=True)
+
+
+class RestrictionViewSchema(Schema):
+    decision_id = fields.String(required=True)
+    policy = fields.String(required=True)
+    action = fields.String(required=True)
+    starts_at = fields.String(required=True)
+    ends_at = fields.String(required=True)
+
+
+class SubjectSchema(Schema):
+    subject = fields.String(required=True)
+    as_of = fields.String(required=True)
+    active_restrictions = fields.List(fields.Nested(RestrictionViewSchema), required=True)
+    active_strikes = fields.List(fields.Nested(StrikeViewSchema), required=True)
+    entries = fields.List(fields.Nested(LogEntrySchema), required=True)
