@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
@@ -57,10 +58,14 @@ log_entries = Table(
     Column("policy_id", String(64)),
     Column("action", String(32)),
     Column("ref", String(64)),
+    # The strike a decision issued, indexed so escalation sums live strikes in SQL.
+    Column("strike_weight", Integer),
+    Column("strike_expires_at", String(32)),
     Column("body", Text, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Index(None, "kind", "idx"),
     Index(None, "subject", "idx"),
+    Index(None, "subject", "strike_expires_at"),
     Index(None, "app", "idx"),
     Index(None, "policy_id", "idx"),
     Index(None, "action", "idx"),
@@ -137,8 +142,13 @@ class AppendTransaction:
         """Tree size including the entries added so far in this transaction."""
         return self.start + len(self._rows)
 
-    def add(self, body: Mapping, rules: Sequence[str] = ()) -> Appended:
-        """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``."""
+    def add(self, body: Mapping, rules: Sequence[str] = (),
+            strike: tuple[int, str] | None = None) -> Appended:
+        """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``.
+
+        ``rules`` and ``strike`` (weight, expiry) only index the entry for queries; the
+        body alone is what the log proves.
+        """
         data = canonical(body)
         leaf = merkle.record_hash(data)
         index = self.size
@@ -154,6 +164,8 @@ class AppendTransaction:
                 "policy_id": policy.get("id") if isinstance(policy, Mapping) else None,
                 "action": body.get("action"),
                 "ref": body.get("ref"),
+                "strike_weight": strike[0] if strike else None,
+                "strike_expires_at": strike[1] if strike else None,
                 "body": data.decode("utf-8"),
                 "leaf_hash": leaf,
             }
@@ -166,16 +178,22 @@ class AppendTransaction:
         if not self._rows:
             return
         leaves = [row["leaf_hash"] for row in self._rows]
-        new_hashes, root = merkle.append_batch(
-            self.start, leaves, lambda idxs: read_hashes(self.conn, idxs)
-        )
+        edge: dict[int, bytes] = {}
+
+        def read_edge(idxs: Sequence[int]) -> list[bytes]:
+            edge.update(zip(idxs, read_hashes(self.conn, idxs), strict=True))
+            return [edge[i] for i in idxs]
+
+        new_hashes, root = merkle.append_batch(self.start, leaves, read_edge)
         self.conn.execute(insert(log_entries), self._rows)
         if self._rules:
             self.conn.execute(insert(log_entry_rules), self._rules)
         self.conn.execute(
             insert(log_hashes), [{"idx": i, "hash": h} for i, h in new_hashes]
         )
-        self._new_hashes = dict(new_hashes)
+        # Every sibling an inclusion proof of a new entry needs is either new or a root of
+        # the old tree's right edge, so the receipts' proofs need no further reads.
+        self._new_hashes = {**edge, **dict(new_hashes)}
         self.tree_size = self.start + len(self._rows)
         self.root = root
         self.conn.execute(
@@ -269,6 +287,22 @@ def head(conn: Connection) -> tuple[int, bytes]:
     """The committed tree size and root."""
     row = conn.execute(select(log_head.c.size, log_head.c.root).where(log_head.c.id == 1)).one()
     return int(row.size), bytes(row.root)
+
+
+def live_strike_weights(conn: Connection, subjects: Sequence[str],
+                        now: str) -> dict[tuple[str, str], int]:
+    """(subject, policy id) → total weight of strikes not expired at ``now`` and not
+    reversed, summed in the database from the index columns."""
+    c = log_entries.c
+    reversed_ids = select(c.ref).where(c.kind == "reversal").where(c.subject.in_(subjects))
+    rows = conn.execute(
+        select(c.subject, c.policy_id, func.sum(c.strike_weight))
+        .where(c.subject.in_(subjects))
+        .where(c.strike_expires_at > now)
+        .where(c.entry_id.not_in(reversed_ids))
+        .group_by(c.subject, c.policy_id)
+    )
+    return {(subject, policy): int(total) for subject, policy, total in rows}
 
 
 def latest_checkpoint(conn: Connection) -> tuple[int, str] | None:

@@ -188,10 +188,11 @@ def _fold_char(char: str) -> str:
         # forms in what they resemble (Greek Η looks like H, η like n).
         lowered = _LOOKALIKE.get(part, part).casefold()
         for piece in unicodedata.normalize("NFKD", lowered):
-            piece = _LOOKALIKE.get(piece, piece)
-            if unicodedata.category(piece) in _DROPPED_CATEGORIES or piece in _INVISIBLE:
-                continue
-            out.append(piece)
+            # A look-alike may stand for several letters (æ → ae): judge each of them.
+            for letter in _LOOKALIKE.get(piece, piece):
+                if unicodedata.category(letter) in _DROPPED_CATEGORIES or letter in _INVISIBLE:
+                    continue
+                out.append(letter)
     return "".join(out)
 
 

@@ -22,7 +22,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     max_batch_items: int = 1000
     db_timeout_seconds: float = 5.0
-    sqlite_synchronous: str = "FULL"
+    sqlite_synchronous: str = "NORMAL"
     public_url: str = "http://127.0.0.1:8080"
 
     @property

@@ -70,7 +70,8 @@ ALL_METADATA = (log_metadata, metadata)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, timeout_seconds: float = 5.0, sqlite_synchronous: str = "FULL") -> Engine:
+def make_engine(url: str, timeout_seconds: float = 5.0,
+                sqlite_synchronous: str = "NORMAL") -> Engine:
     """An engine that fails fast instead of hanging when storage is unavailable.
 
     SQLite: WAL (readers never block the writer), a busy timeout instead of instant

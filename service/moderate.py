@@ -6,14 +6,13 @@ decision to the log in the same transaction.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
-from audit_log.store import Appended, AppendTransaction, Log, log_entries
+from audit_log.store import Appended, Log, live_strike_weights
 from classifiers.protocol import Classifier
 from policies.evaluate import Outcome, evaluate
 from policies.model import Policy
@@ -23,7 +22,6 @@ from service.excerpt import public_excerpt
 from service.ids import new_id
 from service.privacy import content_commitment, new_salt, subject_pseudonym
 from service.publish import publish_policies
-from service.standing import strike_weight
 
 SCORE_DIGITS = 4
 
@@ -89,20 +87,6 @@ def _decision_body(*, decision_id: str, time: str, app: str, subject: str, conte
     }
 
 
-def _subject_entries(tx: AppendTransaction, subjects: Sequence[str]) -> dict[str, list[dict]]:
-    """Every decision and reversal about these subjects, read under the append lock."""
-    found: dict[str, list[dict]] = defaultdict(list)
-    rows = tx.conn.execute(
-        select(log_entries.c.subject, log_entries.c.body)
-        .where(log_entries.c.subject.in_(sorted(set(subjects))))
-        .where(log_entries.c.kind.in_(("decision", "reversal")))
-        .order_by(log_entries.c.idx)
-    )
-    for subject, body in rows:
-        found[subject].append(json.loads(body))
-    return found
-
-
 def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
              secret: bytes, clock: Clock, published: set[tuple[str, str]]) -> list[Moderated]:
     """Judge ``items`` in order and append every decision in ONE transaction.
@@ -128,14 +112,14 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
         newly_published = publish_policies(
             tx, [judges[p].policy for p in by_policy], now, published
         )
-        history = _subject_entries(tx, subjects)
+        weights = live_strike_weights(tx.conn, sorted(set(subjects)), time)
         staged: list[tuple[dict, Appended]] = []
         private_rows = []
         for item, subject, row_scores, salt in zip(items, subjects, scores, salts, strict=True):
             judge = judges[item.policy_id]
             policy = judge.policy
-            weight_before = strike_weight(history[subject], now, policy.id)
-            outcome = evaluate(policy, row_scores, item.text, weight_before)
+            key = (subject, policy.id)
+            outcome = evaluate(policy, row_scores, item.text, weights.get(key, 0))
             matched = [
                 (
                     {"id": m.rule.id, "action": m.rule.action, "notice": m.rule.notice,
@@ -155,6 +139,8 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
                     "weight": outcome.strike.weight,
                     "expires_at": rfc3339(outcome.strike.expires_after.add_to(now)),
                 }
+                # Later items of the same batch must see this decision's strike.
+                weights[key] = weights.get(key, 0) + outcome.strike.weight
             if outcome.escalation is not None:
                 step = outcome.escalation
                 body["escalation"] = {
@@ -164,9 +150,9 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
                     "action": step.action,
                     "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
                 }
-            appended = tx.add(body, rules=[m.rule.id for m in outcome.matches])
-            # Later items of the same batch must see this decision's strike.
-            history[subject].append(body)
+            strike = body["strike"]
+            appended = tx.add(body, rules=[m.rule.id for m in outcome.matches],
+                              strike=(strike["weight"], strike["expires_at"]) if strike else None)
             staged.append((body, appended))
             private_rows.append({
                 "decision_id": decision_id, "app": app, "content_ref": item.content_ref,

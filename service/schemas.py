@@ -111,7 +111,9 @@ class ReceiptSchema(Schema):
 
 
 class ModerationResultSchema(Schema):
-    decision = fields.Nested(DecisionSchema, required=True)
+    # The decision is passed through untouched: it must stay byte-for-byte the body whose
+    # canonical form was hashed. ``DecisionSchema`` documents and checks its shape.
+    decision = fields.Dict(required=True)
     receipt = fields.Nested(ReceiptSchema, required=True)
 
 

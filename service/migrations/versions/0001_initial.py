@@ -35,13 +35,15 @@ def upgrade() -> None:
         sa.Column("policy_id", sa.String(64)),
         sa.Column("action", sa.String(32)),
         sa.Column("ref", sa.String(64)),
+        sa.Column("strike_weight", sa.Integer()),
+        sa.Column("strike_expires_at", sa.String(32)),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
         sa.PrimaryKeyConstraint("idx", name="pk_log_entries"),
         sa.UniqueConstraint("entry_id", name="uq_log_entries_entry_id"),
     )
-    for cols in (("kind", "idx"), ("subject", "idx"), ("app", "idx"), ("policy_id", "idx"),
-                 ("action", "idx"), ("ref",), ("time",)):
+    for cols in (("kind", "idx"), ("subject", "idx"), ("subject", "strike_expires_at"),
+                 ("app", "idx"), ("policy_id", "idx"), ("action", "idx"), ("ref",), ("time",)):
         op.create_index("ix_log_entries_" + "_".join(cols), "log_entries", list(cols))
     op.create_table(
         "log_entry_rules",
