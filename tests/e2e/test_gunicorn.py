@@ -45,7 +45,7 @@ def served(tmp_path: Path):
         try:
             if requests.get(url + "/healthz", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     else:
         proc.kill()

@@ -40,7 +40,7 @@ def test_readme_curl_example(tmp_path: Path):
             try:
                 requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         command = curl.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
         out = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env,
