@@ -7,6 +7,8 @@ the JSON value only, never on key order, whitespace or how a float was written.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 
 import rfc8785
@@ -18,68 +20,125 @@ class CanonicalError(ValueError):
     """An entry body has no RFC 8785 canonical form (not an object, NaN, huge int, ...)."""
 
 
-_MAX_SAFE_INTEGER = 2**53 - 1
+_SAFE_INT = 2**53 - 1
+# Below this magnitude Python's repr() of a float switches to exponent notation
+# ("1e-05") where ECMAScript (and so RFC 8785) still writes positional digits.
+_MIN_POSITIONAL_FLOAT = 1e-4
 
 
 class _NeedsReference(Exception):
-    """The value holds something only the reference encoder renders exactly."""
+    """The body holds a value the fast path cannot prove it writes as RFC 8785 does."""
 
 
-def _prepare(value: object) -> object:
-    """A copy the C ``json`` encoder renders exactly as RFC 8785 does, or _NeedsReference.
+def _plain(value: object) -> object:
+    """Return ``value`` with every float that RFC 8785 writes as an integer made an int.
 
-    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` already
-    escapes strings as RFC 8785 does; it differs only in numbers (``1.0`` vs ``1``,
-    exponent thresholds) and in sorting keys outside the Basic Multilingual Plane (code
-    points vs UTF-16 units). Integral floats become ints; other floats are kept only
-    where Python's repr and ECMAScript's Number-to-String both print plain shortest
-    decimals (1e-4 <= |x| < 1e16), and BMP-only keys are required.
+    Raises ``_NeedsReference`` for anything whose ``json.dumps`` spelling might differ
+    from RFC 8785's: non-ASCII keys (RFC 8785 sorts by UTF-16 code units, Python by code
+    points), integers beyond ±(2^53 - 1), floats that are not finite or that Python
+    would write with an exponent, and any type other than the exact JSON ones.
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is int:
-        if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+        if -_SAFE_INT <= value <= _SAFE_INT:  # type: ignore[operator]
             return value
         raise _NeedsReference
     if kind is float:
-        if value.is_integer():
-            if abs(value) <= _MAX_SAFE_INTEGER:
-                return int(value)
+        f: float = value  # type: ignore[assignment]
+        if not math.isfinite(f):
             raise _NeedsReference
-        if 1e-4 <= abs(value) < 1e16:
-            return value
+        if f.is_integer():
+            # ECMAScript writes integral numbers below 2^53 as their exact digits.
+            if -_SAFE_INT <= f <= _SAFE_INT:
+                return int(f)
+            raise _NeedsReference
+        # A non-integral double is below 2^53, where repr() is positional with the
+        # same shortest round-trip digits ECMAScript's Number::toString chooses.
+        if abs(f) >= _MIN_POSITIONAL_FLOAT:
+            return f
         raise _NeedsReference
     if kind is dict:
-        out = {}
-        for key, item in value.items():
-            if type(key) is not str or not (key.isascii() or max(key) < "\U00010000"):
+        out = None
+        for key, item in value.items():  # type: ignore[union-attr]
+            if type(key) is not str or not key.isascii():
                 raise _NeedsReference
-            out[key] = _prepare(item)
-        return out
-    if kind is list or kind is tuple:
-        return [_prepare(item) for item in value]
+            new = _plain(item)
+            if new is not item:
+                if out is None:
+                    out = dict(value)  # type: ignore[call-overload]
+                out[key] = new
+        return value if out is None else out
+    if kind is list:
+        items = [_plain(item) for item in value]  # type: ignore[union-attr]
+        if any(new is not old for new, old in zip(items, value, strict=True)):  # type: ignore[call-overload]
+            return items
+        return value
     raise _NeedsReference
+
+
+# A number json.dumps may spell otherwise than RFC 8785: with an exponent (repr always
+# signs it), ending in ".0", or of 16+ digits (beyond 2^53 perhaps). In compact output a
+# number follows '":' (an object value), '[' or ','; a match inside a string is harmless,
+# it only sends the body down the slower path.
+_NUMBER_TAIL = r"(?=-?\d)-?(?:\d+(?:\.\d+)?e[+-]|\d+\.0[,\]}]|\d{16})"
+# Two patterns, each with a plain prefix the regex engine scans for quickly.
+_SUSPECT_VALUE = re.compile('":' + _NUMBER_TAIL)
+_SUSPECT_ITEM = re.compile(r"[\[,]" + _NUMBER_TAIL)
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
 
 
 def canonical(body: Mapping) -> bytes:
     """Return the RFC 8785 (JSON Canonicalization Scheme) UTF-8 bytes of an entry body.
 
-    Common bodies take a fast path through the C ``json`` encoder (a test holds it equal
-    to the ``rfc8785`` reference); anything else goes through ``rfc8785`` itself.
+    For bodies with ASCII string keys, safe integers and floats of ordinary size, the
+    RFC 8785 form is what ``json.dumps`` writes with sorted keys, no spaces and raw
+    UTF-8, once integral floats are written as integers; property tests hold this fast
+    path equal to the ``rfc8785`` reference, which every other body goes through.
 
     Raises ``CanonicalError`` if ``body`` is not a mapping or holds a value JSON cannot
     represent exactly (non-string keys, NaN or infinity, integers beyond ±(2^53 - 1),
     bytes, sets, lone surrogates).
     """
+    if type(body) is dict:
+        try:
+            return _dumps(_plain(body)).encode("utf-8")
+        except (_NeedsReference, UnicodeEncodeError, TypeError, ValueError, RecursionError):
+            pass
+    return _reference(body)
+
+
+def canonical_parsed(body: Mapping) -> bytes:
+    """``canonical`` for a body fresh from ``json.loads``, several times faster.
+
+    Such a body has string keys by construction, so the walk over it can be skipped
+    whenever the encoded text shows no number RFC 8785 might spell differently and no
+    character beyond U+FFFF (where key order could differ); otherwise ``canonical``.
+    """
+    if type(body) is dict:
+        try:
+            text = _dumps(body)
+            if (
+                (text.isascii() or not _ASTRAL.search(text))
+                and not _SUSPECT_VALUE.search(text)
+                and not _SUSPECT_ITEM.search(text)
+            ):
+                return text.encode("utf-8")
+        except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+            pass
+    return canonical(body)
+
+
+def _reference(body: Mapping) -> bytes:
     if not isinstance(body, Mapping):
         raise CanonicalError(f"an entry body must be a JSON object, got {type(body).__name__}")
-    try:
-        prepared = _prepare(dict(body))
-        return json.dumps(prepared, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, allow_nan=False).encode("utf-8")
-    except (_NeedsReference, UnicodeEncodeError):
-        pass
     try:
         return rfc8785.dumps(body)
     except rfc8785.CanonicalizationError as exc:

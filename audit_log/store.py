@@ -135,7 +135,19 @@ class AppendTransaction:
     tree_size: int = 0
     root: bytes = b""
     checkpoint: str = ""
-    proofs: dict[int, list[bytes]] = field(default_factory=dict)
+    _proofs: dict[int, list[bytes]] | None = None
+
+    @property
+    def proofs(self) -> dict[int, list[bytes]]:
+        """Inclusion proofs of this append's entries in the tree it committed.
+
+        Computed on first use from hashes already in memory (see ``_flush``), so callers
+        that need no receipts pay nothing and callers that do need no further reads.
+        """
+        if self._proofs is None:
+            indexes = [row["idx"] for row in self._rows]
+            self._proofs = dict(zip(indexes, self.inclusion_proofs(indexes), strict=True))
+        return self._proofs
 
     @property
     def size(self) -> int:
@@ -205,22 +217,17 @@ class AppendTransaction:
         self.conn.execute(insert(log_checkpoints).values(
             size=self.tree_size, root=root, note=self.checkpoint,
             created_at=self._rows[-1]["time"]))
-        indexes = [row["idx"] for row in self._rows]
-        self.proofs = dict(zip(indexes, self.inclusion_proofs(indexes), strict=True))
 
     def inclusion_proofs(self, indexes: Sequence[int]) -> list[list[bytes]]:
         """Proofs that ``indexes`` are in the tree this transaction committed.
 
-        The hashes this append wrote are in memory; the older ones every proof needs are
-        fetched in one query for the whole batch.
+        Every hash these proofs need was written or read by this append, so they are
+        answered from memory, even after the transaction has closed.
         """
         t = self.tree_size
-        wanted = {i for n in indexes for i in merkle.record_proof_indexes(t, n)}
-        known = {i: self._new_hashes[i] for i in wanted if i in self._new_hashes}
-        missing = sorted(wanted - known.keys())
-        known.update(zip(missing, read_hashes(self.conn, missing), strict=True))
-        reader = lambda idxs: [known[i] for i in idxs]  # noqa: E731
-        return [merkle.prove_record(t, n, reader) for n in indexes]
+        known = self._new_hashes
+        return [merkle.prove_record(t, n, lambda idxs: [known[i] for i in idxs])
+                for n in indexes]
 
 
 def read_hashes(conn: Connection, indexes: Sequence[int]) -> list[bytes]:

@@ -147,7 +147,10 @@ def serve(bind: str, workers: int) -> None:
         sys.exit(2)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", bind, "--workers", str(workers),
-            "--graceful-timeout", "30", "--access-logfile", "-", "service:create_app()"]
+            # Long streamed exports (a whole log as CSV) must outlive the sync worker's
+            # default 30 s watchdog.
+            "--timeout", "300", "--graceful-timeout", "30", "--access-logfile", "-",
+            "service:create_app()"]
     os.execv(args[0], args)
 
 
@@ -157,3 +160,9 @@ except ImportError:  # the trained-model commands ship with the model package
     pass
 else:
     main.add_command(classifiers_cli)
+
+from service.cli_log import content, log, verify  # noqa: E402
+
+main.add_command(content)
+main.add_command(log)
+main.add_command(verify)

@@ -1,0 +1,412 @@
+"""The monitor's core: replay a whole log and hold it to every checkpoint it ever signed.
+
+A monitor fetches the log's entries (in index order), its signed checkpoints and the
+state a previous run saved, and hands them to a ``LogAuditor``. The auditor has no
+network or storage inside (the caller fetches, the auditor checks), keeps only the
+Merkle tree's right edge in memory (at most log2(n) + 1 hashes, never all of them), and
+raises ``AuditError`` at the first check that fails, naming the entry or tree size and
+what is wrong with it.
+
+Checks and their names (``AuditError.check``):
+
+- ``entry``: an entry as served is malformed (index, leaf hash or body of the wrong type);
+- ``entry_order``: an entry was served at a position other than its index;
+- ``missing_entry``: an index was skipped, or the log served fewer entries than its
+  latest checkpoint covers;
+- ``leaf_hash``: an entry body does not hash (RFC 8785, RFC 6962 §2.1) to the leaf hash
+  the log serves for it;
+- ``checkpoint_signature``: a checkpoint does not verify with a pinned key;
+- ``origin``: a checkpoint names another log;
+- ``checkpoint_root``: a checkpoint's root is not the root of the tree recomputed from
+  the entries (the entries were changed after they were signed);
+- ``checkpoint_order``: a checkpoint arrived after the entries it covers were consumed
+  without its size being asked about, so its root was never recorded;
+- ``fork``: the log contradicts what a previous run saw (another root at the same size,
+  or fewer entries than before), or two signed checkpoints of one size disagree;
+- ``state``: a saved audit state is malformed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from audit_log.canonical import CanonicalError, canonical_parsed
+from audit_log.checkpoint import Checkpoint, NoteError, Verifier, parse_note, verify_note
+from audit_log.merkle import HASH_SIZE, empty_tree_hash, node_hash, record_hash
+from audit_log.verify import VerificationError
+
+STATE_VERSION = 1
+
+_SAFE_INT = 2**53 - 1
+# Below this magnitude Python's repr() of a float switches to exponent notation
+# ("1e-05") where ECMAScript (and so RFC 8785) still writes positional digits.
+_MIN_POSITIONAL_FLOAT = 1e-4
+
+
+class AuditError(VerificationError):
+    """An audit check failed; ``check`` names it, the message names entry or size."""
+
+
+# --- Parsing served bodies ---------------------------------------------------
+
+
+def _parse_float(text: str) -> float | int:
+    value = float(text)
+    # 1.0 and 1 are one JSON number, which RFC 8785 writes "1": keep it an int.
+    if value.is_integer() and -_SAFE_INT <= value <= _SAFE_INT:
+        return int(value)
+    return value
+
+
+def loads(text: str | bytes) -> object:
+    """``json.loads`` for served entries: integral numbers parse as ``int`` (1.0 → 1).
+
+    Same JSON values, but ``canonical_parsed`` then needs no walk over the body.
+    """
+    return json.loads(text, parse_float=_parse_float)
+
+
+
+# --- Saved state ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditState:
+    """What one audit run leaves for the next: the tree it verified and the keys it trusts.
+
+    ``size`` and ``root`` are the latest checkpoint the run verified; the next run must
+    find the same root at that size. ``checkpoint`` keeps that signed note as evidence.
+    """
+
+    size: int
+    root: bytes
+    verifier_keys: tuple[str, ...]
+    origin: str | None = None
+    checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
+            raise AuditError("state", f"size must be a non-negative integer, got {self.size!r}")
+        if not isinstance(self.root, bytes) or len(self.root) != HASH_SIZE:
+            raise AuditError("state", f"root must be {HASH_SIZE} bytes")
+        object.__setattr__(self, "verifier_keys", tuple(self.verifier_keys))
+        if not self.verifier_keys:
+            raise AuditError("state", "no verifier key is pinned")
+        if self.size == 0 and self.root != empty_tree_hash():
+            raise AuditError("state", "the empty tree has another root")
+
+    def verifiers(self) -> list[Verifier]:
+        """Parse the pinned keys; raise ``AuditError`` (check ``state``) naming a bad one."""
+        try:
+            return [Verifier.from_key(key) for key in self.verifier_keys]
+        except NoteError as exc:
+            raise AuditError("state", f"pinned verifier key: {exc}") from exc
+
+    def to_json(self) -> str:
+        """Serialise as a small JSON document (hashes in hex), ending in a newline."""
+        return (
+            json.dumps(
+                {
+                    "version": STATE_VERSION,
+                    "size": self.size,
+                    "root": self.root.hex(),
+                    "verifier_keys": list(self.verifier_keys),
+                    "origin": self.origin,
+                    "checkpoint": self.checkpoint,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AuditState:
+        """Parse what ``to_json`` wrote; raise ``AuditError`` (check ``state``) naming why not."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AuditError("state", f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise AuditError("state", "must be a JSON object")
+        if data.get("version") != STATE_VERSION:
+            raise AuditError("state", f"unknown state version {data.get('version')!r}")
+        root = data.get("root")
+        try:
+            root_bytes = bytes.fromhex(root) if isinstance(root, str) else None
+        except ValueError:
+            root_bytes = None
+        if root_bytes is None:
+            raise AuditError("state", "root must be hexadecimal")
+        keys = data.get("verifier_keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise AuditError("state", "verifier_keys must be a list of key strings")
+        origin, note = data.get("origin"), data.get("checkpoint")
+        if not isinstance(origin, str | None) or not isinstance(note, str | None):
+            raise AuditError("state", "origin and checkpoint must be strings or null")
+        return cls(
+            size=data.get("size"),
+            root=root_bytes,
+            verifier_keys=tuple(keys),
+            origin=origin,
+            checkpoint=note,
+        )
+
+
+# --- The auditor ------------------------------------------------------------------
+
+
+def _entry_name(index: int, entry: object) -> str:
+    entry_id = entry.get("id") if isinstance(entry, Mapping) else None
+    return f"entry {index} ({entry_id})" if isinstance(entry_id, str) else f"entry {index}"
+
+
+def _note_size(note: object) -> str:
+    """The size a note claims, for messages about a note that may not verify."""
+    try:
+        return str(parse_note(note).checkpoint.size)  # type: ignore[arg-type]
+    except NoteError:
+        return "?"
+
+
+class LogAuditor:
+    """Replays a log entry by entry, recomputing its Merkle tree, and checks checkpoints.
+
+    Use: ``check_checkpoint`` each signed checkpoint no later than the entry that
+    completes its tree is fed (a checkpoint ahead of the entries waits, checked the
+    moment the tree reaches its size); ``feed`` entries 0, 1, 2, ...; then ``finish``
+    with the latest checkpoint, which returns the state to save for the next run.
+    Memory is O(log n) plus one root per size asked about and not yet reached.
+    """
+
+    def __init__(self, verifiers: Sequence[Verifier], previous: AuditState | None = None) -> None:
+        if not verifiers:
+            raise ValueError("an auditor needs at least one verifier key")
+        self._verifiers = tuple(verifiers)
+        self._previous = previous
+        self._origin = previous.origin if previous else None
+        self._frontier: list[bytes] = []  # roots of the maximal complete subtrees, left to right
+        self._size = 0
+        self._last_name = ""
+        self._watched: set[int] = set()  # sizes at which feed() stops to look at the root
+        self._record: set[int] = set()  # sizes asked about with watch()
+        self._roots: dict[int, bytes] = {}  # recomputed roots at those sizes, once reached
+        self._pending: dict[int, Checkpoint] = {}  # checkpoints ahead of the entries
+        self._matched_size = 0  # largest size whose signed root the entries reproduced
+        self._checkpoints_checked = 0
+        self._previous_checked = previous is None or previous.size == 0
+        if previous is not None and previous.size > 0:
+            self._watched.add(previous.size)
+
+    @property
+    def size(self) -> int:
+        """How many entries have been fed so far."""
+        return self._size
+
+    @property
+    def checkpoints_checked(self) -> int:
+        """How many signed checkpoints matched the recomputed tree so far."""
+        return self._checkpoints_checked
+
+    def root(self) -> bytes:
+        """The recomputed root of the entries fed so far (RFC 6962 §2.1 MTH)."""
+        if not self._frontier:
+            return empty_tree_hash()
+        h = self._frontier[-1]
+        for left in reversed(self._frontier[:-1]):
+            h = node_hash(left, h)
+        return h
+
+    def watch(self, sizes: Iterable[int]) -> None:
+        """Ask the auditor to record the recomputed root when the tree reaches each size."""
+        for size in sizes:
+            if size < self._size:
+                raise ValueError(f"size {size} is already behind the {self._size} entries fed")
+            if size == self._size:
+                self._roots[size] = self.root()
+            else:
+                self._watched.add(size)
+                self._record.add(size)
+
+    def recorded_root(self, size: int) -> bytes | None:
+        """The recomputed root at a watched size once reached, else None."""
+        return self.root() if size == self._size else self._roots.get(size)
+
+    def feed(self, index: int, leaf_hash: bytes, entry: Mapping) -> None:
+        """Take the next entry as served: its index, its leaf hash and its body.
+
+        ``entry`` is the body as parsed from JSON (``loads`` parses it for the fastest
+        path). Recomputes the leaf hash from the body and extends the tree with it; when the
+        tree reaches a size with a pending checkpoint or the previous run's size,
+        checks that root too. Raises ``AuditError`` naming the entry.
+        """
+        expected = self._size
+        name = _entry_name(index, entry)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise AuditError("entry", f"the entry at position {expected} has index {index!r}")
+        if index != expected:
+            if index < expected:
+                raise AuditError("entry_order", f"{name} served at position {expected}")
+            raise AuditError(
+                "missing_entry",
+                f"missing entry {expected}: the log served {name} at position {expected}",
+            )
+        if not isinstance(leaf_hash, bytes) or len(leaf_hash) != HASH_SIZE:
+            raise AuditError("entry", f"{name}: leaf hash is not {HASH_SIZE} bytes")
+        if not isinstance(entry, Mapping):
+            raise AuditError("entry", f"{name}: body is not a JSON object")
+        try:
+            recomputed = record_hash(canonical_parsed(entry))
+        except CanonicalError as exc:
+            raise AuditError("leaf_hash", f"{name}: body has no canonical form: {exc}") from exc
+        if not hmac.compare_digest(recomputed, leaf_hash):
+            raise AuditError(
+                "leaf_hash",
+                f"{name}: body does not match its leaf hash (the body hashes to "
+                f"{recomputed.hex()}, the log serves {leaf_hash.hex()})",
+            )
+
+        # Merge the new leaf with every complete left subtree of the same height:
+        # one merge per trailing 1 bit of its index (RFC 6962 §2.1).
+        h = leaf_hash
+        n = index
+        while n & 1:
+            h = node_hash(self._frontier.pop(), h)
+            n >>= 1
+        self._frontier.append(h)
+        self._size = index + 1
+        self._last_name = name
+        if self._size in self._watched:
+            self._reached(self._size)
+
+    def _reached(self, size: int) -> None:
+        self._watched.discard(size)
+        root = self.root()
+        checkpoint = self._pending.pop(size, None)
+        if checkpoint is not None:
+            self._compare(checkpoint, root)
+        previous = self._previous
+        if previous is not None and previous.size == size:
+            if not hmac.compare_digest(root, previous.root):
+                raise AuditError(
+                    "fork",
+                    f"at size {size} the log's root is {root.hex()}, but a previous run "
+                    f"saw {previous.root.hex()}",
+                )
+            self._previous_checked = True
+        if size in self._record:
+            self._record.discard(size)
+            self._roots[size] = root
+
+    def _compare(self, checkpoint: Checkpoint, root: bytes) -> None:
+        size = checkpoint.size
+        if not hmac.compare_digest(root, checkpoint.root):
+            if size == self._size and size - self._matched_size == 1:
+                culprit = f"{self._last_name} is the only entry since the last matching tree"
+            elif size > self._matched_size:
+                culprit = (
+                    f"an entry in {self._matched_size}..{size - 1} was changed after it was signed"
+                )
+            else:
+                culprit = "entries were changed after they were signed"
+            raise AuditError(
+                "checkpoint_root",
+                f"checkpoint {size} root differs from the recomputed tree (signed "
+                f"{checkpoint.root.hex()}, recomputed {root.hex()}): {culprit}",
+            )
+        if size > self._matched_size or self._checkpoints_checked == 0:
+            self._checkpoints_checked += 1
+        self._matched_size = max(self._matched_size, size)
+
+    def _open(self, note: str | bytes) -> Checkpoint:
+        try:
+            checkpoint = verify_note(note, self._verifiers)
+        except NoteError as exc:
+            raise AuditError(
+                "checkpoint_signature", f"checkpoint {_note_size(note)}: {exc}"
+            ) from exc
+        if self._origin is None:
+            self._origin = checkpoint.origin
+        elif checkpoint.origin != self._origin:
+            raise AuditError(
+                "origin",
+                f"checkpoint {checkpoint.size} is for the log {checkpoint.origin!r}, "
+                f"not {self._origin!r}",
+            )
+        return checkpoint
+
+    def check_checkpoint(self, note_text: str | bytes) -> Checkpoint:
+        """Verify a signed checkpoint and hold the tree to it; return the checkpoint.
+
+        The note must verify with a pinned key and name the same log as the others. If
+        the entries fed so far already reach its size, its root is compared now (the
+        size must be the current one or one asked about with ``watch``); otherwise the
+        comparison happens in ``feed`` as soon as the tree reaches that size.
+        """
+        checkpoint = self._open(note_text)
+        size = checkpoint.size
+        if size > self._size:
+            other = self._pending.get(size)
+            if other is not None and other.root != checkpoint.root:
+                raise AuditError(
+                    "fork",
+                    f"two signed checkpoints of size {size} have different roots "
+                    f"({other.root.hex()} and {checkpoint.root.hex()})",
+                )
+            self._pending[size] = checkpoint
+            self._watched.add(size)
+            return checkpoint
+        root = empty_tree_hash() if size == 0 else self.recorded_root(size)
+        if root is None:
+            raise AuditError(
+                "checkpoint_order",
+                f"checkpoint {size} arrived after entry {self._size - 1}; no root was "
+                f"recorded at size {size}",
+            )
+        self._compare(checkpoint, root)
+        return checkpoint
+
+    def finish(self, latest_note: str | bytes) -> AuditState:
+        """Close the audit against the log's latest checkpoint; return the state to save.
+
+        Every entry up to the checkpoint's size must have been fed and the tree must
+        reproduce its root; every checkpoint handed in must have been reached; the
+        previous run's root must be the recomputed root at its size (else the log was
+        rewritten or forked). Raises ``AuditError``.
+        """
+        latest = self._open(latest_note)
+        previous = self._previous
+        if previous is not None and latest.size < previous.size:
+            raise AuditError(
+                "fork",
+                f"the log's latest checkpoint is for size {latest.size}, but a previous "
+                f"run saw size {previous.size}: entries were removed",
+            )
+        if latest.size > self._size:
+            raise AuditError(
+                "missing_entry",
+                f"missing entry {self._size}: the latest checkpoint covers {latest.size} "
+                f"entries, the log served {self._size}",
+            )
+        self.check_checkpoint(latest_note)
+        beyond = sorted(s for s in self._pending if s > self._size)
+        if beyond:
+            raise AuditError(
+                "missing_entry",
+                f"missing entry {self._size}: checkpoint {beyond[0]} covers entries the "
+                f"log did not serve",
+            )
+        if not self._previous_checked:
+            raise AuditError(
+                "fork",
+                f"the previous run's tree of size {previous.size} was never reached",  # type: ignore[union-attr]
+            )
+        return AuditState(
+            size=latest.size,
+            root=latest.root,
+            verifier_keys=tuple(v.verifier_key() for v in self._verifiers),
+            origin=latest.origin,
+            checkpoint=latest_note if isinstance(latest_note, str) else latest_note.decode(),
+        )

@@ -1,0 +1,199 @@
+"""Erasure on request: text and salt go, the decision and the log stay verifiable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from service.db import decision_content, init_database, make_engine
+from service.instance import init_instance
+from tests.conftest import LIBRARY, make_key
+
+FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
+SECRET_TEXT = "my neighbour Ada Quill at 12 Elm Street is an idiot"
+
+
+def fairwitness(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
+    return subprocess.run(
+        [FAIRWITNESS, *args], env={**clean, **env}, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dict]:
+    """A SQLite instance served over HTTP, and the environment its admin CLI runs with."""
+    from service import create_app
+
+    db = tmp_path / "fairwitness.db"
+    url = f"sqlite:///{db}"
+    inst = tmp_path / "instance"
+    init_instance(inst)
+    init_database(url)
+    app = create_app({"database_url": url, "instance_dir": inst, "policy_dir": LIBRARY})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {
+        "base": f"http://127.0.0.1:{server.server_port}",
+        "url": url,
+        "key": make_key(url, "forum-example", "client"),
+        "env": {
+            "FAIRWITNESS_DATABASE_URL": url,
+            "FAIRWITNESS_INSTANCE_DIR": str(inst),
+            "FAIRWITNESS_POLICY_DIR": str(LIBRARY),
+        },
+    }
+    server.shutdown()
+    thread.join(timeout=10)
+    app.extensions["fairwitness"].engine.dispose()
+
+
+def moderate(instance: dict, text: str, subject: str = "ada") -> dict:
+    resp = requests.post(
+        f"{instance['base']}/v1/moderations",
+        json={"text": text, "subject": subject},
+        headers={"Authorization": f"Bearer {instance['key']}"},
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def content_row(instance: dict, decision_id: str):
+    engine = make_engine(instance["url"])
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                select(decision_content).where(decision_content.c.decision_id == decision_id)
+            ).one()
+    finally:
+        engine.dispose()
+
+
+def export(instance: dict) -> str:
+    resp = requests.get(
+        f"{instance['base']}/v1/log/entries", headers={"Accept": "application/x-ndjson"}, timeout=30
+    )
+    assert resp.status_code == 200
+    return resp.text
+
+
+def test_erase_removes_text_and_salt_and_logs_it(instance, tmp_path):
+    doc = moderate(instance, SECRET_TEXT)
+    moderate(instance, "something else entirely", subject="bob")
+    decision_id = doc["decision"]["id"]
+    before = content_row(instance, decision_id)
+    assert before.text == SECRET_TEXT and before.salt == bytes.fromhex(
+        doc["receipt"]["content_salt"]
+    )
+
+    erased = fairwitness("content", "erase", decision_id, env=instance["env"])
+    assert erased.returncode == 0, erased.stderr
+    erasure_id = erased.stdout.strip()
+    assert erasure_id.startswith("era_")
+
+    after = content_row(instance, decision_id)
+    assert after.text is None and after.salt is None and after.erased_at
+
+    view = requests.get(f"{instance['base']}/v1/decisions/{decision_id}", timeout=30).json()
+    assert view["entry"] == doc["decision"]  # the decision entry itself is untouched
+    related = [r["entry"] for r in view["related"]]
+    assert [r["kind"] for r in related] == ["erasure"]
+    erasure = related[0]
+    assert erasure["id"] == erasure_id and erasure["ref"] == decision_id
+    assert erasure["subject"] == doc["decision"]["subject"]
+    assert erasure["app"] == "forum-example" and erasure["reason"] == "erasure request"
+    assert erasure["time"] == after.erased_at
+    assert set(erasure) == {"kind", "id", "time", "app", "subject", "ref", "reason"}
+
+    # The public log never held the words, before or after.
+    public = export(instance)
+    for word in ("Ada", "Quill", "Elm Street", "idiot"):
+        assert word not in public
+
+    # The log still audits clean, the erasure entry included.
+    state = tmp_path / "state.json"
+    audited = fairwitness("log", "audit", "--url", instance["base"], "--state", str(state), env={})
+    assert audited.returncode == 0, audited.stderr
+    assert json.loads(state.read_text())["size"] == view["receipt"]["tree_size"]
+
+    # The decision's receipt still verifies offline; the salt no longer links to any text.
+    key = tmp_path / "log.key"
+    key.write_text(requests.get(f"{instance['base']}/v1/log/key", timeout=30).text)
+    saved = tmp_path / "decision.json"
+    saved.write_text(json.dumps(doc))
+    assert fairwitness("verify", str(saved), "--key", str(key), env={}).returncode == 0
+
+
+def test_a_second_erase_is_refused_and_appends_nothing(instance):
+    decision_id = moderate(instance, SECRET_TEXT)["decision"]["id"]
+    assert fairwitness("content", "erase", decision_id, env=instance["env"]).returncode == 0
+    size = export(instance).count("\n")
+    again = fairwitness("content", "erase", decision_id, env=instance["env"])
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr.startswith(
+        f"refused: the content of decision {decision_id} was already erased at "
+    )
+    assert export(instance).count("\n") == size
+
+
+def test_unknown_decision_is_refused(instance):
+    moderate(instance, "hello")
+    size = export(instance).count("\n")
+    for unknown in ("dec_00000000000000000000000000", "not-an-id"):
+        done = fairwitness("content", "erase", unknown, env=instance["env"])
+        assert done.returncode == 1
+        assert done.stderr.strip() == f"refused: no decision {unknown} has content on this instance"
+    assert export(instance).count("\n") == size
+
+
+def test_erase_use_case_is_one_transaction(database_url, instance_dir, clock, monkeypatch):
+    """If appending the entry fails, the content is not erased either (both backends)."""
+    from service import create_app
+    from service.erase import ErasureError, erase_content
+
+    app = create_app(
+        {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
+        clock=clock,
+    )
+    key = make_key(database_url, "forum-example", "client")
+    resp = app.test_client().post(
+        "/v1/moderations",
+        json={"text": SECRET_TEXT, "subject": "a"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    decision_id = resp.get_json()["decision"]["id"]
+    runtime = app.extensions["fairwitness"]
+
+    from audit_log import store
+
+    def broken_add(self, body, rules=()):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store.AppendTransaction, "add", broken_add)
+        with pytest.raises(RuntimeError, match="disk full"):
+            erase_content(decision_id, log=runtime.log, clock=clock)
+    with runtime.engine.connect() as conn:
+        row = conn.execute(
+            select(decision_content).where(decision_content.c.decision_id == decision_id)
+        ).one()
+    assert row.text == SECRET_TEXT and row.erased_at is None
+
+    erased = erase_content(decision_id, log=runtime.log, clock=clock)
+    assert erased.body["ref"] == decision_id and erased.tree_size == erased.appended.index + 1
+    with pytest.raises(ErasureError, match="already erased"):
+        erase_content(decision_id, log=runtime.log, clock=clock)
+    runtime.engine.dispose()
