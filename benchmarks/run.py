@@ -112,10 +112,21 @@ def main() -> None:
     print(f"batch of 100: {batch.requests_per_second * 100:.0f} items/s (target >= 10,000), "
           f"p99 {batch.p99_ms:.1f} ms per batch, errors {batch.errors}")
 
-    extra = ROOT / "benchmarks" / "bench_classifier.py"
-    if extra.exists():
-        print("\n# classifier")
-        subprocess.run([sys.executable, str(extra)], check=True)
+    from receipt_cost import measure
+
+    with_receipts, without = measure()
+    figures["inprocess_rps_with_receipts"] = round(with_receipts)
+    figures["inprocess_rps_without_proofs_or_signing"] = round(without)
+    print(f"in-process single-item moderation: {with_receipts:.0f} req/s with inclusion proofs "
+          f"and signed checkpoints in every receipt, {without:.0f} req/s without "
+          f"(drop {1 - with_receipts / without:.1%}, target <= 15%)")
+
+    for name, title in (("bench_log.py", "log: proofs and audit at scale"),
+                        ("bench_classifier.py", "classifier")):
+        script = ROOT / "benchmarks" / name
+        if script.exists():
+            print(f"\n# {title}", flush=True)
+            subprocess.run([sys.executable, str(script)], check=True)
     print("\n" + json.dumps(figures, indent=2))
 
 
