@@ -8,7 +8,17 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import problems
-from service.blueprints import decisions, health, log, moderations, policies
+from service.blueprints import (
+    appeals,
+    decisions,
+    health,
+    log,
+    moderations,
+    policies,
+    transparency,
+    web,
+    webhooks,
+)
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.publish import publish_all
@@ -29,8 +39,10 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     app.json.sort_keys = False
     app.extensions["fairwitness"] = runtime
     problems.register(app)
-    for module in (moderations, decisions, log, policies, health):
+    for module in (moderations, decisions, log, policies, health, appeals, transparency,
+                   webhooks):
         app.register_blueprint(module.bp)
+    app.register_blueprint(web.bp)
 
     try:
         publish_all(runtime.log, [j.policy for j in runtime.judges.values()],

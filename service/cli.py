@@ -166,3 +166,56 @@ from service.cli_log import content, log, verify  # noqa: E402
 main.add_command(content)
 main.add_command(log)
 main.add_command(verify)
+
+
+@main.group()
+def appeals() -> None:
+    """Work with appeals."""
+
+
+@appeals.command("overdue")
+def appeals_overdue() -> None:
+    """Print how many open appeals are past their decide-by time, then their ids."""
+    from service.appeals import overdue_appeals
+    from service.clock import system_clock
+    from service.db import make_engine
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with engine.connect() as conn:
+            ids = overdue_appeals(conn, system_clock())
+    finally:
+        engine.dispose()
+    click.echo(str(len(ids)))
+    for appeal_id in ids:
+        click.echo(appeal_id)
+
+
+@main.group()
+def webhooks() -> None:
+    """Deliver webhook events."""
+
+
+@webhooks.command("deliver")
+@click.option("--once", is_flag=True, help="Attempt what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, type=float,
+              help="Seconds between passes when not --once.")
+def webhooks_deliver(once: bool, interval: float) -> None:
+    """Send every due webhook delivery (pending, next attempt reached), retrying with
+    backoff; without --once, keep doing so until interrupted."""
+    import time
+
+    from service.clock import system_clock
+    from service.db import make_engine
+    from service.webhooks import deliver_due
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        while True:
+            counts = deliver_due(engine, system_clock)
+            _say(" ".join(f"{k}={v}" for k, v in counts.items()))
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        engine.dispose()

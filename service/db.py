@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -137,3 +138,93 @@ def init_database(url: str) -> None:
             init_head(conn)
     finally:
         engine.dispose()
+
+
+# --- appeals and redemption (migration 0002) ----------------------------------------
+
+# Private: the SHA-256 of each decision's appeal token, written in the decision's own
+# append transaction, and the appeal deadline the author was promised then.
+appeal_tokens = _Table(
+    "appeal_tokens",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("token_hash", LargeBinary(32), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("deadline", String(32), nullable=False),
+)
+
+# One row per filed appeal, beside its public ``appeal_filed`` entry. Append-only: the
+# status is whether an ``appeal_resolutions`` row exists.
+appeals = _Table(
+    "appeals",
+    metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    Column("decision_id", String(64), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("policy_id", String(64), nullable=False),
+    Column("filed_at", String(32), nullable=False),
+    Column("decide_by", String(32), nullable=False),
+    Column("filed_by", String(16), nullable=False),
+    Column("filed_by_key", String(32)),
+    Column("log_index", BigInteger, nullable=False),
+    Index(None, "decision_id"),
+    Index(None, "app", "decide_by"),
+)
+
+# Private and erasable: what the author wrote. Never in the log.
+appeal_statements = _Table(
+    "appeal_statements",
+    metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    Column("statement", Text),
+    Column("erased_at", String(32)),
+)
+
+# The outcome of each appeal; the primary key makes a second resolution impossible.
+appeal_resolutions = _Table(
+    "appeal_resolutions",
+    metadata,
+    Column("appeal_id", String(64), primary_key=True),
+    Column("resolution_id", String(64), nullable=False, unique=True),
+    Column("outcome", String(16), nullable=False),
+    Column("reviewer_key", String(32), nullable=False),
+    Column("resolved_at", String(32), nullable=False),
+    Column("reversal_id", String(64)),
+    Column("log_index", BigInteger, nullable=False),
+)
+
+# Webhook endpoints per app. The secret is kept in the clear: signing needs it.
+webhooks = _Table(
+    "webhooks",
+    metadata,
+    Column("webhook_id", String(64), primary_key=True),
+    Column("app", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+    Index(None, "app"),
+)
+
+# The outbox: one row per (event, webhook), written in the event's own transaction.
+# The row is the truth; delivery only moves its state forward.
+webhook_deliveries = _Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", String(64), primary_key=True),
+    Column("webhook_id", String(64), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", String(512)),
+    Column("next_attempt_at", String(32)),
+    Column("created_at", String(32), nullable=False),
+    Column("delivered_at", String(32)),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "app", "created_at"),
+)

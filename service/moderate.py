@@ -16,6 +16,7 @@ from audit_log.store import Appended, Log, live_strike_weights
 from classifiers.protocol import Classifier
 from policies.evaluate import Outcome, evaluate
 from policies.model import Policy
+from service.appeals import appeal_offer, new_token, store_tokens
 from service.clock import Clock, rfc3339
 from service.db import decision_content
 from service.excerpt import public_excerpt
@@ -50,6 +51,8 @@ class Moderated:
     salt: bytes
     inclusion_proof: list[bytes]
     checkpoint: str
+    # {url, token, deadline} for every decision that acts; secret, so never in the log.
+    appeal: dict | None = None
 
 
 def _rule_spans(judge: Judge, text: str, labels: Sequence[str],
@@ -88,7 +91,8 @@ def _decision_body(*, decision_id: str, time: str, app: str, subject: str, conte
 
 
 def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
-             secret: bytes, clock: Clock, published: set[tuple[str, str]]) -> list[Moderated]:
+             secret: bytes, clock: Clock, published: set[tuple[str, str]],
+             public_url: str = "") -> list[Moderated]:
     """Judge ``items`` in order and append every decision in ONE transaction.
 
     Scores are computed before the log lock is taken (the expensive part); strikes are
@@ -114,6 +118,8 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
         )
         weights = live_strike_weights(tx.conn, sorted(set(subjects)), time)
         staged: list[tuple[dict, Appended]] = []
+        offers: list[dict | None] = []
+        token_rows = []
         private_rows = []
         for item, subject, row_scores, salt in zip(items, subjects, scores, salts, strict=True):
             judge = judges[item.policy_id]
@@ -154,14 +160,23 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
             appended = tx.add(body, rules=[m.rule.id for m in outcome.matches],
                               strike=(strike["weight"], strike["expires_at"]) if strike else None)
             staged.append((body, appended))
+            offer = None
+            if body["action"] != "allow":
+                token, deadline, token_row = new_token(
+                    decision_id=decision_id, app=app, decided_at=now, policy=policy)
+                token_rows.append(token_row)
+                offer = appeal_offer(public_url, decision_id, token, deadline)
+            offers.append(offer)
             private_rows.append({
                 "decision_id": decision_id, "app": app, "content_ref": item.content_ref,
                 "text": item.text, "salt": salt, "erased_at": None,
             })
         tx.conn.execute(insert(decision_content), private_rows)
+        store_tokens(tx.conn, token_rows)
     published.update(newly_published)
     return [
         Moderated(body=body, appended=appended, tree_size=tx.tree_size, salt=salt,
-                  inclusion_proof=tx.proofs[appended.index], checkpoint=tx.checkpoint)
-        for (body, appended), salt in zip(staged, salts, strict=True)
+                  inclusion_proof=tx.proofs[appended.index], checkpoint=tx.checkpoint,
+                  appeal=offer)
+        for (body, appended), salt, offer in zip(staged, salts, offers, strict=True)
     ]

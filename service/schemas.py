@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from service.body import text_problem
 
@@ -107,7 +115,13 @@ class ReceiptSchema(Schema):
     tree_size = fields.Integer(required=True)
     inclusion_proof = fields.List(fields.String(), required=True)
     checkpoint = fields.String(required=True)
-    content_salt = fields.String()
+    content_salt = fields.String(allow_none=True)
+
+
+class AppealOfferSchema(Schema):
+    url = fields.String(required=True)
+    token = fields.String(required=True)
+    deadline = fields.String(required=True)
 
 
 class ModerationResultSchema(Schema):
@@ -115,6 +129,8 @@ class ModerationResultSchema(Schema):
     # canonical form was hashed. ``DecisionSchema`` documents and checks its shape.
     decision = fields.Dict(required=True)
     receipt = fields.Nested(ReceiptSchema, required=True)
+    # Secret, for the author only: never part of the logged decision.
+    appeal = fields.Nested(AppealOfferSchema, allow_none=True, required=True)
 
 
 class ModerationBatchResultSchema(Schema):
@@ -230,3 +246,210 @@ class SubjectSchema(Schema):
     active_restrictions = fields.List(fields.Nested(RestrictionViewSchema), required=True)
     active_strikes = fields.List(fields.Nested(StrikeViewSchema), required=True)
     entries = fields.List(fields.Nested(LogEntrySchema), required=True)
+
+
+# --- appeals, human decisions, transparency, webhooks ---------------------------------
+
+OUTCOME_NAMES = ("upheld", "overturned", "modified")
+DECISION_ID = r"^dec_[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+def _checked_text(value: str, what: str) -> None:
+    _checked_string(value)
+    if not value.strip():
+        raise ValidationError(f"{what} must not be empty.")
+
+
+class AppealRequestSchema(StrictSchema):
+    decision_id = fields.String(required=True, validate=validate.Regexp(DECISION_ID))
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    token = fields.String(load_default=None, allow_none=True,
+                          validate=validate.Length(min=1, max=256))
+
+    @validates("statement")
+    def _statement(self, value: str, **_: object) -> None:
+        _checked_text(value, "The statement")
+
+    @validates("token")
+    def _token(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_string(value)
+
+
+class AppealFiledSchema(Schema):
+    id = fields.String(required=True)
+    decision_id = fields.String(required=True)
+    status = fields.String(required=True)
+    filed_at = fields.String(required=True)
+    decide_by = fields.String(required=True)
+    filed_by = fields.String(required=True)
+
+
+class ResolutionRequestSchema(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOME_NAMES))
+    action = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(ACTION_NAMES))
+    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+    @validates("rationale")
+    def _rationale(self, value: str, **_: object) -> None:
+        _checked_text(value, "The rationale")
+
+    @validates_schema
+    def _action_iff_modified(self, data: dict, **_: object) -> None:
+        if data.get("outcome") == "modified" and data.get("action") is None:
+            raise ValidationError("A modified outcome needs the new action.", "action")
+        if data.get("outcome") in ("upheld", "overturned") and data.get("action") is not None:
+            raise ValidationError("Only a modified outcome takes an action.", "action")
+
+
+class ResolutionResultSchema(Schema):
+    resolution = fields.Dict(required=True)
+    reversal = fields.Dict(allow_none=True, required=True)
+    receipt = fields.Nested(PublicReceiptSchema, required=True)
+
+
+class AppealViewSchema(Schema):
+    id = fields.String(required=True)
+    decision_id = fields.String(required=True)
+    app = fields.String(required=True)
+    subject = fields.String(required=True)
+    policy = fields.Nested(PolicyRefSchema, required=True)
+    status = fields.String(required=True)
+    filed_at = fields.String(required=True)
+    filed_by = fields.String(required=True)
+    decide_by = fields.String(required=True)
+    overdue = fields.Boolean(required=True)
+    outcome = fields.String(allow_none=True, required=True)
+    rationale = fields.String(allow_none=True, required=True)
+    resolved_at = fields.String(allow_none=True, required=True)
+    resolution_id = fields.String(allow_none=True, required=True)
+    reversal_id = fields.String(allow_none=True, required=True)
+    action = fields.String(allow_none=True, required=True)
+
+
+class ReviewerAppealSchema(Schema):
+    id = fields.String(required=True)
+    decision_id = fields.String(required=True)
+    status = fields.String(required=True)
+    filed_at = fields.String(required=True)
+    decide_by = fields.String(required=True)
+    overdue = fields.Boolean(required=True)
+    filed_by = fields.String(required=True)
+    subject = fields.String(required=True)
+    policy = fields.String(required=True)
+    statement = fields.String(allow_none=True, required=True)
+    outcome = fields.String(allow_none=True, required=True)
+    resolved_at = fields.String(allow_none=True, required=True)
+
+
+class AppealListSchema(Schema):
+    appeals = fields.List(fields.Nested(ReviewerAppealSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class HumanDecisionRequestSchema(StrictSchema):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    policy = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    action = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(ACTION_NAMES))
+    content_ref = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(min=1, max=256))
+    text = fields.String(load_default=None, allow_none=True)
+    notice = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(min=1, max=5000))
+
+    @validates("subject", "policy", "rule", "content_ref")
+    def _plain(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_string(value)
+
+    @validates("text")
+    def _text(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_text(value, "Text")
+
+    @validates("notice")
+    def _notice(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_text(value, "The notice")
+
+
+class TimeToResolutionSchema(Schema):
+    count = fields.Integer(required=True)
+    median = fields.Float(allow_none=True, required=True)
+    p90 = fields.Float(allow_none=True, required=True)
+
+
+class RuleOverturnSchema(Schema):
+    resolved = fields.Integer(required=True)
+    overturned = fields.Integer(required=True)
+    modified = fields.Integer(required=True)
+    overturn_rate = fields.Float(required=True)
+
+
+class TransparencyDecisionsSchema(Schema):
+    total = fields.Integer(required=True)
+    by_action = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    by_rule = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    by_app = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    automated = fields.Integer(required=True)
+    human = fields.Integer(required=True)
+
+
+class TransparencyAppealsSchema(Schema):
+    filed = fields.Integer(required=True)
+    resolved = fields.Integer(required=True)
+    upheld = fields.Integer(required=True)
+    overturned = fields.Integer(required=True)
+    modified = fields.Integer(required=True)
+    open = fields.Integer(required=True)
+    overdue = fields.Integer(required=True)
+    overdue_ids = fields.List(fields.String(), required=True)
+    overturn_rate_by_rule = fields.Dict(keys=fields.String(),
+                                        values=fields.Nested(RuleOverturnSchema), required=True)
+    time_to_resolution_seconds = fields.Nested(TimeToResolutionSchema, required=True)
+
+
+class WindowSchema(Schema):
+    since = fields.String(allow_none=True, required=True)
+    until = fields.String(allow_none=True, required=True)
+
+
+class TransparencySchema(Schema):
+    window = fields.Nested(WindowSchema, required=True)
+    as_of = fields.String(required=True)
+    decisions = fields.Nested(TransparencyDecisionsSchema, required=True)
+    appeals = fields.Nested(TransparencyAppealsSchema, required=True)
+    reversals = fields.Integer(required=True)
+
+
+class WebhookRequestSchema(StrictSchema):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class WebhookCreatedSchema(Schema):
+    id = fields.String(required=True)
+    url = fields.String(required=True)
+    secret = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+class DeliverySchema(Schema):
+    id = fields.String(required=True)
+    webhook_id = fields.String(required=True)
+    url = fields.String(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    last_status = fields.Integer(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True, required=True)
+    next_attempt_at = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    delivered_at = fields.String(allow_none=True, required=True)
+
+
+class DeliveryListSchema(Schema):
+    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)

@@ -2,6 +2,16 @@
 
 Pure: the caller reads the entries, this module only reasons about them, so the same
 answer comes from the database, from an exported log, or from a test's list.
+
+Reversals. A ``reversal`` entry (an appeal overturned or modified a decision) names
+the original decision in ``ref``. The original entry is never changed; instead every
+reversal voids the original's strike and any account restriction its escalation
+imposed, whatever the new action. A ``modified`` outcome replaces the action with a
+lighter one and issues no strike of its own (strikes come only from rules); when the
+lighter action is itself an account action (``suspend_account`` lightened to
+``restrict_account``), the reversal carries the original ``ends_at`` and that
+restriction stays in force until then. ``audit_log.store.live_strike_weights`` applies
+the same rule in SQL: decisions named by a reversal's ``ref`` do not count.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from policies.model import ACCOUNT_ACTIONS
 from service.clock import parse_rfc3339
 
 
@@ -63,10 +74,21 @@ def strike_weight(entries: Iterable[Mapping], now: datetime, policy_id: str) -> 
 
 
 def active_restrictions(entries: Iterable[Mapping], now: datetime) -> list[ActiveRestriction]:
-    """Account restrictions from escalations that have not ended and were not reversed."""
+    """Account restrictions from escalations that have not ended and were not reversed,
+    and lighter account actions that a modifying reversal put in their place."""
     entries = list(entries)
     gone = _reversed(entries)
+    started = {e["id"]: e["time"] for e in entries if e.get("kind") == "decision"}
     out = []
+    for e in entries:
+        if e.get("kind") != "reversal" or e.get("action") not in ACCOUNT_ACTIONS:
+            continue
+        if not e.get("ends_at") or parse_rfc3339(e["ends_at"]) <= now:
+            continue
+        out.append(ActiveRestriction(
+            decision_id=e["ref"], policy_id=e["policy"]["id"], action=e["action"],
+            starts_at=started.get(e["ref"], e["time"]), ends_at=e["ends_at"],
+        ))
     for e in entries:
         esc = e.get("escalation")
         if e.get("kind") != "decision" or not esc or e["id"] in gone:

@@ -61,7 +61,8 @@ def _csv_row(row) -> list:
             " ".join(rule_ids), bytes(row.leaf_hash).hex(), row.body]
 
 
-def _export(query, mimetype: str) -> Response:
+def export_response(query, mimetype: str) -> Response:
+    """The whole filtered log streamed as CSV or NDJSON, a keyset page at a time."""
     engine = _runtime().engine
 
     def generate():
@@ -99,7 +100,7 @@ def list_entries():
     best = request.accept_mimetypes.best_match(["application/json", NDJSON, "text/csv"],
                                                default="application/json")
     if best in (NDJSON, "text/csv"):
-        return _export(query, best)
+        return export_response(query, best)
     with _runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)

@@ -34,6 +34,7 @@ def _result_dict(m: Moderated) -> dict:
             "checkpoint": m.checkpoint,
             "content_salt": m.salt.hex(),
         },
+        "appeal": m.appeal,
     }
 
 
@@ -71,6 +72,7 @@ def create_moderation():
     results = moderate(
         items, app=current_key().app, judges=runtime.judges, log=runtime.log,
         secret=runtime.instance.secret, clock=runtime.clock, published=runtime.published,
+        public_url=runtime.settings.public_url,
     )
     if is_batch:
         return _batch_result.dump({"results": [_result_dict(m) for m in results]}), 201

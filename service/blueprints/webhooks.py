@@ -1,0 +1,71 @@
+"""Webhooks over HTTP: an app registers endpoints and watches its deliveries."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, request
+from marshmallow import ValidationError
+
+from service.auth import current_key, require_role
+from service.body import json_body
+from service.problems import Problem, field_error, invalid, marshmallow_errors
+from service.schemas import DeliveryListSchema, WebhookCreatedSchema, WebhookRequestSchema
+from service.webhooks import Dispatcher, WebhookError, list_deliveries, register_webhook
+
+bp = Blueprint("webhooks", __name__)
+_request = WebhookRequestSchema()
+_created = WebhookCreatedSchema()
+_deliveries = DeliveryListSchema()
+STATUSES = ("pending", "delivered", "failed")
+EXTENSION = "fairwitness.webhooks"
+
+
+def dispatcher(app: Flask) -> Dispatcher:
+    """The app's background deliverer, made on first use."""
+    found = app.extensions.get(EXTENSION)
+    if found is None:
+        runtime = app.extensions["fairwitness"]
+        found = app.extensions.setdefault(
+            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock))
+    return found
+
+
+@bp.post("/v1/webhooks")
+@require_role("client")
+def create_webhook():
+    runtime = current_app.extensions["fairwitness"]
+    payload = json_body()
+    if not isinstance(payload, dict):
+        raise invalid([field_error("#/", "The body must be a JSON object.")])
+    try:
+        loaded = _request.load(payload)
+    except ValidationError as err:
+        raise invalid(marshmallow_errors(err)) from err
+    try:
+        made = register_webhook(runtime.engine, app=current_key().app, url=loaded["url"],
+                                now=runtime.clock())
+    except WebhookError as err:
+        if err.conflict:
+            raise Problem(409, "conflict", err.detail) from err
+        raise invalid([field_error("#/url", err.detail)]) from err
+    return _created.dump({"id": made.webhook_id, "url": made.url, "secret": made.secret,
+                          "created_at": made.created_at}), 201
+
+
+@bp.get("/v1/webhooks/deliveries")
+@require_role("client")
+def get_deliveries():
+    runtime = current_app.extensions["fairwitness"]
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        detail = "Must be pending, delivered or failed."
+        raise Problem(400, "bad-parameter", detail, [field_error("#/query/status", detail)])
+    raw = request.args.get("limit", "")
+    limit = 100
+    if raw:
+        limit = int(raw) if raw.isdigit() and len(raw) < 6 else -1
+        if not 1 <= limit <= 1000:
+            detail = "An integer from 1 to 1000."
+            raise Problem(400, "bad-parameter", detail, [field_error("#/query/limit", detail)])
+    with runtime.engine.connect() as conn:
+        rows = list_deliveries(conn, app=current_key().app, status=status, limit=limit)
+    return _deliveries.dump({"deliveries": rows})

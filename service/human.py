@@ -1,0 +1,150 @@
+"""Decisions made by a person: a reviewer acts under a cited rule, and it is logged.
+
+A human decision is a ``decision`` entry like an automated one, with ``automated:
+false``, the reviewer's key id as ``moderator``, no classifier and no scores. There is
+no action without a rule: the cited rule must exist in the policy, and its strike (and
+so the escalation ladder) applies exactly as when a classifier matched it. The author
+gets an appeal token like any other; the moderator may not resolve that appeal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+
+from audit_log.store import Log, live_strike_weights
+from policies.model import CONTENT_ACTIONS, Policy, most_severe
+from service.appeals import appeal_offer, new_token, store_tokens
+from service.clock import Clock, rfc3339
+from service.db import decision_content
+from service.excerpt import public_excerpt
+from service.ids import new_id
+from service.keys import ApiKey
+from service.moderate import Moderated
+from service.privacy import content_commitment, new_salt, subject_pseudonym
+from service.publish import publish_policies
+
+
+class DecisionRefused(ValueError):
+    """The request names something that does not exist or cannot be done."""
+
+    def __init__(self, detail: str, pointer: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.pointer = pointer
+
+
+@dataclass(frozen=True)
+class HumanDecision:
+    user_id: str
+    policy_id: str
+    rule_id: str
+    action: str | None = None
+    content_ref: str | None = None
+    text: str | None = None
+    notice: str | None = None
+
+
+_ACCOUNT_PHRASES = {"restrict_account": "your account is restricted",
+                    "suspend_account": "your account is suspended"}
+
+
+def _escalation_notice(step, total: int) -> str:
+    if step.notice:
+        return step.notice
+    strikes = f"{total} active strike{'s' if total != 1 else ''}"
+    consequence = _ACCOUNT_PHRASES.get(step.action, f"the action is {step.action}")
+    if step.for_ is not None:
+        consequence += f" for {step.for_.describe()}"
+    return f"You now have {strikes}, so {consequence}."
+
+
+def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Policy], log: Log,
+           secret: bytes, clock: Clock, published: set[tuple[str, str]],
+           public_url: str = "") -> Moderated:
+    """Append a reviewer's decision under ``request.rule`` for the reviewer's app.
+
+    ``action`` defaults to the rule's action; any content action but ``allow`` may be
+    chosen (a person confirming a held post removes it, say). Raises ``DecisionRefused``
+    for an unknown policy or rule, or a rule that takes no action and none was given.
+    """
+    policy = policies.get(request.policy_id)
+    if policy is None:
+        raise DecisionRefused(f"Unknown policy {request.policy_id!r}; known: "
+                              f"{', '.join(sorted(policies))}.", "#/policy")
+    try:
+        rule = policy.rule(request.rule_id)
+    except KeyError:
+        raise DecisionRefused(
+            f"Policy {policy.id!r} has no rule {request.rule_id!r}; its rules: "
+            f"{', '.join(r.id for r in policy.rules)}.", "#/rule") from None
+    content_action = request.action or rule.action
+    if content_action not in CONTENT_ACTIONS or content_action == "allow":
+        raise DecisionRefused(
+            f"Rule {rule.id!r} takes no action; name one of: "
+            f"{', '.join(CONTENT_ACTIONS[1:])}.", "#/action")
+    app = reviewer.app
+    subject = subject_pseudonym(secret, app, request.user_id)
+    salt = new_salt() if request.text is not None else None
+
+    with log.append() as tx:
+        now = clock()
+        time = rfc3339(now)
+        newly_published = publish_policies(tx, [policy], now, published)
+        strike = None
+        step = None
+        total = 0
+        if rule.strike is not None:
+            before = live_strike_weights(tx.conn, [subject], time).get((subject, policy.id), 0)
+            total = before + rule.strike.weight
+            strike = {"weight": rule.strike.weight,
+                      "expires_at": rfc3339(rule.strike.expires_after.add_to(now))}
+            reached = [s for s in policy.escalation if s.active_strikes <= total]
+            step = reached[-1] if reached else None
+        action = most_severe([content_action, step.action]) if step else content_action
+        notice = request.notice or rule.notice
+        if step is not None:
+            notice = f"{notice.rstrip()} {_escalation_notice(step, total)}"
+        decision_id = new_id("dec", now)
+        body = {
+            "kind": "decision",
+            "id": decision_id,
+            "time": time,
+            "app": app,
+            "subject": subject,
+            "content": (content_commitment(salt, request.text)
+                        if salt is not None and request.text is not None else None),
+            "policy": {"id": policy.id, "version": policy.version},
+            "classifier": None,
+            "scores": {},
+            "rules": [{"id": rule.id, "action": rule.action, "notice": rule.notice,
+                       "labels": [], "spans": []}],
+            "action": action,
+            "content_action": content_action,
+            "automated": False,
+            "moderator": reviewer.key_id,
+            "notice": notice,
+            "excerpt": (public_excerpt(policy.public_excerpt, request.text, [])
+                        if request.text is not None else None),
+            "strike": strike,
+            "escalation": ({
+                "active_strikes": total, "threshold": step.active_strikes,
+                "action": step.action,
+                "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
+            } if step is not None else None),
+        }
+        appended = tx.add(body, rules=[rule.id],
+                          strike=(strike["weight"], strike["expires_at"]) if strike else None)
+        if request.text is not None or request.content_ref is not None:
+            tx.conn.execute(insert(decision_content).values(
+                decision_id=decision_id, app=app, content_ref=request.content_ref,
+                text=request.text, salt=salt, erased_at=None))
+        token, deadline, row = new_token(decision_id=decision_id, app=app, decided_at=now,
+                                         policy=policy)
+        store_tokens(tx.conn, [row])
+    published.update(newly_published)
+    return Moderated(body=body, appended=appended, tree_size=tx.tree_size,
+                     salt=salt or b"", inclusion_proof=tx.proofs[appended.index],
+                     checkpoint=tx.checkpoint,
+                     appeal=appeal_offer(public_url, decision_id, token, deadline))

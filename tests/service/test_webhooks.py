@@ -1,0 +1,220 @@
+"""Webhooks against a real HTTP receiver on 127.0.0.1: signed, retried, visible."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from service.webhooks import SIGNATURE_HEADER, backoff, deliver_due, sign, verify_signature
+from tests.conftest import log_size, make_key
+
+THREAT = "I will hurt you"
+
+
+class Receiver:
+    """An HTTP server that records every POST and fails the first ``failures`` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.received: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 500 if len(receiver.received) < receiver.failures else 204
+                receiver.received.append((dict(self.headers), body, status))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made: list[Receiver] = []
+
+    def start(failures: int = 0) -> Receiver:
+        made.append(Receiver(failures))
+        return made[-1]
+
+    yield start
+    for r in made:
+        r.close()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def register(client, auth, url) -> dict:
+    resp = client.post("/v1/webhooks", json={"url": url}, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def resolved_appeal(client, auth, reviewer, outcome="overturned") -> tuple[dict, dict]:
+    result = client.post("/v1/moderations", json={"text": THREAT, "subject": "hooked"},
+                         headers=auth).get_json()
+    appeal = client.post("/v1/appeals", json={"decision_id": result["decision"]["id"],
+                                              "statement": "context",
+                                              "token": result["appeal"]["token"]}).get_json()
+    resp = client.post(f"/v1/appeals/{appeal['id']}/resolution",
+                       json={"outcome": outcome, "rationale": "Not a threat."},
+                       headers=reviewer)
+    assert resp.status_code == 201, resp.get_json()
+    return result["decision"], resp.get_json()
+
+
+def join(app) -> None:
+    app.extensions["fairwitness.webhooks"].join()
+
+
+def test_signature_round_trip():
+    header = sign("whsec_x", 1_700_000_000, b'{"a":1}')
+    assert header.startswith("t=1700000000,v1=")
+    assert verify_signature("whsec_x", header, b'{"a":1}', now=1_700_000_100)
+    assert not verify_signature("whsec_x", header, b'{"a":2}', now=1_700_000_100)
+    assert not verify_signature("whsec_y", header, b'{"a":1}', now=1_700_000_100)
+    assert not verify_signature("whsec_x", header, b'{"a":1}', now=1_700_001_000)
+    assert not verify_signature("whsec_x", "garbage", b'{"a":1}', now=1_700_000_000)
+
+
+def test_resolution_event_arrives_signed(client, auth, app, database_url, receiver, clock):
+    hook = receiver()
+    registered = register(client, auth, hook.url)
+    assert registered["secret"].startswith("whsec_")
+    reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
+    decision, resolution = resolved_appeal(client, auth, reviewer)
+    join(app)
+    assert len(hook.received) == 1
+    headers, body, _ = hook.received[0]
+    assert verify_signature(registered["secret"], headers[SIGNATURE_HEADER], body,
+                            now=int(clock.now.timestamp()))
+    event = json.loads(body)
+    assert event["type"] == "appeal.resolved" and event["id"].startswith("evt_")
+    assert event["data"] == {
+        "appeal_id": resolution["resolution"]["ref"], "decision_id": decision["id"],
+        "outcome": "overturned", "original_action": "remove", "action": "allow",
+        "resolution_id": resolution["resolution"]["id"],
+        "reversal_id": resolution["reversal"]["id"],
+        "log_index": resolution["receipt"]["index"],
+    }
+    deliveries = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+    assert [(d["status"], d["attempts"], d["last_status"]) for d in deliveries] == [
+        ("delivered", 1, 204)]
+
+
+def test_failing_receiver_gets_the_event_on_the_third_attempt(client, auth, app, database_url,
+                                                              receiver, clock):
+    hook = receiver(failures=2)
+    register(client, auth, hook.url)
+    reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
+    resolved_appeal(client, auth, reviewer)
+    join(app)  # the background attempt after the request: fails
+    engine = app.extensions["fairwitness"].engine
+
+    def state():
+        (d,) = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+        return d["status"], d["attempts"], d["last_status"], d["next_attempt_at"]
+
+    status, attempts, last, _ = state()
+    assert (status, attempts, last) == ("pending", 1, 500)
+    # Not due yet: nothing is sent.
+    assert deliver_due(engine, clock) == {"delivered": 0, "pending": 0, "failed": 0}
+    clock.advance(seconds=int(backoff(1).total_seconds()))
+    assert deliver_due(engine, clock)["pending"] == 1
+    assert state()[:3] == ("pending", 2, 500)
+    clock.advance(seconds=int(backoff(2).total_seconds()))
+    assert deliver_due(engine, clock)["delivered"] == 1
+    assert state()[:3] == ("delivered", 3, 204)
+    assert [s for _, _, s in hook.received] == [500, 500, 204]
+    # The same event every time (receivers deduplicate on its id).
+    assert len({json.loads(b)["id"] for _, b, _ in hook.received}) == 1
+    clock.advance(days=1)
+    assert deliver_due(engine, clock) == {"delivered": 0, "pending": 0, "failed": 0}
+
+
+def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiver, clock):
+    from service.webhooks import MAX_ATTEMPTS
+
+    hook = receiver(failures=100)
+    register(client, auth, hook.url)
+    resolved_appeal(client, auth, bearer(make_key(database_url, "forum-example", "reviewer")))
+    join(app)
+    engine = app.extensions["fairwitness"].engine
+    for _ in range(MAX_ATTEMPTS - 1):
+        clock.advance(hours=7)
+        deliver_due(engine, clock)
+    (d,) = client.get("/v1/webhooks/deliveries?status=failed", headers=auth).get_json()[
+        "deliveries"]
+    assert d["attempts"] == MAX_ATTEMPTS and d["next_attempt_at"] is None
+    assert len(hook.received) == MAX_ATTEMPTS
+
+
+def test_cli_delivers_what_the_thread_could_not(client, auth, app, database_url, receiver,
+                                                clock, instance_dir, monkeypatch):
+    from service import cli
+
+    hook = receiver(failures=1)
+    register(client, auth, hook.url)
+    # The CLI reads the real clock: resolve an hour in the past so the retry is due now.
+    clock.advance(hours=-1)
+    resolved_appeal(client, auth, bearer(make_key(database_url, "forum-example", "reviewer")))
+    join(app)
+    monkeypatch.setenv("FAIRWITNESS_DATABASE_URL", database_url)
+    monkeypatch.setenv("FAIRWITNESS_INSTANCE_DIR", str(instance_dir))
+    result = CliRunner().invoke(cli.main, ["webhooks", "deliver", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "delivered=1" in result.stderr
+    assert [s for _, _, s in hook.received] == [500, 204]
+
+
+def test_events_go_only_to_the_deciding_apps_webhooks(client, auth, app, database_url,
+                                                      receiver):
+    mine, theirs = receiver(), receiver()
+    register(client, auth, mine.url)
+    register(client, bearer(make_key(database_url, "another-app", "client")), theirs.url)
+    resolved_appeal(client, auth, bearer(make_key(database_url, "forum-example", "reviewer")),
+                    outcome="upheld")
+    join(app)
+    assert len(mine.received) == 1 and theirs.received == []
+    assert json.loads(mine.received[0][1])["data"]["reversal_id"] is None
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/x", "not a url", "http://", "/relative",
+                                 "http://user:pw@example.org/", "https://example.org/#frag",
+                                 "http://example.org:99999/", "x" * 2049])
+def test_bad_urls_are_422(client, auth, app, url):
+    before = log_size(app)
+    resp = client.post("/v1/webhooks", json={"url": url}, headers=auth)
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["errors"][0]["pointer"] == "#/url"
+    assert log_size(app) == before
+
+
+def test_registration_needs_a_client_key_and_is_capped(client, auth, database_url):
+    reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
+    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/"}).status_code == 401
+    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/"},
+                       headers=reviewer).status_code == 403
+    for i in range(10):
+        register(client, auth, f"http://127.0.0.1:9/{i}")
+    resp = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=auth)
+    assert resp.status_code == 409
+    assert client.get("/v1/webhooks/deliveries", headers=reviewer).status_code == 403
+    assert client.get("/v1/webhooks/deliveries?status=lost", headers=auth).status_code == 400
