@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -99,10 +100,13 @@ class Instance:
     def start(self) -> None:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
+        # A file, not a pipe: nobody drains the server's log while it runs, and a full
+        # pipe would stall it.
+        self.server_log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
              "service:create_app()"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            env=self.env, stdout=self.server_log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -114,7 +118,8 @@ class Instance:
                 pass
             time.sleep(0.2)
         self.stop()
-        pytest.fail("gunicorn did not become ready:\n" + self.proc.stdout.read().decode())
+        self.server_log.seek(0)
+        pytest.fail("gunicorn did not become ready:\n" + self.server_log.read().decode())
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

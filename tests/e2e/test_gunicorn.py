@@ -36,23 +36,31 @@ def served(tmp_path: Path):
                           "--role", "client"], env=env, check=True, capture_output=True,
                          text=True).stdout.strip()
     port = _free_port()
+    # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
+    # would stall it.
+    server_log = (tmp_path / "gunicorn.log").open("wb")
     proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
                              "--workers", "2", "service:create_app()"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=server_log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        else:
+            pytest.fail("gunicorn did not answer /healthz within 60 s")
+    except BaseException:
         proc.kill()
-        pytest.fail(proc.stdout.read().decode())
+        proc.wait(timeout=30)
+        raise
     yield url, key
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
+    server_log.close()
 
 
 def test_gunicorn_serves_moderation_with_verifiable_receipts(served):
