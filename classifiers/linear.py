@@ -1,0 +1,507 @@
+"""The trained text model: TF-IDF word and character n-grams, one logistic regression
+per label, with a fast scoring path, exact explanations and an integrity-checked
+artifact.
+
+Scores are ``sigmoid(w_label · x + b_label)`` where ``x`` is the concatenation of two
+L2-normalised, sublinear-tf TF-IDF blocks (words, then characters). ``score`` computes
+this with its own sparse arithmetic over the fitted vocabularies; ``score_reference``
+asks scikit-learn, and the two agree to 1e-9 (a test holds them to it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import itertools
+import math
+import re
+from array import array
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from classifiers.features import (
+    CHUNK_PATTERN,
+    WORD_PATTERN,
+    CharAnalyzer,
+    WordAnalyzer,
+    normalise,
+)
+from classifiers.protocol import Span
+
+ARTIFACT_NAME = "model.joblib"
+CARD_NAME = "MODEL_CARD.md"
+ARTIFACT_FORMAT = 1
+SHA_LINE = re.compile(r"^SHA-256: ([0-9a-f]{64})[ \t]*$", re.MULTILINE)
+"""The one line of ``MODEL_CARD.md`` that pins the artifact: ``SHA-256: <64 hex>``."""
+
+_CHUNK_CACHE_LIMIT = 200_000
+
+
+class ModelIntegrityError(ValueError):
+    """The artifact does not match the SHA-256 its model card promises (or the card or
+    its ``SHA-256:`` line is missing). Nothing was unpickled."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The n-gram features shared by every label."""
+
+    word_max_features: int = 100_000
+    word_min_df: int = 2
+    char_min_n: int = 2
+    char_max_n: int = 5
+    char_max_features: int = 100_000
+    char_min_df: int = 3
+
+
+def default_model_dir() -> Path:
+    """``classifiers/models/text-linear`` inside the installed package."""
+    return Path(__file__).resolve().parent / "models" / "text-linear"
+
+
+def fit_vectorizers(
+    texts: Sequence[str], config: FeatureConfig
+) -> tuple[TfidfVectorizer, TfidfVectorizer, sp.csr_matrix]:
+    """Fit the word and character TF-IDF blocks on ``texts`` (labels play no part) and
+    return them with the feature matrix of ``texts``.
+
+    The fitted vectorizers hold nothing whose pickled form depends on hash seeds.
+    """
+    word = TfidfVectorizer(
+        analyzer=WordAnalyzer(),
+        sublinear_tf=True,
+        min_df=config.word_min_df,
+        max_features=config.word_max_features,
+        dtype=np.float64,
+    )
+    char = TfidfVectorizer(
+        analyzer=CharAnalyzer(config.char_min_n, config.char_max_n),
+        sublinear_tf=True,
+        min_df=config.char_min_df,
+        max_features=config.char_max_features,
+        dtype=np.float64,
+    )
+    blocks = []
+    for vectorizer in (word, char):
+        blocks.append(vectorizer.fit_transform(texts))
+        # ``stop_words_`` is a set (its pickle order follows the hash seed) and is only
+        # kept by scikit-learn for introspection.
+        if hasattr(vectorizer, "stop_words_"):
+            delattr(vectorizer, "stop_words_")
+    return word, char, sp.hstack(blocks, format="csr")
+
+
+def transform(word: TfidfVectorizer, char: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_matrix:
+    """The model's feature matrix for ``texts``, computed by scikit-learn."""
+    return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+
+
+def fit_label(
+    features: sp.csr_matrix,
+    targets: np.ndarray,
+    c: float,
+    seed: int,
+    weights: np.ndarray | None = None,
+) -> LogisticRegression:
+    """One label's L2 logistic regression (liblinear, deterministic for a seed)."""
+    model = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=seed)
+    return model.fit(features, targets, sample_weight=weights)
+
+
+def fit_calibrator(log_odds: np.ndarray, targets: np.ndarray) -> LogisticRegression:
+    """Platt scaling: an (effectively unregularised) logistic regression from a label
+    model's log-odds to the probability of the label."""
+    calibrator = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000)
+    return calibrator.fit(np.asarray(log_odds, dtype=np.float64).reshape(-1, 1), targets)
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    # The same function scikit-learn uses for binary predict_proba.
+    return expit(values)
+
+
+class LinearTextClassifier:
+    """Scores texts for every label in ``labels``; implements ``Classifier``.
+
+    Build one with :func:`load_model` (checked artifact) or :meth:`from_parts` (training).
+    """
+
+    name = "text-linear"
+
+    def __init__(self, state: dict[str, Any], version: str) -> None:
+        if state.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(f"unsupported artifact format {state.get('format')!r}")
+        self._state = state
+        self.version = version
+        self.labels: tuple[str, ...] = tuple(state["labels"])
+        self.thresholds: dict[str, float] = dict(state["thresholds"])
+        self.metadata: dict[str, Any] = state["metadata"]
+        self._word: TfidfVectorizer = state["word_vectorizer"]
+        self._char: TfidfVectorizer = state["char_vectorizer"]
+        self._models: dict[str, LogisticRegression] = state["models"]
+        self._char_analyzer: CharAnalyzer = self._char.analyzer
+        self._word_vocab: dict[str, int] = self._word.vocabulary_
+        self._char_vocab: dict[str, int] = self._char.vocabulary_
+        self._word_idf = np.asarray(self._word.idf_, dtype=np.float64)
+        self._char_idf = np.asarray(self._char.idf_, dtype=np.float64)
+        n_word = len(self._word_idf)
+        weights = np.column_stack(
+            [self._models[label].coef_.ravel().astype(np.float64) for label in self.labels]
+        )
+        self._word_weights = np.ascontiguousarray(weights[:n_word])
+        self._char_weights = np.ascontiguousarray(weights[n_word:])
+        self._intercepts = np.array(
+            [float(self._models[label].intercept_[0]) for label in self.labels]
+        )
+        self._calibrators: dict[str, LogisticRegression | None] = state["calibrators"]
+        slopes, offsets = [], []
+        for label in self.labels:
+            calibrator = self._calibrators.get(label)
+            if calibrator is None:
+                slopes.append(1.0)
+                offsets.append(0.0)
+            else:
+                slopes.append(float(calibrator.coef_[0, 0]))
+                offsets.append(float(calibrator.intercept_[0]))
+        self._slopes = np.array(slopes)
+        self._offsets = np.array(offsets)
+        if (self._slopes <= 0).any():
+            raise ValueError("a calibrator reverses its label's ranking")
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+        self._explain_min_share = float(self.metadata.get("explain_min_share", 0.0))
+        self._chunk_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def from_parts(
+        cls,
+        word: TfidfVectorizer,
+        char: TfidfVectorizer,
+        models: dict[str, LogisticRegression],
+        calibrators: dict[str, LogisticRegression | None],
+        thresholds: dict[str, float],
+        metadata: dict[str, Any],
+    ) -> LinearTextClassifier:
+        """A model from freshly fitted parts (version is that of its serialised bytes).
+
+        ``calibrators[label]``, when not None, is a one-feature logistic regression from
+        the label model's log-odds to a recalibrated probability (Platt scaling).
+        """
+        state = {
+            "format": ARTIFACT_FORMAT,
+            "labels": list(models),
+            "word_vectorizer": word,
+            "char_vectorizer": char,
+            "models": models,
+            "calibrators": calibrators,
+            "thresholds": thresholds,
+            "metadata": metadata,
+        }
+        return cls(state, "sha256:" + hashlib.sha256(_serialise(state)).hexdigest())
+
+    # --- serialisation ---------------------------------------------------------------
+
+    def artifact_bytes(self) -> bytes:
+        """The exact bytes of ``model.joblib`` for this model."""
+        return _serialise(self._state)
+
+    def save(self, directory: Path) -> str:
+        """Write ``model.joblib`` into ``directory``; return its SHA-256 hex digest.
+
+        The model card is the caller's to write (see ``classifiers.train``).
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        data = self.artifact_bytes()
+        (directory / ARTIFACT_NAME).write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+
+    # --- scoring ---------------------------------------------------------------------
+
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """One dict per text with every label's probability in [0, 1].
+
+        Computed with this module's own sparse arithmetic; equal to
+        :meth:`score_reference` to within 1e-9.
+        """
+        probabilities = self.probabilities(texts)
+        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probabilities]
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities per text (rows) and label (columns, ``labels`` order)."""
+        return _sigmoid(self.decision(texts) * self._slopes + self._offsets)
+
+    def decision(self, texts: Sequence[str]) -> np.ndarray:
+        """The label models' log-odds before calibration, per text (rows) and label
+        (columns, in ``labels`` order)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        word_get = self._word_vocab.get
+        chunk_cache = self._chunk_cache
+        find_words = WORD_PATTERN.findall
+        find_chunks = CHUNK_PATTERN.findall
+        # array.array keeps the ints unboxed, so numpy takes them without a copy per item.
+        word_indices = array("q")
+        char_indices = array("q")
+        word_ptr = array("q", [0])
+        char_ptr = array("q", [0])
+        missing = repeat(-1)
+        for text in texts:
+            normal = normalise(text)
+            tokens = find_words(normal)
+            word_indices.extend(map(word_get, tokens, missing))
+            word_indices.extend(map(word_get, map(" ".join, itertools.pairwise(tokens)), missing))
+            word_ptr.append(len(word_indices))
+            for chunk in find_chunks(normal):
+                known = chunk_cache.get(chunk)
+                if known is None:
+                    known = self._chunk_indices(chunk)
+                char_indices.extend(known)
+            char_ptr.append(len(char_indices))
+        scores = _block_scores(word_indices, word_ptr, self._word_idf, self._word_weights)
+        scores += _block_scores(char_indices, char_ptr, self._char_idf, self._char_weights)
+        scores += self._intercepts
+        return scores
+
+    def _chunk_indices(self, chunk: str) -> array:
+        char_get = self._char_vocab.get
+        indices = array(
+            "q",
+            [i for i in map(char_get, self._char_analyzer.chunk_ngrams(chunk)) if i is not None],
+        )
+        # Words repeat across texts, so most chunks are looked up once; the bound keeps a
+        # long-running server from growing without limit on never-repeated junk.
+        if len(self._chunk_cache) >= _CHUNK_CACHE_LIMIT:
+            self._chunk_cache.clear()
+        self._chunk_cache[chunk] = indices
+        return indices
+
+    def score_reference(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """The same scores as :meth:`score`, computed by scikit-learn's transform and
+        ``predict_proba`` (slow; for checking the fast path)."""
+        texts = list(texts)
+        if not texts:
+            return []
+        features = transform(self._word, self._char, texts)
+        columns = []
+        for label in self.labels:
+            model, calibrator = self._models[label], self._calibrators.get(label)
+            if calibrator is None:
+                columns.append(model.predict_proba(features)[:, 1])
+            else:
+                log_odds = model.decision_function(features).reshape(-1, 1)
+                columns.append(calibrator.predict_proba(log_odds)[:, 1])
+        return [
+            dict(zip(self.labels, map(float, row), strict=True)) for row in np.column_stack(columns)
+        ]
+
+    # --- explanations ----------------------------------------------------------------
+
+    def chunk_contributions(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Split every label's log-odds (minus its intercept) exactly over the
+        whitespace-delimited chunks of ``text``.
+
+        Returns the chunks' ``(start, end)`` offsets in ``text`` and an array of shape
+        ``(chunks, labels)`` whose column sums equal ``decision(text) - intercept``.
+        A term's weight is shared equally by its occurrences; a word bigram's share is
+        split half and half between its two words' chunks.
+        """
+        normal = normalise(text)
+        chunks = [match.span() for match in CHUNK_PATTERN.finditer(normal)]
+        result = np.zeros((len(chunks), len(self.labels)))
+        if not chunks:
+            return chunks, result
+        starts = [start for start, _ in chunks]
+
+        def chunk_of(offset: int) -> int:
+            return bisect.bisect_right(starts, offset) - 1
+
+        # Word block: (feature, chunk, share) per occurrence.
+        occurrences: list[tuple[int, int, float]] = []
+        tokens = [(m.group(), chunk_of(m.start())) for m in WORD_PATTERN.finditer(normal)]
+        for token, chunk in tokens:
+            index = self._word_vocab.get(token)
+            if index is not None:
+                occurrences.append((index, chunk, 1.0))
+        for (left, left_chunk), (right, right_chunk) in itertools.pairwise(tokens):
+            index = self._word_vocab.get(f"{left} {right}")
+            if index is not None:
+                occurrences.append((index, left_chunk, 0.5))
+                occurrences.append((index, right_chunk, 0.5))
+        _add_block_contributions(result, occurrences, self._word_idf, self._word_weights)
+        # Character block: every n-gram lies inside one chunk.
+        occurrences = []
+        for chunk_index, (start, end) in enumerate(chunks):
+            for gram in self._char_analyzer.chunk_ngrams(normal[start:end]):
+                index = self._char_vocab.get(gram)
+                if index is not None:
+                    occurrences.append((index, chunk_index, 1.0))
+        _add_block_contributions(result, occurrences, self._char_idf, self._char_weights)
+        return chunks, result
+
+    def explain(self, text: str, label: str) -> list[Span]:
+        """Spans of ``text`` that raised ``label``'s score, sorted by start.
+
+        Each whitespace-delimited chunk gets its exact share of the label's log-odds
+        (:meth:`chunk_contributions`; calibration is monotone and does not change which
+        chunks raise a score). A chunk is kept when its share is positive and at
+        least ``explain_min_share`` (artifact metadata, chosen on training data) times
+        the largest chunk share; kept chunks that follow one another are merged. A span
+        covers its chunk's word characters (leading and trailing punctuation trimmed)
+        and its weight is the log-odds it adds.
+        """
+        column = self._label_index[label]
+        chunks, contributions = self.chunk_contributions(text)
+        return select_spans(text, chunks, contributions[:, column], self._explain_min_share)
+
+
+def select_spans(
+    text: str, chunks: list[tuple[int, int]], contributions: np.ndarray, min_share: float
+) -> list[Span]:
+    """Keep chunks whose contribution is positive and ≥ ``min_share`` × the largest;
+    merge runs of consecutive kept chunks; trim each span to word characters."""
+    if len(chunks) == 0:
+        return []
+    top = float(contributions.max())
+    if top <= 0.0:
+        return []
+    cutoff = max(min_share * top, 0.0)
+    spans: list[Span] = []
+    previous_kept = -2
+    for index, ((start, end), weight) in enumerate(zip(chunks, contributions, strict=True)):
+        if weight <= 0.0 or weight < cutoff:
+            continue
+        start, end = _trim(text, start, end)
+        if spans and previous_kept == index - 1:
+            last = spans[-1]
+            spans[-1] = Span(last.start, end, last.weight + float(weight))
+        else:
+            spans.append(Span(start, end, float(weight)))
+        previous_kept = index
+    return spans
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    inner = text[start:end]
+    first = _WORD_CHAR.search(inner)
+    if first is None:
+        return start, end
+    last = len(inner) - 1
+    while not _WORD_CHAR.match(inner[last]):
+        last -= 1
+    return start + first.start(), start + last + 1
+
+
+def _block_scores(
+    indices: array, indptr: array, idf: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Σ_j tfidf_j · w_j per row for one L2-normalised, sublinear-tf TF-IDF block.
+
+    ``indices`` holds each row's term indices (-1 for terms outside the vocabulary),
+    row by row as delimited by ``indptr``.
+    """
+    rows = len(indptr) - 1
+    flat = np.frombuffer(indices, dtype=np.int64) if len(indices) else np.zeros(0, np.int64)
+    row_ptr = np.frombuffer(indptr, dtype=np.int64)
+    known = flat >= 0
+    if not known.all():
+        row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(row_ptr))
+        flat = flat[known]
+        row_ptr = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of[known], minlength=rows), out=row_ptr[1:])
+    matrix = sp.csr_matrix((np.ones(len(flat)), flat, row_ptr), shape=(rows, len(idf)))
+    # Summing duplicates turns one entry per occurrence into one count per term.
+    matrix.sum_duplicates()
+    data = np.log(matrix.data)
+    data += 1.0
+    data *= idf[matrix.indices]
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=rows))
+    norms[norms == 0.0] = 1.0
+    data /= norms[row_of]
+    matrix.data = data
+    return np.asarray(matrix @ weights)
+
+
+def _add_block_contributions(
+    result: np.ndarray,
+    occurrences: list[tuple[int, int, float]],
+    idf: np.ndarray,
+    weights: np.ndarray,
+) -> None:
+    """Add each occurrence's share of its term's ``tfidf · w`` to its chunk's row."""
+    if not occurrences:
+        return
+    feature = np.fromiter((o[0] for o in occurrences), dtype=np.int64, count=len(occurrences))
+    chunk = np.fromiter((o[1] for o in occurrences), dtype=np.int64, count=len(occurrences))
+    share = np.fromiter((o[2] for o in occurrences), dtype=np.float64, count=len(occurrences))
+    # A term's count is the sum of its occurrences' shares (a bigram enters as two halves,
+    # which sum exactly), so the counts are those the vectorizer sees.
+    unique, position = np.unique(feature, return_inverse=True)
+    counts = np.bincount(position, weights=share)
+    values = (1.0 + np.log(counts)) * idf[unique]
+    norm = math.sqrt(float(np.dot(values, values))) or 1.0
+    per_unit = values / norm / counts
+    np.add.at(result, chunk, (per_unit[position] * share)[:, None] * weights[feature])
+
+
+def _serialise(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(state, buffer, protocol=4)
+    return buffer.getvalue()
+
+
+def read_card_digest(directory: Path) -> str:
+    """The SHA-256 hex digest promised by ``MODEL_CARD.md`` in ``directory``.
+
+    Raises :class:`ModelIntegrityError` if the card is missing or does not hold exactly
+    one ``SHA-256: <hex>`` line.
+    """
+    card = directory / CARD_NAME
+    try:
+        text = card.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ModelIntegrityError(f"no model card at {card}") from error
+    found = SHA_LINE.findall(text)
+    if len(found) != 1:
+        raise ModelIntegrityError(
+            f"{card} must hold exactly one 'SHA-256: <64 hex digits>' line, found {len(found)}"
+        )
+    return found[0]
+
+
+def load_model(directory: Path | None = None) -> LinearTextClassifier:
+    """Load the model in ``directory`` (default :func:`default_model_dir`).
+
+    The SHA-256 of ``model.joblib`` is computed from the bytes on disk and compared with
+    the card's ``SHA-256:`` line before anything is unpickled; the same bytes are then
+    unpickled. Raises :class:`ModelIntegrityError` on a missing card or a mismatch.
+    """
+    directory = Path(directory) if directory is not None else default_model_dir()
+    expected = read_card_digest(directory)
+    data = (directory / ARTIFACT_NAME).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"{directory / ARTIFACT_NAME} has SHA-256 {actual}, but its model card says {expected}"
+        )
+    state = joblib.load(io.BytesIO(data))
+    return LinearTextClassifier(state, "sha256:" + actual)
+
+
+def config_dict(config: FeatureConfig) -> dict[str, Any]:
+    """``config`` as plain data for artifact metadata and the model card."""
+    return asdict(config)
