@@ -43,8 +43,15 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, method: str, path: str, bodies: list[str], key: str | None,
-            connections: int, seconds: int) -> LoadResult:
+def run_wrk(
+    url: str,
+    method: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    connections: int,
+    seconds: int,
+) -> LoadResult:
     auth = f'headers["Authorization"] = "Bearer {key}"' if key else ""
     lua_bodies = "{" + ",".join("[==[" + b + "]==]" for b in bodies) + "}" if bodies else '{""}'
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -52,7 +59,9 @@ def run_wrk(url: str, method: str, path: str, bodies: list[str], key: str | None
         script = fh.name
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     Path(script).unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -60,15 +69,24 @@ def run_wrk(url: str, method: str, path: str, bodies: list[str], key: str | None
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(x) for x in socket_errors.groups())
     return LoadResult(rps, p50, p99, errors, "wrk")
 
 
-def _py_worker(host: str, port: int, method: str, path: str, bodies: list[str],
-               key: str | None, deadline: float, q) -> None:
+def _py_worker(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    deadline: float,
+    q,
+) -> None:
     latencies, errors, n = [], 0, 0
     headers = {"Content-Type": "application/json"}
     if key:
@@ -91,15 +109,25 @@ def _py_worker(host: str, port: int, method: str, path: str, bodies: list[str],
     q.put((latencies, errors))
 
 
-def run_python(url: str, method: str, path: str, bodies: list[str], key: str | None,
-               connections: int, seconds: int) -> LoadResult:
+def run_python(
+    url: str,
+    method: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    connections: int,
+    seconds: int,
+) -> LoadResult:
     host, port = url.split("//")[1].split(":")
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
     deadline = time.perf_counter() + seconds
-    procs = [ctx.Process(target=_py_worker,
-                         args=(host, int(port), method, path, bodies, key, deadline, q))
-             for _ in range(connections)]
+    procs = [
+        ctx.Process(
+            target=_py_worker, args=(host, int(port), method, path, bodies, key, deadline, q)
+        )
+        for _ in range(connections)
+    ]
     for p in procs:
         p.start()
     parts = [q.get() for _ in procs]
@@ -107,12 +135,24 @@ def run_python(url: str, method: str, path: str, bodies: list[str], key: str | N
         p.join()
     lat = sorted(x for part in parts for x in part[0])
     errors = sum(part[1] for part in parts)
-    return LoadResult(len(lat) / seconds, lat[len(lat) // 2] * 1000,
-                      lat[int(len(lat) * 0.99)] * 1000, errors, "python")
+    return LoadResult(
+        len(lat) / seconds,
+        lat[len(lat) // 2] * 1000,
+        lat[int(len(lat) * 0.99)] * 1000,
+        errors,
+        "python",
+    )
 
 
-def drive(url: str, method: str = "GET", path: str = "/", bodies: list[str] | None = None,
-          key: str | None = None, connections: int = 16, seconds: int = 20) -> LoadResult:
+def drive(
+    url: str,
+    method: str = "GET",
+    path: str = "/",
+    bodies: list[str] | None = None,
+    key: str | None = None,
+    connections: int = 16,
+    seconds: int = 20,
+) -> LoadResult:
     tool = run_wrk if shutil.which("wrk") else run_python
     return tool(url, method, path, bodies or [], key, connections, seconds)
 

@@ -41,12 +41,16 @@ def fresh_client():
 def _run(client, headers) -> float:
     texts = ["Thanks, that fixed it.", "I will hurt you", "You are an idiot", "See you at 5"]
     for i in range(100):  # warm up
-        client.post("/v1/moderations", json={"text": texts[i % 4], "subject": f"w{i}"},
-                    headers=headers)
+        client.post(
+            "/v1/moderations", json={"text": texts[i % 4], "subject": f"w{i}"}, headers=headers
+        )
     start = time.perf_counter()
     for i in range(REQUESTS):
-        resp = client.post("/v1/moderations", headers=headers,
-                           json={"text": texts[i % 4] + f" {i}", "subject": f"s{i % 997}"})
+        resp = client.post(
+            "/v1/moderations",
+            headers=headers,
+            json={"text": texts[i % 4] + f" {i}", "subject": f"s{i % 997}"},
+        )
         assert resp.status_code == 201
     return REQUESTS / (time.perf_counter() - start)
 
@@ -59,16 +63,23 @@ def measure(rounds: int = 3) -> tuple[float, float]:
     for _ in range(rounds):
         with fresh_client() as (client, headers):
             full.append(_run(client, headers))
-        with fresh_client() as (client, headers), \
-                mock.patch.object(store, "sign_note", lambda checkpoint, signers: ""), \
-                mock.patch.object(store.AppendTransaction, "proofs",
-                                  property(lambda tx: {r["idx"]: [] for r in tx._rows})):
+        with (
+            fresh_client() as (client, headers),
+            mock.patch.object(store, "sign_note", lambda checkpoint, signers: ""),
+            mock.patch.object(
+                store.AppendTransaction,
+                "proofs",
+                property(lambda tx: {r["idx"]: [] for r in tx._rows}),
+            ),
+        ):
             bare.append(_run(client, headers))
     return statistics.median(full), statistics.median(bare)
 
 
 if __name__ == "__main__":
     with_receipts, without = measure()
-    print(f"in-process single-item moderation: {with_receipts:.0f} req/s with proofs and "
-          f"signed checkpoints, {without:.0f} req/s without "
-          f"(drop {1 - with_receipts / without:.1%}, target <= 15%)")
+    print(
+        f"in-process single-item moderation: {with_receipts:.0f} req/s with proofs and "
+        f"signed checkpoints, {without:.0f} req/s without "
+        f"(drop {1 - with_receipts / without:.1%}, target <= 15%)"
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import problems
+from service import metrics, problems
+from service.applog import REQUEST_ID_HEADER, configure_logging, request_id_for, route_of
 from service.blueprints import (
     appeals,
     decisions,
@@ -38,6 +41,8 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["fairwitness"] = runtime
+    configure_logging(app.logger.name)
+    _observe_requests(app)
     problems.register(app)
     for module in (moderations, decisions, log, policies, health, appeals, transparency,
                    webhooks):
@@ -52,3 +57,32 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
         app.logger.warning("could not publish policy versions at start-up: %s",
                            type(exc).__name__)
     return app
+
+
+_access = logging.getLogger("fairwitness.http")
+
+
+def _observe_requests(app: Flask) -> None:
+    """Give every request an id (the caller's ``X-Request-Id`` or a new one), echo it,
+    count the answer by route pattern and status, and log one JSON line for it."""
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        request_id = g.get("request_id") or request_id_for(None)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        route = route_of()
+        metrics.count_request(request.method, route, response.status_code)
+        started = g.get("started")
+        elapsed = (time.perf_counter() - started) * 1000 if started is not None else None
+        _access.info("request", extra={
+            "event": "request", "request_id": request_id, "method": request.method,
+            "route": route, "status": response.status_code,
+            "duration_ms": round(elapsed, 2) if elapsed is not None else None,
+            "key_id": getattr(g.get("api_key"), "key_id", None),
+        })
+        return response

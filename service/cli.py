@@ -27,6 +27,10 @@ def _say(message: str) -> None:
 @click.group()
 def main() -> None:
     """Fair Witness: transparent moderation with a verifiable public log."""
+    from service.applog import configure_logging
+
+    # Key actions and other events go to stderr as JSON lines; stdout stays for results.
+    configure_logging()
 
 
 @main.command()
@@ -84,22 +88,85 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--app", "app_name", required=True, help="The client app the key acts for.")
 @click.option("--role", type=click.Choice(["client", "reviewer", "admin"]), required=True)
-def keys_create(app_name: str, role: str) -> None:
+@click.option("--expires-in", "expires_in", default=None, metavar="DURATION",
+              help="ISO-8601 duration after which the key stops working, e.g. P30D.")
+def keys_create(app_name: str, role: str, expires_in: str | None) -> None:
     """Create a key and print it once, alone on stdout."""
-    from service.clock import system_clock
+    from policies.duration import parse_duration
+    from service.clock import rfc3339, system_clock
     from service.db import make_engine
     from service.keys import create_key
 
+    now = system_clock()
+    expires_at = None
+    if expires_in is not None:
+        try:
+            expires_at = parse_duration(expires_in).add_to(now)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--expires-in") from exc
     engine = make_engine(_settings().effective_database_url)
     try:
         with engine.begin() as conn:
-            key, plaintext = create_key(conn, app_name, role, system_clock())
+            key, plaintext = create_key(conn, app_name, role, now, expires_at)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     finally:
         engine.dispose()
-    _say(f"created {key.key_id} ({role} for {app_name}); store it now, it is not shown again")
+    until = f", expires {rfc3339(expires_at)}" if expires_at else ""
+    _say(f"created {key.key_id} ({role} for {app_name}{until}); "
+         "store it now, it is not shown again")
     click.echo(plaintext)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+def keys_list(as_json: bool) -> None:
+    """Print every key's id, app, role, dates and status; never a secret."""
+    import json
+
+    from service.clock import system_clock
+    from service.db import make_engine
+    from service.keys import list_keys
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with engine.connect() as conn:
+            records = list_keys(conn)
+    finally:
+        engine.dispose()
+    now = system_clock()
+    if as_json:
+        click.echo(json.dumps([{"key_id": r.key_id, "app": r.app, "role": r.role,
+                                "created_at": r.created_at, "expires_at": r.expires_at,
+                                "revoked_at": r.revoked_at, "status": r.status(now)}
+                               for r in records], indent=2))
+        return
+    header = ("KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES", "REVOKED")
+    rows = [header] + [(r.key_id, r.app, r.role, r.status(now), r.created_at,
+                        r.expires_at or "-", r.revoked_at or "-") for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke KEY_ID (as `keys list` shows it); it is refused from the next request on."""
+    from service.clock import system_clock
+    from service.db import make_engine
+    from service.keys import revoke_key
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with engine.begin() as conn:
+            record = revoke_key(conn, key_id, system_clock())
+    except LookupError as exc:
+        _say(str(exc.args[0]))
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    _say(f"revoked {record.key_id} ({record.role} for {record.app}) at {record.revoked_at}")
 
 
 @main.group()
@@ -145,24 +212,27 @@ def serve(bind: str, workers: int) -> None:
     except PolicyError as exc:
         _say(f"refusing to start: {exc}")
         sys.exit(2)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # Each worker writes its metrics under this directory and /metrics sums them.
+        # A fresh directory per start: stale files from an earlier run would be summed too.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fairwitness-metrics-")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", bind, "--workers", str(workers),
             # Long streamed exports (a whole log as CSV) must outlive the sync worker's
             # default 30 s watchdog.
-            "--timeout", "300", "--graceful-timeout", "30", "--access-logfile", "-",
+            # No gunicorn access log: the app writes one JSON line per request with its
+            # request id and route pattern, and without the client address or query string.
+            "--timeout", "300", "--graceful-timeout", "30",
             "service:create_app()"]
     os.execv(args[0], args)
 
 
-try:
-    from classifiers.cli import classifiers_cli
-except ImportError:  # the trained-model commands ship with the model package
-    pass
-else:
-    main.add_command(classifiers_cli)
-
+from classifiers.cli import classifiers_cli  # noqa: E402
 from service.cli_log import content, log, verify  # noqa: E402
 
+main.add_command(classifiers_cli)
 main.add_command(content)
 main.add_command(log)
 main.add_command(verify)

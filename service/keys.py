@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from service.clock import parse_rfc3339, rfc3339
 from service.db import api_keys
@@ -17,6 +18,10 @@ from service.db import api_keys
 ROLES = ("client", "reviewer", "admin")
 _PREFIX = re.compile(r"[0-9a-f]{12}")
 KEY_PREFIX = "fw"
+_KEY_ID = re.compile(r"(?:key_)?([0-9a-f]{12})")
+
+# Names keys by id (``key_<prefix>``) only: the secret never reaches a log line.
+logger = logging.getLogger("fairwitness.keys")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,25 @@ class ApiKey:
     key_id: str
     app: str
     role: str
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What may be shown about a stored key: everything except its secret."""
+
+    key_id: str
+    app: str
+    role: str
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and parse_rfc3339(self.expires_at) <= now:
+            return "expired"
+        return "active"
 
 
 def _hash(secret: str) -> bytes:
@@ -38,6 +62,8 @@ def create_key(conn: Connection, app: str, role: str, now: datetime,
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not app or len(app) > 64:
         raise ValueError("app must be 1 to 64 characters")
+    if expires_at is not None and expires_at <= now:
+        raise ValueError("a new key must expire in the future")
     prefix = secrets.token_hex(6)
     plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey(key_id=f"key_{prefix}", app=app, role=role)
@@ -47,7 +73,47 @@ def create_key(conn: Connection, app: str, role: str, now: datetime,
             created_at=rfc3339(now), expires_at=rfc3339(expires_at) if expires_at else None,
         )
     )
+    logger.info("key created", extra={"event": "key_created", "key_id": key.key_id,
+                                      "app": app, "role": role,
+                                      "expires_at": rfc3339(expires_at) if expires_at else None})
     return key, plaintext
+
+
+def list_keys(conn: Connection) -> list[KeyRecord]:
+    """Every stored key, oldest first, without secrets or their hashes."""
+    rows = conn.execute(
+        select(api_keys.c.key_id, api_keys.c.app, api_keys.c.role, api_keys.c.created_at,
+               api_keys.c.expires_at, api_keys.c.revoked_at)
+        .order_by(api_keys.c.created_at, api_keys.c.key_id)
+    ).all()
+    return [KeyRecord(*row) for row in rows]
+
+
+def revoke_key(conn: Connection, key_id: str, now: datetime) -> KeyRecord:
+    """Revoke ``key_id`` (``key_<prefix>`` or the bare prefix) from ``now`` on.
+
+    Revoking a revoked key keeps its first revocation time. Raises ``LookupError`` when
+    no such key exists. Takes effect on the next request: keys are checked per request,
+    never cached.
+    """
+    found = _KEY_ID.fullmatch(key_id.strip())
+    if found is None:
+        raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
+    prefix = found[1]
+    conn.execute(update(api_keys)
+                 .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+                 .values(revoked_at=rfc3339(now)))
+    row = conn.execute(
+        select(api_keys.c.key_id, api_keys.c.app, api_keys.c.role, api_keys.c.created_at,
+               api_keys.c.expires_at, api_keys.c.revoked_at)
+        .where(api_keys.c.prefix == prefix)
+    ).first()
+    if row is None:
+        raise LookupError(f"no key {key_id!r}")
+    record = KeyRecord(*row)
+    logger.info("key revoked", extra={"event": "key_revoked", "key_id": record.key_id,
+                                      "app": record.app, "revoked_at": record.revoked_at})
+    return record
 
 
 def authenticate(conn: Connection, presented: str, now: datetime) -> ApiKey | None:
@@ -59,7 +125,11 @@ def authenticate(conn: Connection, presented: str, now: datetime) -> ApiKey | No
     if row is None or not hmac.compare_digest(bytes(row.secret_hash), _hash(presented)):
         return None
     if row.revoked_at is not None:
+        logger.info("revoked key refused", extra={"event": "key_refused", "key_id": row.key_id,
+                                                  "reason": "revoked"})
         return None
     if row.expires_at is not None and parse_rfc3339(row.expires_at) <= now:
+        logger.info("expired key refused", extra={"event": "key_refused", "key_id": row.key_id,
+                                                  "reason": "expired"})
         return None
     return ApiKey(key_id=row.key_id, app=row.app, role=row.role)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from audit_log.store import Log
 from classifiers.registry import build_classifier
 from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
@@ -14,6 +13,7 @@ from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
 from service.instance import Instance, load_instance, signer_for
+from service.metrics import MeteredLog
 from service.moderate import Judge
 
 
@@ -21,7 +21,7 @@ from service.moderate import Judge
 class Runtime:
     settings: Settings
     engine: Engine
-    log: Log
+    log: MeteredLog
     policies: PolicySet
     judges: dict[str, Judge]
     instance: Instance
@@ -53,7 +53,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     instance = load_instance(settings.instance_dir)
     engine = make_engine(settings.effective_database_url, settings.db_timeout_seconds,
                          settings.sqlite_synchronous)
-    log = Log(engine=engine, origin=settings.log_origin,
+    log = MeteredLog(engine=engine, origin=settings.log_origin,
               signers=(signer_for(instance, settings.log_origin),))
     return Runtime(settings=settings, engine=engine, log=log, policies=policies,
                    judges=judges, instance=instance, clock=clock)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from service.metrics import exposition
 
 bp = Blueprint("health", __name__)
 
@@ -17,7 +19,15 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     runtime = current_app.extensions["fairwitness"]
-    checks = {"policies": bool(runtime.judges)}
+    checks = {
+        "policies": bool(runtime.judges),
+        # Judges are built only from classifiers whose artifacts passed their SHA-256
+        # check; a judge without a versioned classifier means loading went wrong.
+        "classifiers": bool(runtime.judges) and all(
+            j.classifier.version.startswith("sha256:") and j.classifier.labels
+            for j in runtime.judges.values()
+        ),
+    }
     try:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT size FROM log_head WHERE id = 1")).one()
@@ -26,3 +36,10 @@ def readyz():
         checks["database"] = False
     ready = all(checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus text exposition, summed over every worker of this server."""
+    body, content_type = exposition(current_app.extensions["fairwitness"].engine)
+    return Response(body, content_type=content_type)
