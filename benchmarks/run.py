@@ -64,6 +64,9 @@ def gunicorn(app: str, env: dict[str, str], cwd: Path, health: str):
         ],
         env={**os.environ, **env},
         cwd=cwd,
+        # The service writes a JSON line per request; measured, but not printed.
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait(f"http://127.0.0.1:{port}{health}")
