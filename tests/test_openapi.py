@@ -135,9 +135,10 @@ def test_flask_rules_become_openapi_templates():
 
 
 def _fuzzed(ctx) -> bool:
+    # Every operation but webhook registration: a fuzzed URL there could make a later
+    # delivery reach an address off this machine.
     operation = ctx.operation
-    method = operation.method.upper()
-    return method == "GET" or (method, operation.path) == ("POST", "/v1/moderations")
+    return (operation.method.upper(), operation.path) != ("POST", "/v1/webhooks")
 
 
 def _load_fuzz_schema():
