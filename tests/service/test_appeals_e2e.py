@@ -10,12 +10,21 @@ checkpoint.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, verify_note
 from service.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import make_key
 from tests.service.test_storage import assert_log_consistent
 from tests.service.test_webhooks import Receiver
+
+FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 
 
 def test_remove_appeal_overturn_redeem(client, auth, app, database_url, clock):
@@ -102,3 +111,18 @@ def _story(client, auth, app, database_url, clock, receiver):
     proof = client.get(f"/v1/log/proof/inclusion?index={resolution['receipt']['index']}"
                        f"&size={size}").get_json()
     assert bytes.fromhex(proof["root"]) == checkpoint.root
+
+    # 8. And a monitor that knows only the public API agrees: `fairwitness log audit`.
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
+        audit = subprocess.run(
+            [FAIRWITNESS, "log", "audit", "--url", f"http://127.0.0.1:{server.server_port}"],
+            env=clean, capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert audit.stdout.startswith("ok")
