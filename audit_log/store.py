@@ -129,6 +129,7 @@ class AppendTransaction:
     start: int
     origin: str
     signers: Sequence[Signer]
+    last_time: str = ""
     _rows: list[dict] = field(default_factory=list)
     _rules: list[dict] = field(default_factory=list)
     _new_hashes: dict[int, bytes] = field(default_factory=dict)
@@ -154,6 +155,15 @@ class AppendTransaction:
         """Tree size including the entries added so far in this transaction."""
         return self.start + len(self._rows)
 
+    def stamp(self, moment: str) -> str:
+        """The time to write on the next entry: ``moment`` (RFC 3339, fixed width), or the
+        previous entry's time if this host's clock is behind it.
+
+        Log time never decreases with the index, so a time window is one contiguous run of
+        indexes, and readers can filter by time through the primary key.
+        """
+        return max(moment, self.last_time)
+
     def add(self, body: Mapping, rules: Sequence[str] = (),
             strike: tuple[int, str] | None = None) -> Appended:
         """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``.
@@ -161,6 +171,10 @@ class AppendTransaction:
         ``rules`` and ``strike`` (weight, expiry) only index the entry for queries; the
         body alone is what the log proves.
         """
+        if body["time"] < self.last_time:
+            raise ValueError(f"entry time {body['time']} is before the previous entry's "
+                             f"{self.last_time}; use stamp()")
+        self.last_time = body["time"]
         data = canonical(body)
         leaf = merkle.record_hash(data)
         index = self.size
@@ -277,8 +291,11 @@ def append_transaction(log: Log) -> Iterator[AppendTransaction]:
             ).one_or_none()
             if head is None:
                 raise LogCorrupt("log head missing: run `fairwitness init`")
+            last_time = conn.execute(
+                select(log_entries.c.time).where(log_entries.c.idx == int(head.size) - 1)
+            ).scalar_one_or_none() or ""
             tx = AppendTransaction(conn=conn, start=int(head.size), origin=log.origin,
-                                   signers=log.signers)
+                                   signers=log.signers, last_time=last_time)
             yield tx
             tx._flush()
 

@@ -169,7 +169,7 @@ def file_appeal(*, decision_id: str, statement: str, token: str | None, key: Api
             raise Conflict(f"A decision can be appealed at most {MAX_APPEALS_PER_DECISION} "
                            f"times.")
 
-        time = rfc3339(now)
+        time = tx.stamp(rfc3339(now))
         decide_by = rfc3339(_decide_within(policies, decision["policy"]["id"]).add_to(now))
         appeal_id = new_id("apl", now)
         body = {
@@ -260,7 +260,7 @@ def resolve_appeal(*, appeal_id: str, outcome: str, action: str | None, rational
             check_modified_action(original, str(action))
         new_action = resulting_action(original, outcome, action)
 
-        time = rfc3339(now)
+        time = tx.stamp(rfc3339(now))
         resolution_id = new_id("res", now)
         reversal_id = new_id("rev", now) if outcome != "upheld" else None
         body = {

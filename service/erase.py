@@ -62,7 +62,7 @@ def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REA
         if decision is None:
             raise ErasureError(f"decision {decision_id} has stored content but no log entry")
         now = clock()
-        time = rfc3339(now)
+        time = tx.stamp(rfc3339(now))
         body = {
             "kind": "erasure",
             "id": new_id("era", now),

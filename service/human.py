@@ -90,7 +90,7 @@ def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Poli
 
     with log.append() as tx:
         now = clock()
-        time = rfc3339(now)
+        time = tx.stamp(rfc3339(now))
         newly_published = publish_policies(tx, [policy], now, published)
         strike = None
         step = None

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, func, select
 
 from audit_log.store import log_entries, log_entry_rules
 from service.clock import parse_rfc3339, rfc3339
@@ -44,10 +44,15 @@ class LogQuery:
                     select(log_entry_rules.c.idx).where(log_entry_rules.c.rule == value)))
             else:
                 q = q.where(columns[name] == value)
+        # Log time never decreases with the index (``AppendTransaction.stamp``), so a time
+        # window is the run of indexes from the first entry at or after ``since`` to the
+        # first at or after ``until``: two index lookups, then the primary key does the
+        # rest, however large the log.
         if self.since:
-            q = q.where(log_entries.c.time >= self.since)
+            q = q.where(log_entries.c.idx >= _first_index_at(self.since))
         if self.until:
-            q = q.where(log_entries.c.time < self.until)
+            q = q.where(log_entries.c.idx < func.coalesce(_first_index_at(self.until),
+                                                          _PAST_THE_END))
         if self.after is not None:
             q = q.where(log_entries.c.idx > self.after if self.order == "asc"
                         else log_entries.c.idx < self.after)
@@ -71,6 +76,16 @@ class LogQuery:
             if len(rows) < chunk:
                 return
             position = rows[-1].idx
+
+
+_PAST_THE_END = (1 << 63) - 1
+
+
+def _first_index_at(moment: str):
+    """The index of the first entry whose time is at or after ``moment`` (NULL if none)."""
+    c = log_entries.c
+    return (select(c.idx).where(c.time >= moment).order_by(c.time, c.idx).limit(1)
+            .scalar_subquery())
 
 
 def encode_cursor(order: str, idx: int) -> str:

@@ -112,7 +112,7 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
 
     with log.append() as tx:
         now = clock()
-        time = rfc3339(now)
+        time = tx.stamp(rfc3339(now))
         newly_published = publish_policies(
             tx, [judges[p].policy for p in by_policy], now, published
         )

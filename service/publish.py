@@ -33,10 +33,11 @@ def publish_policies(tx: AppendTransaction, policies: Iterable[Policy], now: dat
             .where(policy_versions.c.version == policy.version)
         ).first()
         if stored is None:
+            time = tx.stamp(rfc3339(now))
             body = {
                 "kind": "policy_published",
                 "id": new_id("pol", now),
-                "time": rfc3339(now),
+                "time": time,
                 "policy": {"id": policy.id, "version": policy.version},
                 "title": policy.title,
                 "rules": [r.id for r in policy.rules],
@@ -44,7 +45,7 @@ def publish_policies(tx: AppendTransaction, policies: Iterable[Policy], now: dat
             appended = tx.add(body)
             tx.conn.execute(insert(policy_versions).values(
                 policy_id=policy.id, version=policy.version, source=policy.source,
-                published_at=rfc3339(now), log_index=appended.index,
+                published_at=time, log_index=appended.index,
             ))
         confirmed.add(key)
     return confirmed

@@ -191,3 +191,24 @@ def test_subject_status_from_the_log(client, auth):
     unknown = client.get("/v1/subjects/sub_" + "0" * 32).get_json()
     assert unknown["entries"] == [] and unknown["active_strikes"] == []
     assert client.get("/v1/subjects/dana").status_code == 404
+
+
+def test_log_time_never_goes_back_and_windows_are_exact(client, auth, clock):
+    first = post(client, auth, "one")["decision"]
+    clock.advance(days=-1)  # the host's clock jumps back
+    second = post(client, auth, "two")["decision"]
+    assert second["time"] == first["time"]
+    clock.advance(days=3)
+    third = post(client, auth, "three")["decision"]
+
+    def ids(query):
+        resp = client.get(f"/v1/log/entries?kind=decision&{query}")
+        assert resp.status_code == 200, resp.get_json()
+        return [e["entry"]["id"] for e in resp.get_json()["entries"]]
+
+    assert ids(f"since={third['time']}") == [third["id"]]
+    assert ids(f"until={third['time']}") == [first["id"], second["id"]]
+    assert ids(f"since={first['time']}&until={third['time']}") == [first["id"], second["id"]]
+    assert ids("since=2999-01-01T00:00:00Z") == []
+    assert ids("until=2000-01-01T00:00:00Z") == []
+    assert len(ids("until=2999-01-01T00:00:00Z")) == 3
