@@ -170,10 +170,7 @@ def inclusion_proof():
     index = _int_arg("index")
     with _runtime().engine.connect() as conn:
         current, _ = head(conn)
-        size = _int_arg("size", default=current, minimum=1)
-        if size > current:
-            raise Problem(422, "out-of-range", f"size {size} is beyond the log ({current}).",
-                          [field_error("#/query/size", f"At most {current}.")])
+        size = _int_arg("size", default=current, minimum=1, maximum=current)
         if index >= size:
             raise Problem(422, "out-of-range", f"index {index} is not in a tree of size {size}.",
                           [field_error("#/query/index", f"Must be below size ({size}).")])
@@ -188,10 +185,7 @@ def consistency_proof():
     old = _int_arg("from", minimum=1)
     with _runtime().engine.connect() as conn:
         current, _ = head(conn)
-        new = _int_arg("to", default=current, minimum=1)
-        if new > current:
-            raise Problem(422, "out-of-range", f"to {new} is beyond the log ({current}).",
-                          [field_error("#/query/to", f"At most {current}.")])
+        new = _int_arg("to", default=current, minimum=1, maximum=current)
         if old > new:
             raise Problem(422, "out-of-range", f"from {old} is after to {new}.",
                           [field_error("#/query/from", f"Must not exceed to ({new}).")])

@@ -42,7 +42,8 @@ XSS_APP = "<script>alert('fw-app')</script>"
 XSS_STRINGS = (XSS_SCRIPT, XSS_ATTR, XSS_APP)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -98,7 +99,7 @@ class Instance:
                 conn.execute(statement, params) if params else conn.execute(statement)
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         # A file, not a pipe: nobody drains the server's log while it runs, and a full
         # pipe would stall it.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import requests
 
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
+from tests.e2e.conftest import free_port
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def served(tmp_path: Path):
     key = subprocess.run([str(BIN / "fairwitness"), "keys", "create", "--app", "forum",
                           "--role", "client"], env=env, check=True, capture_output=True,
                          text=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
     # would stall it.
     server_log = (tmp_path / "gunicorn.log").open("wb")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.e2e.test_gunicorn import _free_port
+from tests.e2e.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -30,7 +30,7 @@ def test_readme_curl_example(tmp_path: Path):
     init = subprocess.run([str(BIN / "fairwitness"), "init", "--demo-key"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, check=True)
     assert (tmp_path / "instance" / "demo-client.key").read_text().strip() in init.stderr
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(BIN / "fairwitness"), "serve", "--bind",
                                f"127.0.0.1:{port}"], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_gunicorn import _free_port
+from tests.e2e.conftest import free_port
 
 BIN = Path(sys.executable).parent
 POSTS = 12
@@ -40,7 +40,7 @@ def test_metrics_add_up_over_gunicorn_workers(tmp_path: Path):
     key = subprocess.run([str(BIN / "fairwitness"), "keys", "create", "--app", "forum",
                           "--role", "client"], env=env, check=True, capture_output=True,
                          text=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([str(BIN / "fairwitness"), "serve", "--bind", f"127.0.0.1:{port}",
                              "--workers", "3"], env=env, stdout=subprocess.DEVNULL,
