@@ -27,7 +27,7 @@ from sqlalchemy import text
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
 from service.db import make_engine
-from tests.e2e.test_gunicorn import _free_port
+from tests.e2e.conftest import free_port
 from tests.service.test_storage import assert_log_consistent
 
 BIN = Path(sys.executable).parent
@@ -46,7 +46,7 @@ class Server:
         self.url = ""
 
     def start(self, timeout: float = 20.0) -> None:
-        port = _free_port()
+        port = free_port()
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
              "service:create_app()"],
