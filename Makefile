@@ -30,8 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Everything by default. One part or a few: `make bench BENCH=pg` or BENCH="pg soak"
+# (parts: sqlite pg soak receipts log classifier); options through BENCH_ARGS, e.g.
+# `make bench BENCH=soak BENCH_ARGS="--soak-seconds 60"`.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(if $(BENCH),--only "$(BENCH)") $(BENCH_ARGS)
 
 # Rebuilds the committed model byte for byte from ../shared/data/train.
 models: $(VENV)/.installed-dev

@@ -15,7 +15,12 @@ Checks and their names (``AuditError.check``):
   latest checkpoint covers;
 - ``leaf_hash``: an entry body does not hash (RFC 8785, RFC 6962 §2.1) to the leaf hash
   the log serves for it;
-- ``checkpoint_signature``: a checkpoint does not verify with a pinned key;
+- ``checkpoint_signature``: a checkpoint is signed by no known key, carries a bad
+  signature by a known one, or carries no signature by a trusted key valid at the time
+  of its newest entry (a retired key signing after its overlap ended);
+- ``key_rotation``: a ``key_rotation`` entry is malformed, does not follow the key
+  schedule, or the first checkpoint covering it is not signed by a key trusted before it;
+- ``key_list``: the key list the log serves disagrees with what its entries say;
 - ``origin``: a checkpoint names another log;
 - ``checkpoint_root``: a checkpoint's root is not the root of the tree recomputed from
   the entries (the entries were changed after they were signed);
@@ -34,7 +39,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from audit_log.canonical import CanonicalError, canonical_parsed
-from audit_log.checkpoint import Checkpoint, NoteError, Verifier, parse_note, verify_note
+from audit_log.checkpoint import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    open_note,
+    parse_checkpoint,
+    parse_note,
+)
+from audit_log.keyschedule import KEY_ROTATION, KeySchedule, ScheduleError, parse_rotation
 from audit_log.merkle import HASH_SIZE, empty_tree_hash, node_hash, record_hash
 from audit_log.verify import VerificationError
 
@@ -163,6 +176,18 @@ def _entry_name(index: int, entry: object) -> str:
     return f"entry {index} ({entry_id})" if isinstance(entry_id, str) else f"entry {index}"
 
 
+def _labels(verifiers: Iterable[Verifier]) -> str:
+    return ", ".join(f"{v.name}+{v.key_id.hex()}" for v in verifiers) or "no known key"
+
+
+def _note_signers(note: object) -> str:
+    try:
+        signatures = parse_note(note).signatures  # type: ignore[arg-type]
+    except NoteError:
+        return "?"
+    return ", ".join(f"{s.name}+{s.key_id.hex()}" for s in signatures)
+
+
 def _note_size(note: object) -> str:
     """The size a note claims, for messages about a note that may not verify."""
     try:
@@ -179,21 +204,44 @@ class LogAuditor:
     moment the tree reaches its size); ``feed`` entries 0, 1, 2, ...; then ``finish``
     with the latest checkpoint, which returns the state to save for the next run.
     Memory is O(log n) plus one root per size asked about and not yet reached.
+
+    Keys: ``verifiers`` are the pinned keys, trusted from the start. ``served`` is the
+    key list the log serves: its keys may verify signatures, but a key becomes trusted
+    only when a ``key_rotation`` entry announces it and the first checkpoint covering
+    that entry carries a signature by a key trusted before. Each key signs only within
+    the window the log's rotations give it, judged at the time of the checkpoint's
+    newest entry.
     """
 
-    def __init__(self, verifiers: Sequence[Verifier], previous: AuditState | None = None) -> None:
+    def __init__(
+        self,
+        verifiers: Sequence[Verifier],
+        previous: AuditState | None = None,
+        served: KeySchedule | None = None,
+    ) -> None:
         if not verifiers:
             raise ValueError("an auditor needs at least one verifier key")
-        self._verifiers = tuple(verifiers)
+        self._trusted: list[Verifier] = list(dict.fromkeys(verifiers))
+        self._served = served
+        self._known: list[Verifier] = list(self._trusted)
+        for verifier in served.verifiers() if served else ():
+            if verifier not in self._known:
+                self._known.append(verifier)
+        # Each key's (valid_from, signs_until) as the log's rotations set them.
+        self._windows: dict[Verifier, tuple[str | None, str | None]] = {}
+        self._current_key: Verifier | None = None  # the newest key a rotation announced
+        self._announced: list[tuple[int, Verifier]] = []  # awaiting a vouching checkpoint
         self._previous = previous
         self._origin = previous.origin if previous else None
         self._frontier: list[bytes] = []  # roots of the maximal complete subtrees, left to right
         self._size = 0
         self._last_name = ""
+        self._last_time: str | None = None  # log time of the newest entry fed
         self._watched: set[int] = set()  # sizes at which feed() stops to look at the root
         self._record: set[int] = set()  # sizes asked about with watch()
         self._roots: dict[int, bytes] = {}  # recomputed roots at those sizes, once reached
-        self._pending: dict[int, Checkpoint] = {}  # checkpoints ahead of the entries
+        self._times: dict[int, str | None] = {}  # newest entry's time at those sizes
+        self._pending: dict[int, tuple[Checkpoint, tuple[Verifier, ...]]] = {}
         self._matched_size = 0  # largest size whose signed root the entries reproduced
         self._checkpoints_checked = 0
         self._previous_checked = previous is None or previous.size == 0
@@ -226,6 +274,7 @@ class LogAuditor:
                 raise ValueError(f"size {size} is already behind the {self._size} entries fed")
             if size == self._size:
                 self._roots[size] = self.root()
+                self._times[size] = self._last_time
             else:
                 self._watched.add(size)
                 self._record.add(size)
@@ -268,6 +317,9 @@ class LogAuditor:
                 f"{recomputed.hex()}, the log serves {leaf_hash.hex()})",
             )
 
+        if entry.get("kind") == KEY_ROTATION:
+            self._learn_rotation(index, name, entry)
+
         # Merge the new leaf with every complete left subtree of the same height:
         # one merge per trailing 1 bit of its index (RFC 6962 §2.1).
         h = leaf_hash
@@ -278,15 +330,69 @@ class LogAuditor:
         self._frontier.append(h)
         self._size = index + 1
         self._last_name = name
+        time = entry.get("time")
+        self._last_time = time if isinstance(time, str) else None
         if self._size in self._watched:
             self._reached(self._size)
+
+    def _learn_rotation(self, index: int, name: str, entry: Mapping) -> None:
+        try:
+            rotation = parse_rotation(entry)
+        except ScheduleError as exc:
+            raise AuditError("key_rotation", f"{name}: {exc}") from exc
+        current = self._current_key
+        if current is not None and rotation.previous_key != current:
+            raise AuditError(
+                "key_rotation",
+                f"{name} replaces {rotation.previous_key.verifier_key()}, but the log's "
+                f"current key is {current.verifier_key()}",
+            )
+        if rotation.previous_key not in self._known:
+            raise AuditError(
+                "key_rotation",
+                f"{name} replaces {rotation.previous_key.verifier_key()}, a key this "
+                f"monitor does not know: pin every key the log lists",
+            )
+        if rotation.key in self._windows or rotation.key == rotation.previous_key:
+            raise AuditError("key_rotation", f"{name} announces a key the log used before")
+        valid_from, _ = self._windows.get(rotation.previous_key, (None, None))
+        self._windows[rotation.previous_key] = (valid_from, rotation.previous_signs_until)
+        self._windows[rotation.key] = (rotation.time, None)
+        self._current_key = rotation.key
+        if rotation.key not in self._known:
+            self._known.append(rotation.key)
+        if rotation.key not in self._trusted:
+            self._announced.append((index, rotation.key))
+
+    def _valid(self, verifier: Verifier, time: str | None) -> bool:
+        if time is None:
+            return True
+        valid_from, until = self._windows.get(verifier, (None, None))
+        return (valid_from is None or valid_from <= time) and (until is None or time <= until)
+
+    def _check_signers(self, checkpoint: Checkpoint, signed: tuple[Verifier, ...],
+                       time: str | None) -> None:
+        """At least one signature must be by a trusted key valid at ``time``; then the
+        keys announced by entries this checkpoint covers are vouched for."""
+        if not any(v in self._trusted and self._valid(v, time) for v in signed):
+            when = f" (newest entry at {time})" if time else ""
+            raise AuditError(
+                "checkpoint_signature",
+                f"checkpoint {checkpoint.size}{when} carries no signature by a trusted key "
+                f"valid then; it is signed by {_labels(signed)}",
+            )
+        vouched = [key for index, key in self._announced if index < checkpoint.size]
+        if vouched:
+            self._trusted.extend(vouched)
+            self._announced = [(i, k) for i, k in self._announced if i >= checkpoint.size]
 
     def _reached(self, size: int) -> None:
         self._watched.discard(size)
         root = self.root()
-        checkpoint = self._pending.pop(size, None)
-        if checkpoint is not None:
-            self._compare(checkpoint, root)
+        pending = self._pending.pop(size, None)
+        if pending is not None:
+            self._compare(pending[0], root)
+            self._check_signers(pending[0], pending[1], self._last_time)
         previous = self._previous
         if previous is not None and previous.size == size:
             if not hmac.compare_digest(root, previous.root):
@@ -299,6 +405,7 @@ class LogAuditor:
         if size in self._record:
             self._record.discard(size)
             self._roots[size] = root
+            self._times[size] = self._last_time
 
     def _compare(self, checkpoint: Checkpoint, root: bytes) -> None:
         size = checkpoint.size
@@ -320,13 +427,21 @@ class LogAuditor:
             self._checkpoints_checked += 1
         self._matched_size = max(self._matched_size, size)
 
-    def _open(self, note: str | bytes) -> Checkpoint:
+    def _open(self, note: str | bytes) -> tuple[Checkpoint, tuple[Verifier, ...]]:
+        """Parse a note and verify its signatures by every key this monitor knows; return
+        the checkpoint and the keys whose signatures verified."""
         try:
-            checkpoint = verify_note(note, self._verifiers)
+            body, signatures = open_note(note, self._known)
+            checkpoint = parse_checkpoint(body)
         except NoteError as exc:
+            detail = str(exc)
+            if "no valid signature by a known key" in detail:
+                detail += f" (its signatures are by {_note_signers(note)})"
             raise AuditError(
-                "checkpoint_signature", f"checkpoint {_note_size(note)}: {exc}"
+                "checkpoint_signature", f"checkpoint {_note_size(note)}: {detail}"
             ) from exc
+        by_id = {(v.name, v.key_id): v for v in self._known}
+        signed = tuple(by_id[(s.name, s.key_id)] for s in signatures)
         if self._origin is None:
             self._origin = checkpoint.origin
         elif checkpoint.origin != self._origin:
@@ -335,27 +450,27 @@ class LogAuditor:
                 f"checkpoint {checkpoint.size} is for the log {checkpoint.origin!r}, "
                 f"not {self._origin!r}",
             )
-        return checkpoint
+        return checkpoint, signed
 
     def check_checkpoint(self, note_text: str | bytes) -> Checkpoint:
         """Verify a signed checkpoint and hold the tree to it; return the checkpoint.
 
-        The note must verify with a pinned key and name the same log as the others. If
-        the entries fed so far already reach its size, its root is compared now (the
-        size must be the current one or one asked about with ``watch``); otherwise the
-        comparison happens in ``feed`` as soon as the tree reaches that size.
+        The note must carry a valid signature by a known key and name the same log as
+        the others. If the entries fed so far already reach its size, its root and its
+        signers' validity are checked now (the size must be the current one or one asked
+        about with ``watch``); otherwise as soon as ``feed`` reaches that size.
         """
-        checkpoint = self._open(note_text)
+        checkpoint, signed = self._open(note_text)
         size = checkpoint.size
         if size > self._size:
             other = self._pending.get(size)
-            if other is not None and other.root != checkpoint.root:
+            if other is not None and other[0].root != checkpoint.root:
                 raise AuditError(
                     "fork",
                     f"two signed checkpoints of size {size} have different roots "
-                    f"({other.root.hex()} and {checkpoint.root.hex()})",
+                    f"({other[0].root.hex()} and {checkpoint.root.hex()})",
                 )
-            self._pending[size] = checkpoint
+            self._pending[size] = (checkpoint, signed)
             self._watched.add(size)
             return checkpoint
         root = empty_tree_hash() if size == 0 else self.recorded_root(size)
@@ -366,7 +481,32 @@ class LogAuditor:
                 f"recorded at size {size}",
             )
         self._compare(checkpoint, root)
+        time = None if size == 0 else (
+            self._last_time if size == self._size else self._times.get(size))
+        self._check_signers(checkpoint, signed, time)
         return checkpoint
+
+    def _check_key_list(self) -> None:
+        """The served key list must name only keys the monitor came to trust, each with
+        the validity the log's own rotation entries give it."""
+        if self._served is None:
+            return
+        for key in self._served.keys:
+            v = key.verifier
+            if v not in self._trusted:
+                raise AuditError(
+                    "key_list",
+                    f"the log serves the key {key.label}, which it never announced in a "
+                    f"key_rotation entry",
+                )
+            learned = self._windows.get(v, (None, None))
+            if (key.valid_from, key.signs_until) != learned:
+                raise AuditError(
+                    "key_list",
+                    f"the log serves {key.label} as valid from {key.valid_from or 'the start'} "
+                    f"until {key.signs_until or 'further notice'}, but its entries say from "
+                    f"{learned[0] or 'the start'} until {learned[1] or 'further notice'}",
+                )
 
     def finish(self, latest_note: str | bytes) -> AuditState:
         """Close the audit against the log's latest checkpoint; return the state to save.
@@ -376,7 +516,7 @@ class LogAuditor:
         previous run's root must be the recomputed root at its size (else the log was
         rewritten or forked). Raises ``AuditError``.
         """
-        latest = self._open(latest_note)
+        latest, _ = self._open(latest_note)
         previous = self._previous
         if previous is not None and latest.size < previous.size:
             raise AuditError(
@@ -403,10 +543,11 @@ class LogAuditor:
                 "fork",
                 f"the previous run's tree of size {previous.size} was never reached",  # type: ignore[union-attr]
             )
+        self._check_key_list()
         return AuditState(
             size=latest.size,
             root=latest.root,
-            verifier_keys=tuple(v.verifier_key() for v in self._verifiers),
+            verifier_keys=tuple(v.verifier_key() for v in self._trusted),
             origin=latest.origin,
             checkpoint=latest_note if isinstance(latest_note, str) else latest_note.decode(),
         )

@@ -327,6 +327,20 @@ def prove_record(t: int, n: int, read_hashes: HashReader) -> list[bytes]:
     return _assemble(_inclusion_ranges(t, n), read_hashes)
 
 
+def prove_records(t: int, ns: Sequence[int], read_hashes: HashReader) -> list[list[bytes]]:
+    """Return ``prove_record(t, n, read_hashes)`` for every ``n`` in ``ns``.
+
+    Neighbouring records share most of their proof (every range right of the batch,
+    and the old tree's edge), so each distinct range is hashed once. Calls
+    ``read_hashes`` at most once.
+    """
+    t = _check_size(t, "tree size")
+    per_record = [_inclusion_ranges(*_check_record_args(t, n)) for n in ns]
+    distinct = list(dict.fromkeys(r for ranges in per_record for r in ranges))
+    roots = dict(zip(distinct, _assemble(distinct, read_hashes), strict=True))
+    return [[roots[r] for r in ranges] for ranges in per_record]
+
+
 def check_record(proof: Sequence[bytes], t: int, th: bytes, n: int, h: bytes) -> None:
     """Verify that ``proof`` shows record ``n`` with leaf hash ``h`` in tree (``t``, ``th``).
 

@@ -10,7 +10,7 @@ connection. Nothing about an entry is ever updated or deleted: database triggers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
@@ -27,15 +27,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    exists,
     func,
     insert,
+    literal_column,
     select,
+    union_all,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from audit_log import merkle
 from audit_log.canonical import canonical
-from audit_log.checkpoint import Checkpoint, Signer, sign_note
+from audit_log.checkpoint import Checkpoint, Signer, Verifier, sign_note
+from audit_log.keyschedule import KeySchedule, Rotation, ScheduledKey
+from audit_log.prepared import Prepared, PreparedIn, pipelined
 
 metadata = MetaData(
     naming_convention={
@@ -97,6 +104,24 @@ log_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
     Column("root", LargeBinary(32), nullable=False),
+    # Counts key rotations. Every append reads it with the head row it locks anyway, so a
+    # server notices a rotation made elsewhere at no extra cost and reloads ``log_keys``.
+    Column("key_epoch", Integer, nullable=False, server_default="0"),
+)
+
+# The signing keys and when each signs: an index of the ``key_rotation`` entries (the
+# log itself is the record), read by every server when the head's key epoch moves.
+# ``signs_until`` is written once, by the rotation that retires the key.
+log_keys = Table(
+    "log_keys",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("verifier_key", String(512), nullable=False, unique=True),
+    Column("name", String(256), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("valid_from", String(32)),
+    Column("signs_until", String(32)),
+    Column("log_index", BigInteger),
 )
 
 # Signed checkpoints, each kept forever: a monitor compares any two of them.
@@ -110,6 +135,62 @@ log_checkpoints = Table(
 )
 
 APPEND_ONLY_TABLES = ("log_entries", "log_entry_rules", "log_hashes", "log_checkpoints")
+
+# The append path's statements, compiled once (see ``audit_log.prepared``).
+_LOCK_HEAD = Prepared(lambda: select(
+    log_head.c.size,
+    log_head.c.key_epoch,
+    select(log_entries.c.time).where(log_entries.c.idx == log_head.c.size - 1)
+    .scalar_subquery(),
+).where(log_head.c.id == 1).with_for_update(of=log_head))
+_INSERT_ENTRIES = Prepared(lambda: insert(log_entries))
+_INSERT_RULES = Prepared(lambda: insert(log_entry_rules))
+_INSERT_HASHES = Prepared(lambda: insert(log_hashes))
+_INSERT_CHECKPOINT = Prepared(lambda: insert(log_checkpoints))
+_MOVE_HEAD = Prepared(lambda: update(log_head).where(log_head.c.id == 1)
+                      .values(size=bindparam("new_size"), root=bindparam("new_root")))
+_READ_HASHES = PreparedIn(lambda n: select(log_hashes.c.idx, log_hashes.c.hash).where(
+    log_hashes.c.idx.in_([bindparam(f"idx_{i}") for i in range(n)])), "idx")
+
+
+def _live_strikes(n: int):
+    c = log_entries.c
+    subjects = [bindparam(f"subject_{i}") for i in range(n)]
+    reversed_ids = select(c.ref).where(c.kind == "reversal").where(c.subject.in_(subjects))
+    return (
+        select(c.subject, c.policy_id, func.sum(c.strike_weight))
+        .where(c.subject.in_(subjects))
+        .where(c.strike_expires_at > bindparam("now"))
+        .where(c.entry_id.not_in(reversed_ids))
+        .group_by(c.subject, c.policy_id)
+    )
+
+
+_LIVE_STRIKES = PreparedIn(_live_strikes, "subject")
+
+
+def _newest_strikes(n: int):
+    entry, reversal = log_entries.alias("e"), log_entries.alias("r")
+    parts = []
+    for i in range(n):
+        newest = (
+            select(entry.c.strike_weight.label("weight"))
+            .where(entry.c.subject == bindparam(f"key_{i}_0"))
+            .where(entry.c.policy_id == bindparam(f"key_{i}_1"))
+            .where(entry.c.strike_expires_at > bindparam("now"))
+            .where(~exists().where(reversal.c.ref == entry.c.entry_id)
+                   .where(reversal.c.kind == "reversal"))
+            .order_by(entry.c.strike_expires_at.desc())
+            .limit(bindparam("limit", type_=Integer))
+            .subquery()
+        )
+        parts.append(select(literal_column(str(i)).label("key"),
+                            func.coalesce(func.sum(newest.c.weight), 0), func.count())
+                     .select_from(newest))
+    return union_all(*parts)
+
+
+_NEWEST_STRIKES = PreparedIn(_newest_strikes, "key")
 
 
 @dataclass(frozen=True)
@@ -128,7 +209,9 @@ class AppendTransaction:
     conn: Connection
     start: int
     origin: str
-    signers: Sequence[Signer]
+    keyring: Keyring
+    schedule: KeySchedule
+    key_epoch: int = 0
     last_time: str = ""
     _rows: list[dict] = field(default_factory=list)
     _rules: list[dict] = field(default_factory=list)
@@ -137,6 +220,7 @@ class AppendTransaction:
     root: bytes = b""
     checkpoint: str = ""
     _proofs: dict[int, list[bytes]] | None = None
+    _with_entries: list[tuple[Prepared, Sequence[Mapping]]] = field(default_factory=list)
 
     @property
     def proofs(self) -> dict[int, list[bytes]]:
@@ -199,9 +283,17 @@ class AppendTransaction:
         self._rules.extend({"idx": index, "rule": r} for r in dict.fromkeys(rules))
         return Appended(index=index, leaf_hash=leaf, entry_id=body["id"])
 
+    def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping]) -> None:
+        """Run ``statement`` for ``rows`` together with the entry rows, in the same
+        transaction: side rows (private content, appeal tokens) that need no answer
+        travel with the log's own writes."""
+        self._with_entries.append((statement, rows))
+
     def _flush(self) -> None:
         self.tree_size = self.start
         if not self._rows:
+            with pipelined(self.conn):
+                self._write_side_rows()
             return
         leaves = [row["leaf_hash"] for row in self._rows]
         edge: dict[int, bytes] = {}
@@ -211,26 +303,50 @@ class AppendTransaction:
             return [edge[i] for i in idxs]
 
         new_hashes, root = merkle.append_batch(self.start, leaves, read_edge)
-        self.conn.execute(insert(log_entries), self._rows)
-        if self._rules:
-            self.conn.execute(insert(log_entry_rules), self._rules)
-        self.conn.execute(
-            insert(log_hashes), [{"idx": i, "hash": h} for i, h in new_hashes]
-        )
         # Every sibling an inclusion proof of a new entry needs is either new or a root of
         # the old tree's right edge, so the receipts' proofs need no further reads.
         self._new_hashes = {**edge, **dict(new_hashes)}
-        self.tree_size = self.start + len(self._rows)
-        self.root = root
-        self.conn.execute(
-            update(log_head).where(log_head.c.id == 1).values(size=self.tree_size, root=root)
-        )
+        tree_size = self.start + len(self._rows)
         # One signature per append, batch or not: every receipt carries a checkpoint
-        # that already covers its entry.
-        self.checkpoint = sign_note(Checkpoint(self.origin, self.tree_size, root), self.signers)
-        self.conn.execute(insert(log_checkpoints).values(
-            size=self.tree_size, root=root, note=self.checkpoint,
-            created_at=self._rows[-1]["time"]))
+        # that already covers its entry. It is signed by every key the schedule has
+        # valid at the time of its newest entry (two during a rotation's overlap).
+        created_at = self._rows[-1]["time"]
+        signers = self.keyring.signers_at(self.schedule, created_at)
+        checkpoint = sign_note(Checkpoint(self.origin, tree_size, root), signers)
+        # Everything is computed; what is left are writes that need no answer.
+        with pipelined(self.conn):
+            _INSERT_ENTRIES.executemany(self.conn, self._rows)
+            _INSERT_RULES.executemany(self.conn, self._rules)
+            _INSERT_HASHES.executemany(self.conn,
+                                       [{"idx": i, "hash": h} for i, h in new_hashes])
+            self._write_side_rows()
+            _MOVE_HEAD.execute(self.conn, {"new_size": tree_size, "new_root": root})
+            _INSERT_CHECKPOINT.execute(self.conn, {
+                "size": tree_size, "root": root, "note": checkpoint,
+                "created_at": created_at})
+        self.tree_size, self.root, self.checkpoint = tree_size, root, checkpoint
+
+    def _write_side_rows(self) -> None:
+        for statement, rows in self._with_entries:
+            statement.executemany(self.conn, rows)
+
+    def rotate_key(self, rotation: Rotation, log_index: int) -> KeySchedule:
+        """Record ``rotation`` (whose ``key_rotation`` entry this transaction added at
+        ``log_index``) in ``log_keys`` and move the head's key epoch, so this append's
+        checkpoint and every later one, on any server, follow the new schedule."""
+        schedule = self.schedule.rotated(rotation, log_index)
+        if self.key_epoch == 0:
+            _insert_key(self.conn, 0, schedule.keys[0])
+        retired = schedule.keys[-2]
+        self.conn.execute(
+            update(log_keys).where(log_keys.c.verifier_key == retired.verifier_key)
+            .values(signs_until=retired.signs_until))
+        _insert_key(self.conn, len(schedule.keys) - 1, schedule.current)
+        self.key_epoch += 1
+        self.conn.execute(
+            update(log_head).where(log_head.c.id == 1).values(key_epoch=self.key_epoch))
+        self.schedule = schedule
+        return schedule
 
     def inclusion_proofs(self, indexes: Sequence[int]) -> list[list[bytes]]:
         """Proofs that ``indexes`` are in the tree this transaction committed.
@@ -238,10 +354,9 @@ class AppendTransaction:
         Every hash these proofs need was written or read by this append, so they are
         answered from memory, even after the transaction has closed.
         """
-        t = self.tree_size
         known = self._new_hashes
-        return [merkle.prove_record(t, n, lambda idxs: [known[i] for i in idxs])
-                for n in indexes]
+        return merkle.prove_records(self.tree_size, indexes,
+                                    lambda idxs: [known[i] for i in idxs])
 
 
 def read_hashes(conn: Connection, indexes: Sequence[int]) -> list[bytes]:
@@ -249,10 +364,9 @@ def read_hashes(conn: Connection, indexes: Sequence[int]) -> list[bytes]:
     if not indexes:
         return []
     wanted = sorted(set(indexes))
-    rows = conn.execute(
-        select(log_hashes.c.idx, log_hashes.c.hash).where(log_hashes.c.idx.in_(wanted))
-    ).all()
-    found = {idx: bytes(h) for idx, h in rows}
+    cursor = _READ_HASHES.execute(conn, wanted)
+    found = {idx: bytes(h) for idx, h in cursor.fetchall()}
+    cursor.close()
     missing = [i for i in wanted if i not in found]
     if missing:
         raise LogCorrupt(f"stored hashes missing at {missing[:5]}")
@@ -263,13 +377,141 @@ class LogCorrupt(RuntimeError):
     """The stored log contradicts itself (a hash the tree needs is gone)."""
 
 
+class CommitUnconfirmed(RuntimeError):
+    """The database failed while committing an append: the entries may or may not be in
+    the log. Nothing is lost or half-written either way; only the outcome is unknown."""
+
+    def __init__(self, entry_ids: Sequence[str]) -> None:
+        super().__init__(f"commit of {len(entry_ids)} entries unconfirmed")
+        self.entry_ids = list(entry_ids)
+
+
+class SigningKeyMissing(RuntimeError):
+    """The log's schedule asks for a key whose private half this server does not hold.
+
+    Raised inside the append, so nothing is written: a checkpoint signed by fewer keys
+    than the schedule promises would look, to a monitor, like a forgery.
+    """
+
+    def __init__(self, verifier_key: str) -> None:
+        super().__init__(
+            f"the log now signs with {verifier_key}, but this server does not hold its "
+            f"private key: copy it into the instance's signing-keys directory"
+        )
+        self.verifier_key = verifier_key
+
+
+def _insert_key(conn: Connection, seq: int, key: ScheduledKey) -> None:
+    conn.execute(insert(log_keys).values(
+        seq=seq, verifier_key=key.verifier_key, name=key.verifier.name,
+        key_id=key.verifier.key_id.hex(), valid_from=key.valid_from,
+        signs_until=key.signs_until, log_index=key.log_index))
+
+
+def load_schedule(conn: Connection) -> KeySchedule | None:
+    """The schedule recorded in ``log_keys``; None while the log has never rotated."""
+    rows = conn.execute(
+        select(log_keys.c.verifier_key, log_keys.c.valid_from, log_keys.c.signs_until,
+               log_keys.c.log_index).order_by(log_keys.c.seq)
+    ).all()
+    if not rows:
+        return None
+    return KeySchedule(tuple(
+        ScheduledKey(Verifier.from_key(r.verifier_key), r.valid_from, r.signs_until,
+                     None if r.log_index is None else int(r.log_index))
+        for r in rows))
+
+
+def _key_of(signer: Signer) -> tuple[str, bytes, bytes]:
+    return signer.name, signer.key_id, signer.public_key_bytes
+
+
+class Keyring:
+    """The private keys this server holds, and the log's key schedule as last read.
+
+    The first signer is the instance's original key: it alone signs while the log has
+    never rotated (key epoch 0), which costs no read at all. After a rotation the
+    schedule is read from ``log_keys`` once per epoch and kept. ``load_more``, when
+    given, re-reads the server's key files: it is called when the schedule names a key
+    not yet held, so a key copied in after start-up is picked up without a restart.
+    """
+
+    def __init__(self, signers: Sequence[Signer],
+                 load_more: Callable[[], Sequence[Signer]] | None = None) -> None:
+        if not signers:
+            raise ValueError("a keyring needs at least one signer")
+        self.primary = signers[0]
+        self._signers = {_key_of(s): s for s in signers}
+        self._load_more = load_more
+        self._unrotated = KeySchedule.single(self.primary.verifier())
+        self._cached: tuple[int, KeySchedule] | None = None
+
+    @property
+    def signers(self) -> tuple[Signer, ...]:
+        return tuple(self._signers.values())
+
+    def _signer(self, verifier: Verifier) -> Signer | None:
+        wanted = (verifier.name, verifier.key_id, verifier.public_key_bytes)
+        signer = self._signers.get(wanted)
+        if signer is None and self._load_more is not None:
+            # Replaced whole, never mutated: a concurrent reader sees one map or the other.
+            self._signers = {**{_key_of(s): s for s in self._load_more()}, **self._signers}
+            signer = self._signers.get(wanted)
+        return signer
+
+    def holds(self, verifier: Verifier) -> bool:
+        return self._signer(verifier) is not None
+
+    def schedule(self, conn: Connection, epoch: int) -> KeySchedule:
+        """The schedule at key epoch ``epoch`` (as read from the log head)."""
+        if epoch == 0:
+            return self._unrotated
+        cached = self._cached
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        schedule = load_schedule(conn)
+        if schedule is None:
+            raise LogCorrupt(f"the log head is at key epoch {epoch} but log_keys is empty")
+        # One tuple assignment: a concurrent reader sees the old pair or the new one.
+        self._cached = (epoch, schedule)
+        return schedule
+
+    def current_schedule(self, conn: Connection) -> KeySchedule:
+        """The schedule as of the committed head, for readers."""
+        epoch = conn.execute(
+            select(log_head.c.key_epoch).where(log_head.c.id == 1)).scalar_one_or_none()
+        return self.schedule(conn, int(epoch or 0))
+
+    def signers_at(self, schedule: KeySchedule, time: str) -> list[Signer]:
+        """The signers for a checkpoint at log time ``time``, newest key first; raises
+        ``SigningKeyMissing`` naming a key the schedule wants and this server lacks."""
+        signers = []
+        for key in schedule.valid_at(time):
+            signer = self._signer(key.verifier)
+            if signer is None:
+                raise SigningKeyMissing(key.verifier_key)
+            signers.append(signer)
+        if not signers:
+            raise LogCorrupt(f"no key of the schedule is valid at {time}")
+        return signers
+
+
 @dataclass(frozen=True)
 class Log:
-    """Where the log lives and who signs its checkpoints."""
+    """Where the log lives and who signs its checkpoints.
+
+    ``signers`` are the private keys this server holds, the instance's original key
+    first; which of them sign a checkpoint is the log's key schedule's say.
+    """
 
     engine: Engine
     origin: str
     signers: tuple[Signer, ...]
+    load_signers: Callable[[], Sequence[Signer]] | None = field(default=None, compare=False)
+    keyring: Keyring = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keyring", Keyring(self.signers, self.load_signers))
 
     def append(self) -> AbstractContextManager[AppendTransaction]:
         return append_transaction(self)
@@ -281,23 +523,35 @@ def append_transaction(log: Log) -> Iterator[AppendTransaction]:
 
     On SQLite the connection begins with ``BEGIN IMMEDIATE`` (see ``service.db``), which
     takes the database write lock; on PostgreSQL ``SELECT … FOR UPDATE`` on the head
-    row does the same across every host. Any exception rolls back every row.
+    row does the same across every host. Any exception rolls back every row. A database
+    error during COMMIT itself raises ``CommitUnconfirmed``: the outcome is unknown.
     """
-    with log.engine.connect() as conn:
-        conn = conn.execution_options(fairwitness_write=True)
-        with conn.begin():
-            head = conn.execute(
-                select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
-            ).one_or_none()
-            if head is None:
-                raise LogCorrupt("log head missing: run `fairwitness init`")
-            last_time = conn.execute(
-                select(log_entries.c.time).where(log_entries.c.idx == int(head.size) - 1)
-            ).scalar_one_or_none() or ""
-            tx = AppendTransaction(conn=conn, start=int(head.size), origin=log.origin,
-                                   signers=log.signers, last_time=last_time)
-            yield tx
-            tx._flush()
+    tx: AppendTransaction | None = None
+    committing = False
+    try:
+        with log.engine.connect() as conn:
+            conn = conn.execution_options(fairwitness_write=True)
+            with conn.begin():
+                cursor = _LOCK_HEAD.execute(conn)
+                head = cursor.fetchone()
+                cursor.close()
+                if head is None:
+                    raise LogCorrupt("log head missing: run `fairwitness init`")
+                size, key_epoch, last_time = head
+                epoch = int(key_epoch)
+                tx = AppendTransaction(conn=conn, start=int(size), origin=log.origin,
+                                       keyring=log.keyring,
+                                       schedule=log.keyring.schedule(conn, epoch),
+                                       key_epoch=epoch, last_time=last_time or "")
+                yield tx
+                tx._flush()
+                committing = True
+    except DBAPIError as exc:
+        # Once COMMIT is sent, a lost connection hides whether it took effect: the caller
+        # must not claim that nothing was recorded.
+        if committing and tx is not None:
+            raise CommitUnconfirmed([row["entry_id"] for row in tx._rows]) from exc
+        raise
 
 
 def init_head(conn: Connection) -> None:
@@ -317,16 +571,35 @@ def live_strike_weights(conn: Connection, subjects: Sequence[str],
                         now: str) -> dict[tuple[str, str], int]:
     """(subject, policy id) → total weight of strikes not expired at ``now`` and not
     reversed, summed in the database from the index columns."""
-    c = log_entries.c
-    reversed_ids = select(c.ref).where(c.kind == "reversal").where(c.subject.in_(subjects))
-    rows = conn.execute(
-        select(c.subject, c.policy_id, func.sum(c.strike_weight))
-        .where(c.subject.in_(subjects))
-        .where(c.strike_expires_at > now)
-        .where(c.entry_id.not_in(reversed_ids))
-        .group_by(c.subject, c.policy_id)
-    )
+    if not subjects:
+        return {}
+    cursor = _LIVE_STRIKES.execute(conn, subjects, {"now": now})
+    rows = cursor.fetchall()
+    cursor.close()
     return {(subject, policy): int(total) for subject, policy, total in rows}
+
+
+def newest_strike_weights(conn: Connection, keys: Sequence[tuple[str, str]], now: str,
+                          limit: int) -> dict[tuple[str, str], tuple[int, bool]]:
+    """(subject, policy id) → (total weight of its ``limit`` newest live, unreversed
+    strikes; whether those are all of them).
+
+    Escalation needs no more: with every weight at least 1, ``limit`` strikes already
+    reach a ladder whose top step is ``limit``. Reading at most ``limit`` rows per author
+    keeps each decision's cost fixed however many strikes an author has collected.
+    """
+    keys = list(dict.fromkeys(keys))
+    if not keys or limit < 1:
+        return {}
+    cursor = _NEWEST_STRIKES.execute(conn, keys, {"now": now, "limit": limit})
+    rows = cursor.fetchall()
+    cursor.close()
+    found = {}
+    for position, total, count in rows:
+        index = int(position)
+        if index < len(keys):
+            found[keys[index]] = (int(total), int(count) < limit)
+    return found
 
 
 def latest_checkpoint(conn: Connection) -> tuple[int, str] | None:

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audit_log.canonical import CanonicalError, leaf_hash_of
-from audit_log.checkpoint import Checkpoint, NoteError, Verifier, verify_note
+from audit_log.checkpoint import Checkpoint, NoteError, Signature, Verifier, verify_note
+from audit_log.keyschedule import KeySchedule
 from audit_log.merkle import HASH_SIZE, ProofError, check_record, check_tree
 
 MAX_PROOF_LENGTH = 64
@@ -155,6 +156,28 @@ def verify_receipt(
     except ProofError as exc:
         raise VerificationError("inclusion_proof", f"{where}: {exc}") from exc
     return checkpoint
+
+
+def check_signing_window(signatures: Sequence[Signature], schedule: KeySchedule,
+                         entry_time: object) -> None:
+    """Check that a receipt's verified ``signatures`` include one by a key still signing
+    when the entry was logged.
+
+    A checkpoint is never older than the entries it covers, so a key whose
+    ``signs_until`` is before the entry's time cannot have signed it: such a signature
+    is a retired key at work. Raises ``VerificationError`` (``checkpoint_signature``).
+    """
+    if not isinstance(entry_time, str):
+        raise VerificationError("receipt", "the entry has no time")
+    by_id = {(k.verifier.name, k.verifier.key_id): k for k in schedule.keys}
+    keys = [by_id[(s.name, s.key_id)] for s in signatures if (s.name, s.key_id) in by_id]
+    if not any(k.signs_until is None or entry_time <= k.signs_until for k in keys):
+        names = ", ".join(f"{k.label} (until {k.signs_until})" for k in keys)
+        raise VerificationError(
+            "checkpoint_signature",
+            f"the checkpoint is signed only by keys retired before the entry's time "
+            f"{entry_time}: {names}",
+        )
 
 
 def verify_document(doc: Mapping, verifiers: Sequence[Verifier]) -> Checkpoint:

@@ -51,6 +51,39 @@ def train(data_dir: Path, out_dir: Path, seed: int, limit: int | None) -> None:
     click.echo(digest)
 
 
+@classifiers_cli.command(name="template-scales")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The train/ folder of the shared corpora.",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Model whose per-label settings to keep (default: the packaged model).",
+)
+@click.option("--scale", "scales", type=float, multiple=True, help="Scales to try (repeatable).")
+def template_scales(data_dir: Path, model_dir: Path | None, scales: tuple[float, ...]) -> None:
+    """Compare identity-template weight scales by cross-validation on DATA (train only)."""
+    from classifiers import template_scale
+    from classifiers.linear import load_model
+    from classifiers.train import Setting
+
+    model = load_model(model_dir)
+    chosen_before = model.metadata["cross_validation"]
+    settings = {label: Setting(cv["c"], cv["nb"]) for label, cv in chosen_before.items()}
+    results = template_scale.compare_scales(
+        data_dir, settings, scales or template_scale.CANDIDATES, log=_progress
+    )
+    click.echo(template_scale.markdown(results))
+    chosen = template_scale.choose(results)
+    click.echo(f"\nchosen scale: {'none passes' if chosen is None else f'{chosen:g}'}")
+
+
 @classifiers_cli.command()
 @click.option(
     "--model",

@@ -1,7 +1,8 @@
 """Measure the text model on the held-out evaluation sets, beside alt-profanity-check.
 
-Nothing here fits or chooses anything: thresholds come from the artifact (chosen by
-cross-validation on train), and the peer is used with its own 0.5 decision rule.
+Nothing here fits or chooses anything: thresholds come from the artifact (the default
+policy's, chosen by a false-positive budget in cross-validation on train), and the peer
+is used with its own 0.5 decision rule.
 The "abusive" score of a text is the maximum of its toxicity, insult, identity_attack
 and threat probabilities; the model calls a text abusive when *any* of those four
 reaches its own threshold.
@@ -237,7 +238,8 @@ def markdown(report: Report) -> str:
     lines = [
         BEGIN,
         "",
-        f"Model `{report.model_version}`. Thresholds (chosen on train): "
+        f"Model `{report.model_version}`. Thresholds (the default policy's, chosen on train "
+        "by false-positive budget): "
         + ", ".join(f"{label} {value:.2f}" for label, value in report.thresholds.items())
         + ". Peer: alt-profanity-check `predict_prob`, F1 at its own 0.5 rule, same run.",
         "",

@@ -121,7 +121,61 @@ _TEMPLATES: tuple[str, ...] = (
     "{name} is {term}",
     "Is he {term}?",
     "Some of us are {term}",
+    # Descriptions with an adjective or a role beside the term: the commonest ways people
+    # say who someone is, and the shapes in which a term ends up next to evaluative words.
+    "{name} is {a_adj} {term}.",
+    "{name} is {a_adj} {term} {noun}.",
+    "I am {a} {noun}.",
+    "I am {a_adj} {term} {noun}.",
+    "I'm {a} {noun} and I love my job.",
+    "You are {a_adj} {term} {noun}.",
+    "She is {a_adj} {term} woman.",
+    "He is {a_adj} {term} man.",
+    "I just met {a_adj} {term} {noun} at the park.",
+    "Proud {term} {noun} here.",
+    "{A_adj} {term} {noun}.",
+    "My {term} friends are coming over for dinner.",
+    "My {term} friends are the best.",
+    "I love my {term} {group}.",
+    "My {term} {noun} helped me move house.",
+    "The {term} {noun} next door brought us cookies.",
+    "Our {term} {noun} is the best in the school.",
+    "Being {term} is {good}.",
+    "{term} people are {adj}.",
+    "Every {term} person I know is {adj}.",
+    "I like {term} people.",
+    "I love {term} people.",
+    "There is nothing wrong with being {term}.",
+    "We are {term} and we are happy.",
+    "You are {term} and that is great.",
+    "Hi, I'm {name} and I'm {term}.",
+    "As {a} person, I feel welcome here.",
+    "Happy holidays to all my {term} friends!",
+    "{name} is {term}, {adj} and funny.",
+    "Ask {a} {noun} what they think.",
+    "{term} {noun}s in our town started a running club.",
+    "What is it like to be {term}?",
+    "My whole family is {term}.",
+    "Being {term} and {adj} is who I am.",
 )
+
+# Slot values for the descriptive templates, taken in rotation so every term meets several.
+_ADJECTIVES = (
+    "kind", "friendly", "funny", "smart", "tall", "quiet", "brave", "happy", "proud",
+    "creative", "talented", "hardworking", "thoughtful", "cheerful", "generous", "curious",
+    "calm", "lovely", "wonderful", "great", "nice", "warm", "caring", "patient", "polite",
+    "gentle", "busy", "shy", "strong", "clever", "sweet", "cool", "ordinary", "excellent",
+)  # fmt: skip
+_NOUNS = (
+    "man", "woman", "person", "teacher", "student", "neighbour", "kid", "engineer", "nurse",
+    "doctor", "artist", "writer", "friend", "parent", "grandmother", "farmer", "chef",
+    "lawyer", "athlete", "musician", "scientist", "coworker", "boy", "girl",
+)  # fmt: skip
+_GROUPS = ("neighbours", "coworkers", "friends", "cousins", "classmates", "teammates")
+_GOOD = (
+    "wonderful", "great", "part of who I am", "nothing to hide", "just one thing about me",
+    "normal", "fine", "a good thing", "beautiful",
+)  # fmt: skip
 
 _AN_EXCEPTIONS = {"european", "ukrainian", "one"}
 _AN_INITIALS = {"lgbt", "lgbtq"}  # said letter by letter: "an LGBT ..."
@@ -135,19 +189,78 @@ def _article(term: str) -> str:
     return "a"
 
 
-def _fill(template: str, term: str, name: str) -> str:
-    text = template.format(term=term, a=f"{_article(term)} {term}", name=name)
+def _fill(template: str, term: str, rotation: int) -> str:
+    def pick(options: tuple[str, ...]) -> str:
+        return options[rotation % len(options)]
+
+    adjective = pick(_ADJECTIVES)
+    a_adj = f"{_article(adjective)} {adjective}"
+    text = template.format(
+        term=term,
+        a=f"{_article(term)} {term}",
+        name=pick(_NAMES),
+        adj=adjective,
+        a_adj=a_adj,
+        A_adj=a_adj.capitalize(),
+        noun=pick(_NOUNS),
+        group=pick(_GROUPS),
+        good=pick(_GOOD),
+    )
     return text[0].upper() + text[1:]
 
 
+GROUP_NOUNS: dict[str, str] = {
+    "muslims": "muslim", "christians": "christian", "jews": "jew", "hindus": "hindu",
+    "sikhs": "sikh", "buddhists": "buddhist", "catholics": "catholic", "mormons": "mormon",
+    "atheists": "atheist", "arabs": "arab", "immigrants": "immigrant", "refugees": "refugee",
+    "gays": "gay", "lesbians": "lesbian", "asians": "asian", "africans": "african",
+    "mexicans": "mexican", "latinos": "latino", "indians": "indian",
+    "palestinians": "palestinian", "israelis": "israeli", "migrants": "migrant",
+}  # fmt: skip
+"""Groups named by a plural noun ("Jews", "Muslims"), as people very often name them,
+with the term they count under. Adjective templates cannot take these, and a model that
+only ever saw "Muslim" in friendly sentences still learns "Muslims" from the abuse."""
+
+NOUN_ONLY_TERMS: tuple[str, ...] = tuple(
+    sorted({term for term in GROUP_NOUNS.values() if term not in IDENTITY_TERMS})
+)
+
+# {nouns} is a plural group noun, {Nouns} the same capitalised.
+_NOUN_TEMPLATES: tuple[str, ...] = (
+    "{Nouns} live in my neighbourhood.",
+    "Many {nouns} came to the town meeting.",
+    "I work with several {nouns}.",
+    "{Nouns} and their neighbours held a street party.",
+    "There are {nouns} in every profession.",
+    "Some of my best friends are {nouns}.",
+    "{Nouns} deserve the same respect as everyone.",
+    "Our city has a large community of {nouns}.",
+    "The documentary follows three {nouns} who run a bakery.",
+    "{Nouns} have lived here for generations.",
+    "I met two {nouns} on the train today.",
+    "Are there many {nouns} where you live?",
+    "{Nouns}",
+    "{Nouns} are my neighbours.",
+    "{Nouns} are people like anyone else.",
+    "{Nouns} and {other} share this street.",
+)
+
+
 def template_sentences() -> list[tuple[str, str, int]]:
-    """Every template filled with every identity term, as ``(sentence, term, template
-    number)`` in a fixed order (names rotate so each template meets several)."""
+    """Every template filled with every identity term (and every noun template with
+    every group noun), as ``(sentence, term, template number)`` in a fixed order (names,
+    adjectives and nouns rotate so each template meets several)."""
     sentences = []
     for t_index, template in enumerate(_TEMPLATES):
         for i_index, term in enumerate(IDENTITY_TERMS):
-            name = _NAMES[(t_index + i_index) % len(_NAMES)]
-            sentences.append((_fill(template, term, name), term, t_index))
+            sentences.append((_fill(template, term, t_index + i_index), term, t_index))
+    nouns = list(GROUP_NOUNS)
+    for n_index, template in enumerate(_NOUN_TEMPLATES):
+        t_index = len(_TEMPLATES) + n_index
+        for g_index, noun in enumerate(nouns):
+            other = nouns[(g_index + n_index + 1) % len(nouns)]
+            text = template.format(nouns=noun, Nouns=noun.capitalize(), other=other)
+            sentences.append((text, GROUP_NOUNS[noun], t_index))
     return sentences
 
 
@@ -180,7 +293,9 @@ def terms_in(text: str) -> set[str]:
 
 _ANY_TERM = re.compile(
     r"\b("
-    + "|".join(re.escape(t) for t in sorted(IDENTITY_TERMS, key=lambda t: (-len(t), t)))
+    + "|".join(
+        re.escape(t) for t in sorted(IDENTITY_TERMS + NOUN_ONLY_TERMS, key=lambda t: (-len(t), t))
+    )
     + r")s?\b"
 )
 

@@ -30,6 +30,7 @@ from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from classifiers.char_index import CharNgramIndex
 from classifiers.features import (
     CHUNK_PATTERN,
     WORD_PATTERN,
@@ -46,6 +47,7 @@ SHA_LINE = re.compile(r"^SHA-256: ([0-9a-f]{64})[ \t]*$", re.MULTILINE)
 """The one line of ``MODEL_CARD.md`` that pins the artifact: ``SHA-256: <64 hex>``."""
 
 _CHUNK_CACHE_LIMIT = 200_000
+_WARM_UP_WORDS = 25_000
 
 
 class ModelIntegrityError(ValueError):
@@ -107,16 +109,41 @@ def transform(word: TfidfVectorizer, char: TfidfVectorizer, texts: Sequence[str]
     return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
 
 
+def log_count_ratio(
+    features: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Per feature, log of its (weighted, add-one smoothed) share of the positives' total
+    feature mass over its share of the negatives' (Wang and Manning 2012, "Baselines and
+    Bigrams"): how much more a feature belongs to one class than the other."""
+    weights = np.ones(len(targets)) if weights is None else np.asarray(weights, dtype=np.float64)
+    positive = targets == 1
+    mass_pos = np.asarray(features[positive].T @ weights[positive]).ravel() + 1.0
+    mass_neg = np.asarray(features[~positive].T @ weights[~positive]).ravel() + 1.0
+    return np.log(mass_pos / mass_pos.sum()) - np.log(mass_neg / mass_neg.sum())
+
+
 def fit_label(
     features: sp.csr_matrix,
     targets: np.ndarray,
     c: float,
     seed: int,
     weights: np.ndarray | None = None,
+    nb: bool = False,
 ) -> LogisticRegression:
-    """One label's L2 logistic regression (liblinear, deterministic for a seed)."""
+    """One label's L2 logistic regression (liblinear, deterministic for a seed).
+
+    With ``nb``, the regression is fitted on the features scaled by their
+    :func:`log_count_ratio` (NB-LR, after Wang and Manning's NBSVM), and the ratio is then
+    folded into the coefficients, so the returned model reads the unscaled features like
+    any other: the scaling only changes what the L2 penalty favours.
+    """
     model = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=seed)
-    return model.fit(features, targets, sample_weight=weights)
+    if not nb:
+        return model.fit(features, targets, sample_weight=weights)
+    ratio = log_count_ratio(features, targets, weights)
+    model.fit(features @ sp.diags(ratio), targets, sample_weight=weights)
+    model.coef_ = model.coef_ * ratio
+    return model
 
 
 def fit_calibrator(log_odds: np.ndarray, targets: np.ndarray) -> LogisticRegression:
@@ -180,7 +207,8 @@ class LinearTextClassifier:
             raise ValueError("a calibrator reverses its label's ranking")
         self._label_index = {label: i for i, label in enumerate(self.labels)}
         self._explain_min_share = float(self.metadata.get("explain_min_share", 0.0))
-        self._chunk_cache: dict[str, list[int]] = {}
+        self._chunk_cache: dict[str, np.ndarray] = {}
+        self._char_index = CharNgramIndex(self._char_analyzer, self._char_vocab)
 
     @classmethod
     def from_parts(
@@ -247,14 +275,13 @@ class LinearTextClassifier:
         if not texts:
             return np.zeros((0, len(self.labels)))
         word_get = self._word_vocab.get
-        chunk_cache = self._chunk_cache
         find_words = WORD_PATTERN.findall
         find_chunks = CHUNK_PATTERN.findall
         # array.array keeps the ints unboxed, so numpy takes them without a copy per item.
         word_indices = array("q")
-        char_indices = array("q")
         word_ptr = array("q", [0])
-        char_ptr = array("q", [0])
+        chunks: list[str] = []
+        chunk_ptr = array("q", [0])
         missing = repeat(-1)
         for text in texts:
             normal = normalise(text)
@@ -262,29 +289,62 @@ class LinearTextClassifier:
             word_indices.extend(map(word_get, tokens, missing))
             word_indices.extend(map(word_get, map(" ".join, itertools.pairwise(tokens)), missing))
             word_ptr.append(len(word_indices))
-            for chunk in find_chunks(normal):
-                known = chunk_cache.get(chunk)
-                if known is None:
-                    known = self._chunk_indices(chunk)
-                char_indices.extend(known)
-            char_ptr.append(len(char_indices))
+            chunks.extend(find_chunks(normal))
+            chunk_ptr.append(len(chunks))
         scores = _block_scores(word_indices, word_ptr, self._word_idf, self._word_weights)
-        scores += _block_scores(char_indices, char_ptr, self._char_idf, self._char_weights)
+        scores += _count_scores(
+            self._char_counts(chunks, chunk_ptr), self._char_idf, self._char_weights
+        )
         scores += self._intercepts
         return scores
 
-    def _chunk_indices(self, chunk: str) -> array:
-        char_get = self._char_vocab.get
-        indices = array(
-            "q",
-            [i for i in map(char_get, self._char_analyzer.chunk_ngrams(chunk)) if i is not None],
+    def _char_counts(self, chunks: list[str], chunk_ptr: array) -> sp.csr_matrix:
+        """Character n-gram counts per text (rows): texts × chunks times chunks × n-grams,
+        each distinct chunk analysed once (or taken from the cache)."""
+        rows = len(chunk_ptr) - 1
+        distinct = list(dict.fromkeys(chunks))
+        number = dict(zip(distinct, range(len(distinct)), strict=True))
+        occurrences = np.fromiter(map(number.__getitem__, chunks), np.int64, len(chunks))
+        per_text = sp.csr_matrix(
+            (np.ones(len(chunks)), occurrences, np.frombuffer(chunk_ptr, dtype=np.int64)),
+            shape=(rows, len(distinct)),
         )
-        # Words repeat across texts, so most chunks are looked up once; the bound keeps a
-        # long-running server from growing without limit on never-repeated junk.
-        if len(self._chunk_cache) >= _CHUNK_CACHE_LIMIT:
-            self._chunk_cache.clear()
-        self._chunk_cache[chunk] = indices
-        return indices
+        cache = self._chunk_cache
+        grams = list(map(cache.get, distinct))
+        unknown = [i for i, known in enumerate(grams) if known is None]
+        if unknown:
+            # Words repeat across texts, so most chunks are analysed once; the bound keeps
+            # a long-running server from growing without limit on never-repeated junk.
+            if len(cache) + len(unknown) > _CHUNK_CACHE_LIMIT:
+                cache.clear()
+            fresh = self._char_index.lookup([distinct[i] for i in unknown])
+            for i, found in zip(unknown, fresh, strict=True):
+                grams[i] = found
+                cache[distinct[i]] = found
+        lengths = np.fromiter(map(len, grams), np.int64, len(grams))
+        pointer = np.zeros(len(grams) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=pointer[1:])
+        indices = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int64)
+        per_chunk = sp.csr_matrix(
+            (np.ones(len(indices)), indices, pointer), shape=(len(distinct), len(self._char_idf))
+        )
+        return per_text @ per_chunk
+
+    def clear_cache(self) -> None:
+        """Forget every analysed chunk (the state right after loading)."""
+        self._chunk_cache.clear()
+
+    def warm_up(self) -> None:
+        """Score one batch of text made from the vocabulary, then forget its chunks.
+
+        The first batches a process scores are slower than later ones while numpy's
+        and the allocator's working memory grows; paying that here, at load time, keeps
+        it off the first requests. The chunk cache is left empty, so the first real batch
+        still analyses every word from scratch.
+        """
+        words = sorted(gram for gram in self._word_vocab if " " not in gram)[:_WARM_UP_WORDS]
+        self.decision([" ".join(words[i : i + 25]) for i in range(0, len(words), 25)])
+        self.clear_cache()
 
     def score_reference(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """The same scores as :meth:`score`, computed by scikit-learn's transform and
@@ -408,7 +468,8 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 def _block_scores(
     indices: array, indptr: array, idf: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
-    """Σ_j tfidf_j · w_j per row for one L2-normalised, sublinear-tf TF-IDF block.
+    """Σ_j tfidf_j · w_j per row for one L2-normalised, sublinear-tf TF-IDF block, from
+    term occurrences.
 
     ``indices`` holds each row's term indices (-1 for terms outside the vocabulary),
     row by row as delimited by ``indptr``.
@@ -425,15 +486,22 @@ def _block_scores(
     matrix = sp.csr_matrix((np.ones(len(flat)), flat, row_ptr), shape=(rows, len(idf)))
     # Summing duplicates turns one entry per occurrence into one count per term.
     matrix.sum_duplicates()
-    data = np.log(matrix.data)
+    return _count_scores(matrix, idf, weights)
+
+
+def _count_scores(counts: sp.csr_matrix, idf: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ_j tfidf_j · w_j per row, from a block's raw term counts (no repeated entries in
+    a row): sublinear tf, idf, then each row L2-normalised."""
+    rows = counts.shape[0]
+    data = np.log(counts.data)
     data += 1.0
-    data *= idf[matrix.indices]
-    row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(matrix.indptr))
+    data *= idf[counts.indices]
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(counts.indptr))
     norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=rows))
     norms[norms == 0.0] = 1.0
     data /= norms[row_of]
-    matrix.data = data
-    return np.asarray(matrix @ weights)
+    normalised = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
+    return np.asarray(normalised @ weights)
 
 
 def _add_block_contributions(
@@ -488,7 +556,8 @@ def load_model(directory: Path | None = None) -> LinearTextClassifier:
 
     The SHA-256 of ``model.joblib`` is computed from the bytes on disk and compared with
     the card's ``SHA-256:`` line before anything is unpickled; the same bytes are then
-    unpickled. Raises :class:`ModelIntegrityError` on a missing card or a mismatch.
+    unpickled, and the model is warmed up (:meth:`LinearTextClassifier.warm_up`).
+    Raises :class:`ModelIntegrityError` on a missing card or a mismatch.
     """
     directory = Path(directory) if directory is not None else default_model_dir()
     expected = read_card_digest(directory)
@@ -499,7 +568,9 @@ def load_model(directory: Path | None = None) -> LinearTextClassifier:
             f"{directory / ARTIFACT_NAME} has SHA-256 {actual}, but its model card says {expected}"
         )
     state = joblib.load(io.BytesIO(data))
-    return LinearTextClassifier(state, "sha256:" + actual)
+    model = LinearTextClassifier(state, "sha256:" + actual)
+    model.warm_up()
+    return model
 
 
 def config_dict(config: FeatureConfig) -> dict[str, Any]:

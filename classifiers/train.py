@@ -19,7 +19,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,18 +53,44 @@ from classifiers.linear import (
     fit_vectorizers,
     select_spans,
 )
+from classifiers.spam_templates import SOURCE as SPAM_TEMPLATE_SOURCE
+from classifiers.spam_templates import spam_template_examples
 from classifiers.spans import SPAN_LABELS, mean_span_f1
+from classifiers.thresholds import (
+    FPR_BUDGET,
+    best_f1_threshold,
+    confusion_figures,
+    threshold_at_fpr,
+)
 
-C_GRID: tuple[float, ...] = (1.0, 4.0)
-"""Inverse L2 strengths tried per label; the one with the lowest out-of-fold log loss wins.
-(C = 0.5 and 16 lost on every abuse label in earlier cross-validation, recorded in the
-model card, and were dropped to keep a training run within five minutes.)"""
+
+@dataclass(frozen=True)
+class Setting:
+    """One way to fit a label: the inverse L2 strength, and whether the features are
+    scaled by their log-count ratio first (NB-LR, :func:`classifiers.linear.fit_label`)."""
+
+    c: float
+    nb: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'NB ' if self.nb else ''}C={self.c:g}"
+
+
+SETTINGS: tuple[Setting, ...] = (Setting(1.0), Setting(4.0), Setting(1.0, True), Setting(4.0, True))
+"""Tried per label; the one with the lowest out-of-fold log loss wins. Plain C = 0.5 and
+16 lost on every abuse label in earlier cross-validation (model card); NB-LR at C = 0.5,
+8 and 16 lost to C = 1 to 4 on toxicity."""
 CV_FOLDS = 3
-TEMPLATE_WEIGHT_SCALE = 10.0
-"""Every identity template's weight is this times its Dixon balancing weight (≥ 1).
-Chosen by cross-validation on train (figures in the model card): the smallest of 1, 3,
-10, 30 whose held-out templates are flagged ≤ 5% overall and ≤ 15% for every term."""
-THRESHOLD_GRID = tuple(round(0.01 * i, 2) for i in range(1, 100))
+TEMPLATE_WEIGHT_SCALE = 1.0
+"""Every identity template's weight is this times its Dixon balancing weight (≥ 1), so
+1 is Dixon et al.'s balancing as published. Chosen by cross-validation on train among
+1, 3, 10 and 30 (``fairwitness classifiers template-scales``; rule and figures in the
+model card)."""
+SPAM_GROUP_OFFSET = 10_000
+"""Spam template numbers are shifted by this, so they never share a number with an
+identity template."""
+TEMPLATE_SOURCES = (TEMPLATE_SOURCE, SPAM_TEMPLATE_SOURCE)
 EXPLAIN_SHARE_GRID = tuple(round(0.1 * i, 1) for i in range(0, 10))
 
 Log = Callable[[str], None]
@@ -82,8 +108,12 @@ class LabelRows:
     targets: np.ndarray
     sources: list[str]
     is_template: np.ndarray
-    template_group: np.ndarray
-    """The template number of each template row (-1 for corpus rows)."""
+    """True for identity-template rows: negatives that only shape the model and never
+    count in a label's figures or thresholds."""
+    group: np.ndarray
+    """For rows written from templates (identity or spam), the number of the template
+    they came from, unique across both; -1 for corpus rows. Cross-validation keeps a
+    template's sentences together in one fold."""
     weights: np.ndarray
     """Training weight per row: 1 for corpus rows; identity templates get the weight of
     :func:`classifiers.identity_templates.balancing_weights` for this label."""
@@ -99,6 +129,8 @@ class TrainingSet:
     template_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     template_terms: dict[int, str] = field(default_factory=dict)
     """Text index → identity term, for the template sentences."""
+    text_sources: list[str] = field(default_factory=list)
+    """The corpus each text was first read from."""
 
 
 def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
@@ -109,10 +141,17 @@ def _subsample(examples: list[Example], limit: int | None, seed: int) -> list[Ex
 
 
 def assemble(
-    data_dir: Path, limit: int | None = None, seed: int = 0, log: Log = _quiet
+    data_dir: Path,
+    limit: int | None = None,
+    seed: int = 0,
+    log: Log = _quiet,
+    template_scale: float | None = None,
 ) -> TrainingSet:
-    """Read every training corpus (each cut to ``limit`` rows, if given) and the
-    identity templates into per-label rows.
+    """Read every training corpus (each cut to ``limit`` rows, if given), the identity
+    templates and the spam templates into per-label rows.
+
+    Identity templates are weighted ``template_scale`` (default
+    :data:`TEMPLATE_WEIGHT_SCALE`) times their term's Dixon balancing weight.
 
     A text that occurs more than once for a label keeps its majority value; a tie drops
     it from that label (the corpora disagree with themselves).
@@ -125,16 +164,24 @@ def assemble(
             + (f", using {len(kept)}" if kept is not found else "")
         )
         examples.extend(kept)
+    scale = TEMPLATE_WEIGHT_SCALE if template_scale is None else template_scale
     templates = template_examples()
     log(f"identity templates: {len(templates)} sentences")
     examples.extend(example for example, _, _ in templates)
     term_of = {example.text: term for example, term, _ in templates}
-    template_of = {example.text: number for example, _, number in templates}
+    group_of = {example.text: number for example, _, number in templates}
     template_count = dict(Counter(term for _, term, _ in templates))
+    spam = spam_template_examples()
+    log(f"spam templates: {len(spam)} sentences")
+    examples.extend(example for example, _ in spam)
+    group_of.update((example.text, SPAM_GROUP_OFFSET + number) for example, number in spam)
 
     position: dict[str, int] = {}
+    text_sources: list[str] = []
     for example in examples:
-        position.setdefault(example.text, len(position))
+        if example.text not in position:
+            position[example.text] = len(position)
+            text_sources.append(example.source)
     texts = list(position)
 
     labels: dict[str, LabelRows] = {}
@@ -167,8 +214,11 @@ def assemble(
         text_index = np.array(rows, dtype=np.int64)
         target_array = np.array(targets, dtype=np.int64)
         weights = np.ones(len(rows))
-        template_group = np.array(
-            [template_of[texts[i]] if t else -1 for i, t in zip(rows, is_template, strict=True)],
+        group = np.array(
+            [
+                group_of[texts[i]] if source in TEMPLATE_SOURCES else -1
+                for i, source in zip(rows, sources, strict=True)
+            ],
             dtype=np.int64,
         )
         if is_template.any():
@@ -178,7 +228,7 @@ def assemble(
             )
             template_weights[label] = {t: round(w, 3) for t, w in term_weights.items() if w > 1.0}
             for row in np.flatnonzero(is_template):
-                weights[row] = TEMPLATE_WEIGHT_SCALE * term_weights[term_of[texts[text_index[row]]]]
+                weights[row] = scale * term_weights[term_of[texts[text_index[row]]]]
             heavy = sorted(
                 ((w, t) for t, w in term_weights.items() if w > 1.0), key=lambda x: (-x[0], x[1])
             )
@@ -188,12 +238,10 @@ def assemble(
                     + ", ".join(f"{t} {w:.1f}" for w, t in heavy[:8])
                     + (f" and {len(heavy) - 8} more" if len(heavy) > 8 else "")
                 )
-        labels[label] = LabelRows(
-            text_index, target_array, sources, is_template, template_group, weights
-        )
+        labels[label] = LabelRows(text_index, target_array, sources, is_template, group, weights)
         log(f"label {label}: {len(rows)} rows, {sum(targets)} positive")
     template_terms = {position[text]: term for text, term in term_of.items()}
-    return TrainingSet(texts, labels, source_counts, template_weights, template_terms)
+    return TrainingSet(texts, labels, source_counts, template_weights, template_terms, text_sources)
 
 
 def expected_calibration_error(
@@ -209,21 +257,6 @@ def expected_calibration_error(
     return float(total / len(targets))
 
 
-def best_f1_threshold(probabilities: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
-    """The grid threshold (0.01 … 0.99, positive when p ≥ t) with the highest F1, and
-    that F1. Ties go to the higher threshold, the more conservative choice."""
-    best = (0.5, -1.0)
-    positives = targets.sum()
-    for threshold in THRESHOLD_GRID:
-        predicted = probabilities >= threshold
-        hits = float((predicted & (targets == 1)).sum())
-        denominator = predicted.sum() + positives
-        f1 = 2 * hits / denominator if denominator else 0.0
-        if f1 >= best[1]:
-            best = (threshold, f1)
-    return best
-
-
 def platt_cross_validated(log_odds: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
     """Out-of-fold Platt-scaled probabilities for out-of-fold log-odds: the calibrator is
     itself cross-validated, so the figures are not flattered by fitting on what it scores."""
@@ -237,11 +270,9 @@ def platt_cross_validated(log_odds: np.ndarray, targets: np.ndarray, seed: int) 
 
 
 def _label_report(
-    probabilities: np.ndarray, targets: np.ndarray, sources: list[str]
+    probabilities: np.ndarray, targets: np.ndarray, sources: list[str], threshold: float
 ) -> dict[str, Any]:
-    threshold, f1 = best_f1_threshold(probabilities, targets)
-    predicted = probabilities >= threshold
-    true_positives = float((predicted & (targets == 1)).sum())
+    best_threshold, best_f1 = best_f1_threshold(probabilities, targets)
     per_source = {}
     for source in sorted(set(sources)):
         mask = np.array([s == source for s in sources])
@@ -254,9 +285,9 @@ def _label_report(
         "brier": float(np.mean((probabilities - targets) ** 2)),
         "ece": expected_calibration_error(probabilities, targets),
         "threshold": threshold,
-        "f1": f1,
-        "precision": true_positives / max(float(predicted.sum()), 1.0),
-        "recall": true_positives / max(float(targets.sum()), 1.0),
+        **confusion_figures(probabilities, targets, threshold),
+        "best_f1_threshold": best_threshold,
+        "best_f1": best_f1,
         "roc_auc_by_source": per_source,
     }
 
@@ -271,29 +302,41 @@ def _template_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def cross_validate_label(
-    features: sp.csr_matrix, rows: LabelRows, seed: int, log: Log = _quiet
+    features: sp.csr_matrix,
+    rows: LabelRows,
+    seed: int,
+    budget: float,
+    log: Log = _quiet,
+    settings: Sequence[Setting] = SETTINGS,
 ) -> dict[str, Any]:
     """Cross-validate one label.
 
-    Corpus rows are split into stratified folds; identity templates are split by
-    template, so each fold holds out whole phrasings. For each C in :data:`C_GRID`:
+    Corpus rows are split into stratified folds; identity and spam templates are split
+    by template, so each fold holds out whole phrasings. For each of ``settings``:
     out-of-fold log-odds, raw probabilities, and Platt-scaled probabilities (the
-    calibrator cross-validated too). The chosen C has the lowest log loss of whichever
-    probabilities are better calibrated; the Platt calibrator is kept when it lowers
-    that C's log loss. The threshold maximises F1 on the kept probabilities of the
-    corpus rows (templates never count in the figures, except as the held-out
-    false-positive check). The result holds the figures and the out-of-fold log-odds.
+    calibrator cross-validated too). The chosen setting has the lowest log loss of
+    whichever probabilities are better calibrated; the Platt calibrator is kept when it
+    lowers that setting's log loss. The threshold is the lowest whose out-of-fold
+    false-positive rate on the label's negatives is within ``budget``
+    (:func:`classifiers.thresholds.threshold_at_fpr`). Identity templates never count in
+    a label's figures or threshold. The result holds the figures, the out-of-fold
+    log-odds of the label's rows, and, for every other text, the mean log-odds of the
+    fold models (none of which saw it), so other checks can use out-of-sample scores.
     """
     real = np.flatnonzero(~rows.is_template)
     templates = np.flatnonzero(rows.is_template)
     targets = rows.targets[real]
     sources = [rows.sources[i] for i in real]
-    minority = int(min(targets.sum(), len(targets) - targets.sum()))
+    grouped = rows.group[real] >= 0
+    corpus_targets = targets[~grouped]
+    minority = int(min(corpus_targets.sum(), len(corpus_targets) - corpus_targets.sum()))
     folds = min(CV_FOLDS, minority)
     if folds < 2:
         log("  too few examples of one class to cross-validate; C=2, threshold 0.5, no calibration")
         return {
+            "setting": Setting(2.0),
             "c": 2.0,
+            "nb": False,
             "threshold": 0.5,
             "folds": 0,
             "grid": {},
@@ -302,69 +345,87 @@ def cross_validate_label(
             "log_odds": None,
             "targets": None,
             "template_log_odds": None,
+            "other_log_odds": None,
         }
+    # Corpus rows go to stratified folds; sentences written from templates (spam
+    # templates here) go to folds by template, like the identity templates below.
+    real_fold = np.zeros(len(real), dtype=np.int64)
+    corpus = np.flatnonzero(~grouped)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    splits = list(splitter.split(real, targets))
-    template_fold = _template_folds(rows.template_group[templates], folds, seed)
+    for fold, (_, held) in enumerate(splitter.split(corpus, corpus_targets)):
+        real_fold[corpus[held]] = fold
+    if grouped.any():
+        real_fold[grouped] = _template_folds(rows.group[real][grouped], folds, seed)
+    template_fold = _template_folds(rows.group[templates], folds, seed)
+    in_label = np.zeros(features.shape[0], dtype=bool)
+    in_label[rows.text_index] = True
+    others = np.flatnonzero(~in_label)
     grid: dict[str, dict[str, Any]] = {}
-    log_odds_by_c: dict[float, np.ndarray] = {}
-    template_log_odds_by_c: dict[float, np.ndarray] = {}
-    for c in C_GRID:
+    outputs: dict[Setting, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for setting in settings:
         started = time.perf_counter()
         log_odds = np.zeros(len(real))
         template_log_odds = np.zeros(len(templates))
-        for fold, (fit_part, held_part) in enumerate(splits):
-            fit_rows = np.concatenate([real[fit_part], templates[template_fold != fold]])
+        other_log_odds = np.zeros(len(others))
+        for fold in range(folds):
+            fit_rows = np.concatenate([real[real_fold != fold], templates[template_fold != fold]])
             model = fit_label(
                 features[rows.text_index[fit_rows]],
                 rows.targets[fit_rows],
-                c,
+                setting.c,
                 seed,
                 rows.weights[fit_rows],
+                nb=setting.nb,
             )
-            log_odds[held_part] = model.decision_function(
-                features[rows.text_index[real[held_part]]]
-            )
+            held = real_fold == fold
+            log_odds[held] = model.decision_function(features[rows.text_index[real[held]]])
             held_templates = template_fold == fold
             if held_templates.any():
                 template_log_odds[held_templates] = model.decision_function(
                     features[rows.text_index[templates[held_templates]]]
                 )
-        log_odds_by_c[c] = log_odds
-        template_log_odds_by_c[c] = template_log_odds
+            other_log_odds += model.decision_function(features[others]) / folds
+        outputs[setting] = (log_odds, template_log_odds, other_log_odds)
         raw = expit(log_odds)
         platt = platt_cross_validated(log_odds, targets, seed)
-        grid[str(c)] = {
+        grid[setting.name] = {
             "roc_auc": float(roc_auc_score(targets, log_odds)),
             "log_loss": float(log_loss(targets, raw, labels=[0, 1])),
             "platt_log_loss": float(log_loss(targets, platt, labels=[0, 1])),
         }
         log(
-            f"  C={c}: out-of-fold ROC-AUC {grid[str(c)]['roc_auc']:.4f}, log loss "
-            f"{grid[str(c)]['log_loss']:.4f} (Platt {grid[str(c)]['platt_log_loss']:.4f}) "
+            f"  {setting.name}: out-of-fold ROC-AUC {grid[setting.name]['roc_auc']:.4f}, log "
+            f"loss {grid[setting.name]['log_loss']:.4f} (Platt "
+            f"{grid[setting.name]['platt_log_loss']:.4f}) "
             f"({time.perf_counter() - started:.0f}s)"
         )
 
-    def best_loss(c: float) -> float:
-        return min(grid[str(c)]["log_loss"], grid[str(c)]["platt_log_loss"])
+    def best_loss(setting: Setting) -> float:
+        return min(grid[setting.name]["log_loss"], grid[setting.name]["platt_log_loss"])
 
-    chosen_c = min(C_GRID, key=lambda c: (best_loss(c), c))
-    log_odds = log_odds_by_c[chosen_c]
+    chosen = min(settings, key=best_loss)
+    log_odds, template_log_odds, other_log_odds = outputs[chosen]
     raw = expit(log_odds)
     platt = platt_cross_validated(log_odds, targets, seed)
-    calibrate = grid[str(chosen_c)]["platt_log_loss"] < grid[str(chosen_c)]["log_loss"]
-    report = _label_report(platt if calibrate else raw, targets, sources)
-    report["raw_log_loss"] = grid[str(chosen_c)]["log_loss"]
+    calibrate = grid[chosen.name]["platt_log_loss"] < grid[chosen.name]["log_loss"]
+    probabilities = platt if calibrate else raw
+    threshold = threshold_at_fpr(probabilities, targets, budget)
+    report = _label_report(probabilities, targets, sources, threshold)
+    report["raw_log_loss"] = grid[chosen.name]["log_loss"]
     report["raw_ece"] = expected_calibration_error(raw, targets)
     log(
-        f"  chose C={chosen_c}, Platt calibration {'on' if calibrate else 'off'}: threshold "
-        f"{report['threshold']:.2f} (out-of-fold F1 {report['f1']:.4f}), ECE "
-        f"{report['ece']:.4f} (uncalibrated {report['raw_ece']:.4f})"
+        f"  chose {chosen.name}, Platt calibration {'on' if calibrate else 'off'}: threshold "
+        f"{threshold:.2f} (out-of-fold FPR {report['fpr']:.4f}, precision "
+        f"{report['precision']:.3f}, recall {report['recall']:.3f}), ECE {report['ece']:.4f} "
+        f"(uncalibrated {report['raw_ece']:.4f})"
     )
     return {
-        "c": chosen_c,
+        "setting": chosen,
+        "c": chosen.c,
+        "nb": chosen.nb,
         "calibrate": calibrate,
-        "threshold": report["threshold"],
+        "threshold": threshold,
+        "fpr_budget": budget,
         "folds": folds,
         "grid": grid,
         "chosen": report,
@@ -373,44 +434,90 @@ def cross_validate_label(
         "template_rows": len(templates),
         "log_odds": log_odds,
         "targets": targets,
-        "template_log_odds": template_log_odds_by_c[chosen_c],
+        "template_log_odds": template_log_odds,
+        "other_log_odds": other_log_odds,
     }
 
 
-def held_out_template_fpr(
+def out_of_sample_probabilities(
     data: TrainingSet,
-    results: dict[str, dict[str, Any]],
-    calibrators: dict[str, LogisticRegression | None],
-    labels: tuple[str, ...] = ABUSE_LABELS,
+    label: str,
+    result: dict[str, Any],
+    calibrator: LogisticRegression | None,
+) -> np.ndarray:
+    """One probability of ``label`` per training text from a model that did not train
+    on it: out of fold for the label's own rows, the fold models' mean for the rest."""
+    rows = data.labels[label]
+    log_odds = np.zeros(len(data.texts))
+    in_label = np.zeros(len(data.texts), dtype=bool)
+    in_label[rows.text_index] = True
+    log_odds[~in_label] = result["other_log_odds"]
+    log_odds[rows.text_index[~rows.is_template]] = result["log_odds"]
+    log_odds[rows.text_index[rows.is_template]] = result["template_log_odds"]
+    if calibrator is None:
+        return expit(log_odds)
+    return calibrator.predict_proba(log_odds.reshape(-1, 1))[:, 1]
+
+
+MIN_TERM_ROWS = 30
+"""Identity terms named by fewer non-toxic corpus rows than this are left out of the
+per-term table: their rate is noise."""
+
+
+def identity_false_positives(
+    data: TrainingSet, flagged: np.ndarray, labels: tuple[str, ...] = ABUSE_LABELS
 ) -> dict[str, Any]:
-    """False-positive rate on held-out identity templates (all negatives): a template
-    counts when any of ``labels`` reaches its threshold. Overall and per term."""
-    flagged: dict[int, bool] = {}
-    for label in labels:
-        rows, result = data.labels[label], results[label]
-        if result.get("template_log_odds") is None:
-            continue
-        log_odds = result["template_log_odds"]
-        calibrator = calibrators[label]
-        probabilities = (
-            calibrator.predict_proba(log_odds.reshape(-1, 1))[:, 1]
-            if calibrator is not None
-            else expit(log_odds)
-        )
-        hits = probabilities >= result["threshold"]
-        for text_index, hit in zip(rows.text_index[rows.is_template], hits, strict=True):
-            flagged[int(text_index)] = flagged.get(int(text_index), False) or bool(hit)
-    per_term: dict[str, list[int]] = {}
-    for text_index, hit in flagged.items():
-        counts = per_term.setdefault(data.template_terms[text_index], [0, 0])
-        counts[0] += int(hit)
-        counts[1] += 1
-    total = sum(counts[1] for counts in per_term.values())
+    """How often the "abusive" decision (``flagged``: any of ``labels`` at its
+    threshold, from out-of-sample probabilities) falls on texts that are not abusive and
+    name an identity group: held-out identity templates, and corpus texts labelled
+    non-toxic. Overall and per term."""
+    template_rows: dict[str, list[bool]] = {}
+    for text_index, term in data.template_terms.items():
+        template_rows.setdefault(term, []).append(bool(flagged[text_index]))
+    toxicity = data.labels["toxicity"]
+    corpus = toxicity.text_index[(~toxicity.is_template) & (toxicity.targets == 0)]
+    corpus_rows: dict[str, list[bool]] = {}
+    mentioning = []
+    for text_index in corpus:
+        terms = terms_in(data.texts[text_index])
+        if terms:
+            mentioning.append(bool(flagged[text_index]))
+        for term in terms:
+            corpus_rows.setdefault(term, []).append(bool(flagged[text_index]))
+    templates_total = [hit for hits in template_rows.values() for hit in hits]
     return {
-        "overall": sum(counts[0] for counts in per_term.values()) / max(total, 1),
-        "per_term": {term: hit / n for term, (hit, n) in sorted(per_term.items())},
-        "sentences": total,
+        "templates": {
+            "overall": float(np.mean(templates_total)) if templates_total else 0.0,
+            "sentences": len(templates_total),
+            "per_term": {t: float(np.mean(h)) for t, h in sorted(template_rows.items())},
+        },
+        "corpus": {
+            "overall": float(flagged[corpus].mean()) if len(corpus) else 0.0,
+            "texts": len(corpus),
+            "naming_a_group": float(np.mean(mentioning)) if mentioning else 0.0,
+            "texts_naming_a_group": len(mentioning),
+            "per_term": {
+                t: {"rate": float(np.mean(h)), "n": len(h)}
+                for t, h in sorted(corpus_rows.items())
+                if len(h) >= MIN_TERM_ROWS
+            },
+        },
     }
+
+
+def spam_flags_elsewhere(data: TrainingSet, flagged: np.ndarray) -> dict[str, float]:
+    """Share of each corpus that says nothing about spam (every corpus but SMS and the
+    spam templates) flagged as spam, from out-of-sample probabilities. These corpora
+    were never screened for spam, so this is not a false-positive rate, but nearly all of
+    their texts are ordinary posts: a high share would mean the spam label fires on
+    ordinary comments."""
+    spam_rows = np.zeros(len(data.texts), dtype=bool)
+    spam_rows[data.labels["spam"].text_index] = True
+    shares: dict[str, list[bool]] = {}
+    for text_index, source in enumerate(data.text_sources):
+        if not spam_rows[text_index] and source not in TEMPLATE_SOURCES:
+            shares.setdefault(source, []).append(bool(flagged[text_index]))
+    return {source: float(np.mean(hits)) for source, hits in shares.items()}
 
 
 def choose_explain_share(
@@ -471,40 +578,58 @@ def train_model(
     calibrators: dict[str, LogisticRegression | None] = {}
     thresholds: dict[str, float] = {}
     cv: dict[str, Any] = {}
-    template_results: dict[str, dict[str, Any]] = {}
+    out_of_sample: dict[str, np.ndarray] = {}
     for label in LABELS:
         rows = data.labels[label]
-        log(f"label {label}: cross-validating C on {int((~rows.is_template).sum())} corpus rows")
-        result = cross_validate_label(features, rows, seed, log)
+        log(f"label {label}: cross-validating on {int((~rows.is_template).sum())} rows")
+        result = cross_validate_label(features, rows, seed, FPR_BUDGET[label], log)
+        setting = result.pop("setting")
+        result["setting"] = setting.name
         log_odds, targets = result.pop("log_odds"), result.pop("targets")
-        template_results[label] = {
-            "template_log_odds": result.pop("template_log_odds"),
-            "threshold": result["threshold"],
-        }
-        cv[label] = result
         thresholds[label] = result["threshold"]
         models[label] = fit_label(
-            features[rows.text_index], rows.targets, result["c"], seed, rows.weights
+            features[rows.text_index], rows.targets, setting.c, seed, rows.weights, nb=setting.nb
         )
         # The calibrator maps out-of-fold log-odds to outcomes, as scikit-learn's
         # CalibratedClassifierCV(method="sigmoid", ensemble=False) does.
         calibrators[label] = fit_calibrator(log_odds, targets) if result["calibrate"] else None
-    template_fpr = held_out_template_fpr(data, template_results, calibrators)
-    worst = max(template_fpr["per_term"].items(), key=lambda item: item[1], default=("-", 0.0))
-    log(
-        f"held-out identity templates flagged abusive: {template_fpr['overall']:.1%} "
-        f"(worst term {worst[0]} {worst[1]:.1%})"
-    )
+        if result.get("other_log_odds") is not None:
+            result["log_odds"] = log_odds
+            out_of_sample[label] = out_of_sample_probabilities(
+                data, label, result, calibrators[label]
+            )
+            del result["log_odds"]
+        for key in ("template_log_odds", "other_log_odds"):
+            result.pop(key, None)
+        cv[label] = result
+    identity = None
+    if all(label in out_of_sample for label in ABUSE_LABELS):
+        flagged = np.logical_or.reduce(
+            [out_of_sample[label] >= thresholds[label] for label in ABUSE_LABELS]
+        )
+        identity = identity_false_positives(data, flagged)
+        templates = identity["templates"]
+        worst = max(templates["per_term"].items(), key=lambda item: item[1], default=("-", 0.0))
+        log(
+            f"held-out identity templates flagged abusive: {templates['overall']:.2%} (worst "
+            f"term {worst[0]} {worst[1]:.1%}); non-toxic corpus texts naming a group: "
+            f"{identity['corpus']['naming_a_group']:.2%}"
+        )
+    spam_elsewhere = None
+    if "spam" in out_of_sample:
+        spam_elsewhere = spam_flags_elsewhere(data, out_of_sample["spam"] >= thresholds["spam"])
     metadata: dict[str, Any] = {
         "seed": seed,
         "template_weight_scale": TEMPLATE_WEIGHT_SCALE,
-        "held_out_template_fpr": template_fpr,
+        "identity_false_positives": identity,
+        "spam_flags_elsewhere": spam_elsewhere,
         "limit": limit,
         "features": config_dict(config),
-        "c_grid": list(C_GRID),
+        "settings": [setting.name for setting in SETTINGS],
         "cv_folds": CV_FOLDS,
         "solver": "liblinear (L2 logistic regression)",
         "sklearn_version": sklearn.__version__,
+        "fpr_budget": dict(FPR_BUDGET),
         "cross_validation": cv,
         "training_rows": data.source_counts,
         "identity_template_weights": data.template_weights,
@@ -533,8 +658,13 @@ SHA-256: {digest}
 """
 
 
+def _percent(value: float) -> str:
+    return f"{value:.1%}" if value >= 0.001 or value == 0 else f"{value:.2%}"
+
+
 def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
-    """The card's training section: data per label, chosen C, thresholds, CV figures."""
+    """The card's training section: data per label, chosen settings, thresholds, CV
+    figures, identity-term and spam checks."""
     lines = [TRAIN_BEGIN, "", "### Training figures (cross-validation on train only)", ""]
     lines.append(
         f"Artifact `{ARTIFACT_NAME}`: {size:,} bytes, SHA-256 `{digest}`; "
@@ -550,36 +680,48 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
         f"-grams (≤ {features['char_max_features']:,}, min df {features['char_min_df']}), "
         "sublinear tf, L2 per block. Solver: " + metadata["solver"] + ".",
         "",
-        "| label | rows (pos) | C | Platt | OOF ROC-AUC | OOF AP | log loss (raw) "
-        "| ECE (raw) | threshold | OOF F1 | P | R |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "Out of fold, at the chosen setting. The threshold is the lowest whose false-positive "
+        "rate on the label's negatives is within its budget; P, R, F1 and FPR are measured "
+        "there. The best-F1 threshold is shown for comparison only.",
+        "",
+        "| label | rows (pos) | setting | Platt | ROC-AUC | AP | log loss (raw) | ECE (raw) "
+        "| FPR budget | threshold | P | R | F1 | FPR | best-F1 threshold (F1) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, cv in metadata["cross_validation"].items():
         chosen = cv.get("chosen")
         if not chosen:
             lines.append(
-                f"| {label} | – | {cv['c']} | not cross-validated | | | | | "
-                f"{cv['threshold']:.2f} | | | |"
+                f"| {label} | – | {cv['setting']} | not cross-validated | | | | | | "
+                f"{cv['threshold']:.2f} | | | | | |"
             )
             continue
         lines.append(
-            f"| {label} | {cv['rows']:,} ({cv['positives']:,}) | {cv['c']} | "
+            f"| {label} | {cv['rows']:,} ({cv['positives']:,}) | {cv['setting']} | "
             f"{'yes' if cv['calibrate'] else 'no'} | "
             f"{chosen['roc_auc']:.4f} | {chosen['average_precision']:.4f} | "
             f"{chosen['log_loss']:.4f} ({chosen['raw_log_loss']:.4f}) | "
-            f"{chosen['ece']:.4f} ({chosen['raw_ece']:.4f}) | {cv['threshold']:.2f} | "
-            f"{chosen['f1']:.4f} | {chosen['precision']:.3f} | {chosen['recall']:.3f} |"
+            f"{chosen['ece']:.4f} ({chosen['raw_ece']:.4f}) | {_percent(cv['fpr_budget'])} | "
+            f"{cv['threshold']:.2f} | {chosen['precision']:.3f} | {chosen['recall']:.3f} | "
+            f"{chosen['f1']:.3f} | {_percent(chosen['fpr'])} | "
+            f"{chosen['best_f1_threshold']:.2f} ({chosen['best_f1']:.3f}) |"
         )
-    lines += ["", "C grid, out-of-fold ROC-AUC / log loss raw / log loss after Platt:", ""]
-    lines.append("| label | " + " | ".join(f"C={c}" for c in metadata["c_grid"]) + " |")
-    lines.append("|---|" + "---|" * len(metadata["c_grid"]))
+    settings = metadata["settings"]
+    lines += [
+        "",
+        "Settings tried (NB = features scaled by their log-count ratio), out-of-fold ROC-AUC / "
+        "log loss raw / log loss after Platt; the lowest log loss wins:",
+        "",
+        "| label | " + " | ".join(settings) + " |",
+        "|---|" + "---|" * len(settings),
+    ]
     for label, cv in metadata["cross_validation"].items():
         cells = [
-            f"{cv['grid'][str(c)]['roc_auc']:.4f} / {cv['grid'][str(c)]['log_loss']:.4f} / "
-            f"{cv['grid'][str(c)]['platt_log_loss']:.4f}"
-            if str(c) in cv["grid"]
+            f"{cv['grid'][name]['roc_auc']:.4f} / {cv['grid'][name]['log_loss']:.4f} / "
+            f"{cv['grid'][name]['platt_log_loss']:.4f}"
+            if name in cv["grid"]
             else "–"
-            for c in metadata["c_grid"]
+            for name in settings
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Out-of-fold ROC-AUC by corpus (where a corpus has both classes):", ""]
@@ -593,18 +735,40 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
     for label, counts in metadata["training_rows"].items():
         parts = ", ".join(f"{source} {neg:,}/{pos:,}" for source, (neg, pos) in counts.items())
         lines.append(f"- {label}: {parts}")
-    template_fpr = metadata["held_out_template_fpr"]
-    worst = sorted(template_fpr["per_term"].items(), key=lambda item: (-item[1], item[0]))[:6]
-    lines += [
-        "",
-        f"Identity templates: weight = {metadata['template_weight_scale']} × Dixon balancing "
-        "weight. Held out by template in the same folds, "
-        f"{template_fpr['overall']:.1%} of {template_fpr['sentences']:,} template sentences "
-        "were flagged abusive (any of toxicity, insult, identity_attack, threat at its "
-        "threshold); highest terms: "
-        + ", ".join(f"{term} {rate:.1%}" for term, rate in worst)
-        + ".",
-    ]
+    identity = metadata.get("identity_false_positives")
+    if identity:
+        templates, corpus = identity["templates"], identity["corpus"]
+        worst = sorted(templates["per_term"].items(), key=lambda item: (-item[1], item[0]))[:6]
+        corpus_terms = sorted(
+            corpus["per_term"].items(), key=lambda item: (-item[1]["rate"], item[0])
+        )
+        lines += [
+            "",
+            f"Identity terms. Identity templates weigh {metadata['template_weight_scale']} × "
+            'their Dixon balancing weight. "Abusive" = any of toxicity, insult, '
+            "identity_attack, threat at its threshold, from out-of-sample probabilities. "
+            f"Held out by template, {_percent(templates['overall'])} of "
+            f"{templates['sentences']:,} template sentences were flagged abusive; highest "
+            "terms: " + ", ".join(f"{term} {_percent(rate)}" for term, rate in worst) + ". "
+            f"Of the {corpus['texts']:,} corpus texts labelled non-toxic, "
+            f"{_percent(corpus['overall'])} were flagged abusive; of the "
+            f"{corpus['texts_naming_a_group']:,} among them that name an identity group, "
+            f"{_percent(corpus['naming_a_group'])}. Per term (≥ {MIN_TERM_ROWS} texts):",
+            "",
+            "| term | non-toxic corpus texts | flagged abusive |",
+            "|---|---|---|",
+        ]
+        for term, figures in corpus_terms:
+            lines.append(f"| {term} | {figures['n']:,} | {_percent(figures['rate'])} |")
+    spam = metadata.get("spam_flags_elsewhere")
+    if spam:
+        lines += [
+            "",
+            "Spam flags on corpora that say nothing about spam (never screened for it, but "
+            "nearly all ordinary posts): "
+            + ", ".join(f"{source} {_percent(share)}" for source, share in spam.items())
+            + ".",
+        ]
     explain = metadata["explain_selection"]
     shares = ", ".join(f"{share}: {f1:.3f}" for share, f1 in explain["train_span_f1"].items())
     lines += [

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from service import metrics, problems
+from service import metrics, outage, problems
 from service.applog import REQUEST_ID_HEADER, configure_logging, request_id_for, route_of
 from service.blueprints import (
     appeals,
@@ -24,7 +24,9 @@ from service.blueprints import (
 )
 from service.clock import Clock, system_clock
 from service.config import Settings
+from service.problems import Problem, field_error
 from service.publish import publish_all
+from service.ratelimits import init_rate_limits
 from service.runtime import build_runtime
 
 
@@ -44,6 +46,9 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     configure_logging(app.logger.name)
     _observe_requests(app)
     problems.register(app)
+    outage.register(app, runtime.engine)
+    _bound_query(app, settings.max_query_bytes)
+    init_rate_limits(app, settings, runtime.engine, clock)
     for module in (moderations, decisions, log, policies, health, appeals, transparency,
                    webhooks):
         app.register_blueprint(module.bp)
@@ -86,3 +91,15 @@ def _observe_requests(app: Flask) -> None:
             "key_id": getattr(g.get("api_key"), "key_id", None),
         })
         return response
+
+
+def _bound_query(app: Flask, limit: int) -> None:
+    """Refuse a query string longer than ``limit`` bytes before anything parses it: no
+    filter or cursor needs that much, and parsing it would cost every worker time."""
+
+    @app.before_request
+    def _check() -> None:
+        if len(request.query_string) > limit:
+            raise Problem(414, "uri-too-long",
+                          f"The query string is longer than the limit of {limit} bytes.",
+                          [field_error("#/query", f"At most {limit} bytes.")])

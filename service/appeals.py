@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, insert, select
 
+from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, log_entries
 from policies.duration import parse_duration
 from policies.model import ACCOUNT_ACTIONS, ACTIONS, Policy, severity
@@ -83,9 +84,11 @@ def new_token(*, decision_id: str, app: str, decided_at: datetime,
     return token, deadline, row
 
 
+INSERT_TOKENS = Prepared(lambda: insert(appeal_tokens))
+
+
 def store_tokens(conn: Connection, rows: list[dict]) -> None:
-    if rows:
-        conn.execute(insert(appeal_tokens), rows)
+    INSERT_TOKENS.executemany(conn, rows)
 
 
 def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict:

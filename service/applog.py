@@ -28,7 +28,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SAFE_FIELDS = (
     "event", "request_id", "method", "route", "status", "duration_ms", "key_id", "app",
     "role", "reason", "expires_at", "revoked_at", "decision_id", "action", "policy_id",
-    "count",
+    "count", "rate_limit",
 )
 _MARK = "_fairwitness_json"
 

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 
-from service.keys import ApiKey, authenticate
+from service.keys import ApiKey
 from service.problems import Problem
+from service.ratelimits import limits_of, request_key
 
 
 def _unauthenticated(detail: str) -> Problem:
@@ -31,9 +32,7 @@ def require_role(*roles: str) -> Callable:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise _unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
-            runtime = current_app.extensions["fairwitness"]
-            with runtime.engine.connect() as conn:
-                key = authenticate(conn, token.strip(), runtime.clock())
+            key = request_key()
             if key is None:
                 raise _unauthenticated("The API key is unknown, revoked or expired.")
             if key.role not in roles:
@@ -41,6 +40,7 @@ def require_role(*roles: str) -> Callable:
                               f"This route needs a {' or '.join(roles)} key; "
                               f"this key's role is {key.role}.")
             g.api_key = key
+            limits_of().hit_key(key)
             return view(*args, **kwargs)
 
         return wrapped

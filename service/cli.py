@@ -44,7 +44,7 @@ def init(demo_key: bool) -> None:
     from policies.load import load_policy_dir
     from service.clock import system_clock
     from service.db import api_keys, init_database, make_engine
-    from service.instance import init_instance, load_instance, signer_for
+    from service.instance import init_instance, load_instance, signers_for
     from service.keys import create_key
     from service.publish import publish_all
     from service.runtime import build_judges
@@ -58,8 +58,8 @@ def init(demo_key: bool) -> None:
     url = settings.effective_database_url
     init_database(url)
     engine = make_engine(url)
-    signer = signer_for(load_instance(settings.instance_dir), settings.log_origin)
-    log = Log(engine=engine, origin=settings.log_origin, signers=(signer,))
+    signers = signers_for(load_instance(settings.instance_dir), settings.log_origin)
+    log = Log(engine=engine, origin=settings.log_origin, signers=signers)
     published = publish_all(log, list(policies.policies.values()), system_clock(), set())
     for policy_id, version in sorted(published):
         _say(f"policy {policy_id} {version} is in the log")
@@ -90,7 +90,10 @@ def keys() -> None:
 @click.option("--role", type=click.Choice(["client", "reviewer", "admin"]), required=True)
 @click.option("--expires-in", "expires_in", default=None, metavar="DURATION",
               help="ISO-8601 duration after which the key stops working, e.g. P30D.")
-def keys_create(app_name: str, role: str, expires_in: str | None) -> None:
+@click.option("--rate-limit", "rate_limit", default=None, metavar="LIMIT",
+              help="Requests this key may make, e.g. '600 per minute' (default: no limit).")
+def keys_create(app_name: str, role: str, expires_in: str | None,
+                rate_limit: str | None) -> None:
     """Create a key and print it once, alone on stdout."""
     from policies.duration import parse_duration
     from service.clock import rfc3339, system_clock
@@ -107,7 +110,7 @@ def keys_create(app_name: str, role: str, expires_in: str | None) -> None:
     engine = make_engine(_settings().effective_database_url)
     try:
         with engine.begin() as conn:
-            key, plaintext = create_key(conn, app_name, role, now, expires_at)
+            key, plaintext = create_key(conn, app_name, role, now, expires_at, rate_limit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     finally:
@@ -138,12 +141,14 @@ def keys_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{"key_id": r.key_id, "app": r.app, "role": r.role,
                                 "created_at": r.created_at, "expires_at": r.expires_at,
-                                "revoked_at": r.revoked_at, "status": r.status(now)}
+                                "revoked_at": r.revoked_at, "rate_limit": r.rate_limit,
+                                "status": r.status(now)}
                                for r in records], indent=2))
         return
-    header = ("KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES", "REVOKED")
+    header = ("KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES", "REVOKED", "LIMIT")
     rows = [header] + [(r.key_id, r.app, r.role, r.status(now), r.created_at,
-                        r.expires_at or "-", r.revoked_at or "-") for r in records]
+                        r.expires_at or "-", r.revoked_at or "-", r.rate_limit or "-")
+                       for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -167,6 +172,29 @@ def keys_revoke(key_id: str) -> None:
     finally:
         engine.dispose()
     _say(f"revoked {record.key_id} ({record.role} for {record.app}) at {record.revoked_at}")
+
+
+@keys.command("limit")
+@click.argument("key_id")
+@click.argument("rate_limit", metavar="LIMIT")
+def keys_limit(key_id: str, rate_limit: str) -> None:
+    """Limit KEY_ID to LIMIT requests (e.g. '600 per minute'), or 'none' to lift it."""
+    from service.db import make_engine
+    from service.keys import set_rate_limit
+
+    engine = make_engine(_settings().effective_database_url)
+    try:
+        with engine.begin() as conn:
+            record = set_rate_limit(conn, key_id, rate_limit)
+    except LookupError as exc:
+        _say(str(exc.args[0]))
+        sys.exit(1)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="LIMIT") from exc
+    finally:
+        engine.dispose()
+    _say(f"{record.key_id} ({record.role} for {record.app}): "
+         f"{record.rate_limit or 'no rate limit'}")
 
 
 @main.group()
@@ -202,13 +230,25 @@ def policy_test(directory: Path) -> None:
 @main.command()
 @click.option("--bind", default="127.0.0.1:8080", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(bind: str, workers: int) -> None:
-    """Serve the API with gunicorn (policies are checked before it starts)."""
+@click.option("--graceful-timeout", "graceful_timeout", default=None, type=int,
+              metavar="SECONDS",
+              help="On SIGTERM, how long in-flight requests may take to finish before "
+                   "their workers are killed (default: FAIRWITNESS_GRACEFUL_TIMEOUT, 30).")
+def serve(bind: str, workers: int, graceful_timeout: int | None) -> None:
+    """Serve the API with gunicorn (policies are checked before it starts).
+
+    SIGTERM stops accepting connections and lets every request in flight finish (a
+    batch commits whole or not at all) for up to the graceful timeout; SIGINT and
+    SIGQUIT stop at once.
+    """
     from policies.load import PolicyError, load_policy_dir
     from service.runtime import build_judges
 
+    settings = _settings()
+    if graceful_timeout is None:
+        graceful_timeout = settings.graceful_timeout
     try:
-        build_judges(load_policy_dir(_settings().policy_dir))
+        build_judges(load_policy_dir(settings.policy_dir))
     except PolicyError as exc:
         _say(f"refusing to start: {exc}")
         sys.exit(2)
@@ -224,7 +264,7 @@ def serve(bind: str, workers: int) -> None:
             # default 30 s watchdog.
             # No gunicorn access log: the app writes one JSON line per request with its
             # request id and route pattern, and without the client address or query string.
-            "--timeout", "300", "--graceful-timeout", "30",
+            "--timeout", "300", "--graceful-timeout", str(graceful_timeout),
             "service:create_app()"]
     os.execv(args[0], args)
 
@@ -277,12 +317,14 @@ def webhooks_deliver(once: bool, interval: float) -> None:
 
     from service.clock import system_clock
     from service.db import make_engine
-    from service.webhooks import deliver_due
+    from service.webhooks import deliver_due, make_sender
 
-    engine = make_engine(_settings().effective_database_url)
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    send = make_sender(allow_private=settings.webhook_allow_private)
     try:
         while True:
-            counts = deliver_due(engine, system_clock)
+            counts = deliver_due(engine, system_clock, send)
             _say(" ".join(f"{k}={v}" for k, v in counts.items()))
             if once:
                 return

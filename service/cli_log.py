@@ -11,6 +11,7 @@ be read (file, key file, state file, network).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -43,13 +44,26 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 
 def _read_keys(path: Path) -> list:
-    """Verifier keys, one per line (as ``GET /v1/log/key`` serves them); '#' comments."""
+    """Verifier keys from a key file: one per line (as ``GET /v1/log/key`` serves them as
+    text, '#' comments allowed) or the JSON key list it serves."""
+    return _read_key_file(path)[0]
+
+
+def _read_key_file(path: Path) -> tuple[list, object]:
+    """The verifiers in a key file, and the key schedule when the file is the JSON list."""
     from audit_log.checkpoint import NoteError, Verifier
+    from audit_log.keyschedule import ScheduleError, parse_key_list
 
     try:
         text = _read_bytes(path, "key file").decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Unreadable(f"key file {path} is not UTF-8 text") from exc
+    if text.lstrip().startswith("{"):
+        try:
+            schedule = parse_key_list(json.loads(text).get("keys"))
+        except (ValueError, AttributeError, ScheduleError) as exc:
+            raise _Unreadable(f"key file {path} is not a key list: {exc}") from exc
+        return schedule.verifiers(), schedule
     verifiers = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -61,7 +75,7 @@ def _read_keys(path: Path) -> list:
             raise _Unreadable(f"key file {path} line {number}: {exc}") from exc
     if not verifiers:
         raise _Unreadable(f"key file {path} holds no verifier key")
-    return verifiers
+    return verifiers, None
 
 
 def _key_names(signatures) -> str:
@@ -89,10 +103,10 @@ def verify(file: Path, key_file: Path) -> None:
     Exit 0 verified, 1 a check failed, 2 unreadable input.
     """
     from audit_log.checkpoint import open_note
-    from audit_log.verify import VerificationError, verify_document
+    from audit_log.verify import VerificationError, check_signing_window, verify_document
 
     try:
-        verifiers = _read_keys(key_file)
+        verifiers, schedule = _read_key_file(key_file)
         raw = _read_bytes(file, "file")
         try:
             doc = json.loads(raw)
@@ -111,14 +125,16 @@ def verify(file: Path, key_file: Path) -> None:
         _say(f"error: {exc}")
         sys.exit(EXIT_UNREADABLE)
 
+    body = doc.get("decision", doc.get("entry"))
+    receipt = doc["receipt"]
     try:
         checkpoint = verify_document(doc, verifiers)
+        _, signatures = open_note(receipt["checkpoint"], verifiers)
+        if schedule is not None:
+            check_signing_window(signatures, schedule, body.get("time"))
     except VerificationError as exc:
         _say(f"verification failed: {exc}")
         sys.exit(EXIT_FAILED)
-    body = doc.get("decision", doc.get("entry"))
-    receipt = doc["receipt"]
-    _, signatures = open_note(receipt["checkpoint"], verifiers)
     kind = body.get("kind") or "entry"
     click.echo(
         f"{kind} {body.get('id')} is entry {receipt['index']} of the log "
@@ -135,19 +151,121 @@ def log() -> None:
     """The public log: its key, and auditing it as a monitor."""
 
 
-@log.command("key")
-def log_key() -> None:
-    """Print this instance's verifier key (what GET /v1/log/key serves)."""
+def _instance_log():
+    """The log as this host signs it: settings, engine and every key the instance holds."""
+    from audit_log.store import Log
     from service.config import Settings
-    from service.instance import InstanceError, load_instance, signer_for
+    from service.db import make_engine
+    from service.instance import InstanceError, load_instance, signers_for
 
     settings = Settings.from_env()
     try:
-        signer = signer_for(load_instance(settings.instance_dir), settings.log_origin)
+        instance = load_instance(settings.instance_dir)
     except InstanceError as exc:
         _say(f"error: {exc}")
         sys.exit(EXIT_FAILED)
-    click.echo(signer.verifier_key())
+    engine = make_engine(
+        settings.effective_database_url, settings.db_timeout_seconds, settings.sqlite_synchronous
+    )
+    return settings, Log(engine, settings.log_origin, signers_for(instance, settings.log_origin))
+
+
+@log.command("key")
+@click.option("--json", "as_json", is_flag=True, help="Print the keys with their validity.")
+def log_key(as_json: bool) -> None:
+    """Print the log's verifier keys, newest first (what GET /v1/log/key serves)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit_log.keyschedule import key_list
+    from service.clock import rfc3339, system_clock
+
+    settings, log = _instance_log()
+    try:
+        with log.engine.connect() as conn:
+            schedule = log.keyring.current_schedule(conn)
+    except SQLAlchemyError as exc:
+        _say(f"error: cannot read the log's keys from the database: {type(exc).__name__}")
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        log.engine.dispose()
+    if as_json:
+        keys = key_list(schedule, rfc3339(system_clock()))
+        click.echo(json.dumps({"origin": settings.log_origin, "keys": keys}, indent=2))
+        return
+    for key in schedule.newest_first():
+        click.echo(key.verifier_key)
+
+
+@log.command("rotate-key")
+@click.option("--prepare", is_flag=True,
+              help="Only generate the new key into this instance's signing-keys/ and print "
+                   "it; copy it to every host, then run rotate-key without --prepare.")
+@click.option("--overlap", default=None, metavar="DURATION",
+              help="How long the current key keeps signing beside the new one, e.g. P7D "
+                   "(default: FAIRWITNESS_KEY_OVERLAP). PT0S for none.")
+def log_rotate_key(prepare: bool, overlap: str | None) -> None:
+    """Introduce a new signing key: announce it in the log and sign with it from now on.
+
+    Uses the key prepared with --prepare (or generates one when none is). Checkpoints are
+    signed by the new key and, for the overlap, by the current one too; every server
+    switches on its next append and refuses to append (503) until it holds the new
+    key's file. Prints the new verifier key on stdout.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.clock import system_clock
+    from service.instance import add_signing_key
+    from service.rotation import RotationError, parse_overlap, rotate_signing_key
+
+    settings, log = _instance_log()
+    try:
+        try:
+            overlap_value = parse_overlap(overlap or settings.key_overlap)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--overlap") from exc
+        with log.engine.connect() as conn:
+            schedule = log.keyring.current_schedule(conn)
+        prepared = [s for s in log.signers if schedule.find(s.verifier()) is None]
+        if len(prepared) > 1:
+            names = ", ".join(s.verifier_key() for s in prepared)
+            _say(f"error: several prepared keys are waiting ({names}); remove all but one "
+                 f"from {settings.instance_dir / 'signing-keys'}")
+            sys.exit(EXIT_FAILED)
+        if prepare:
+            if prepared:
+                signer = prepared[0]
+                _say(f"a key is already prepared: {signer.key_id.hex()}.pem")
+            else:
+                signer, path = add_signing_key(settings.instance_dir, settings.log_origin)
+                logging.getLogger("fairwitness.keys").info(
+                    "signing key prepared", extra={"event": "signing_key_prepared",
+                                                   "key_id": signer.key_id.hex()})
+                _say(f"prepared {path}; copy it into every host's "
+                     f"{settings.instance_dir.name}/signing-keys/, then run "
+                     f"`fairwitness log rotate-key`")
+            click.echo(signer.verifier_key())
+            return
+        if prepared:
+            new_key = prepared[0]
+        else:
+            new_key, path = add_signing_key(settings.instance_dir, settings.log_origin)
+            _say(f"generated {path}; copy it to every other host's instance")
+            log = type(log)(log.engine, log.origin, (*log.signers, new_key))
+        try:
+            rotated = rotate_signing_key(log, new_key, overlap_value, system_clock)
+        except RotationError as exc:
+            _say(f"refused: {exc}")
+            sys.exit(EXIT_FAILED)
+    except SQLAlchemyError as exc:
+        _say(f"error: the database is unavailable ({type(exc).__name__}); nothing changed")
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        log.engine.dispose()
+    body = rotated.body
+    _say(f"rotated: {new_key.key_id.hex()} signs from {body['time']}; the previous key "
+         f"signs beside it until {body['previous_signs_until']} (key_rotation entry "
+         f"{rotated.appended.index}, tree size {rotated.tree_size})")
+    click.echo(new_key.verifier_key())
 
 
 class _Api:
@@ -283,18 +401,36 @@ def _save_state(path: Path, state) -> None:
         raise
 
 
-def _pin_keys(api: _Api, key_file: Path | None, previous) -> list:
+def _served_keys(api: _Api):
+    """The key list the log serves as JSON, or None from a server that serves only text."""
+    from audit_log.audit import AuditError
+    from audit_log.keyschedule import ScheduleError, parse_key_list
+
+    try:
+        doc = api.json("/v1/log/key")
+    except AuditError:
+        return None
+    try:
+        return parse_key_list(doc.get("keys") if isinstance(doc, dict) else None)
+    except ScheduleError as exc:
+        raise AuditError("key_list", f"the log's key list is malformed: {exc}") from exc
+
+
+def _pin_keys(api: _Api, key_file: Path | None, previous, served) -> list:
     from audit_log.checkpoint import NoteError, Verifier
 
     if key_file is not None:
         return _read_keys(key_file)
     if previous is not None:
         return previous.verifiers()
-    text = api.read("/v1/log/key", accept="text/plain").decode("utf-8", "replace")
-    try:
-        verifiers = [Verifier.from_key(k.strip()) for k in text.splitlines() if k.strip()]
-    except NoteError as exc:
-        raise _Unreadable(f"the log's key is malformed: {exc}") from exc
+    if served is not None:
+        verifiers = served.verifiers()
+    else:
+        text = api.read("/v1/log/key", accept="text/plain").decode("utf-8", "replace")
+        try:
+            verifiers = [Verifier.from_key(k.strip()) for k in text.splitlines() if k.strip()]
+        except NoteError as exc:
+            raise _Unreadable(f"the log's key is malformed: {exc}") from exc
     if not verifiers:
         raise _Unreadable("the log serves no verifier key")
     keys = ", ".join(v.verifier_key() for v in verifiers)
@@ -313,8 +449,9 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
     from audit_log.verify import VerificationError, parse_proof, verify_consistency
 
     previous = _load_state(state_path)
-    verifiers = _pin_keys(api, key_file, previous)
-    auditor = LogAuditor(verifiers, previous)
+    served = _served_keys(api)
+    verifiers = _pin_keys(api, key_file, previous, served)
+    auditor = LogAuditor(verifiers, previous, served)
     try:
         latest_note = api.read("/v1/log/checkpoint", accept="text/plain").decode("utf-8")
     except _HttpStatus as exc:
@@ -441,31 +578,18 @@ def content() -> None:
 @click.argument("decision_id")
 def content_erase(decision_id: str) -> None:
     """Erase a decision's text and salt, and log an erasure entry, in one transaction."""
-    from audit_log.store import Log
+    from audit_log.store import SigningKeyMissing
     from service.clock import system_clock
-    from service.config import Settings
-    from service.db import make_engine
     from service.erase import ErasureError, erase_content
-    from service.instance import InstanceError, load_instance, signer_for
 
-    settings = Settings.from_env()
+    _, log = _instance_log()
     try:
-        signer = signer_for(load_instance(settings.instance_dir), settings.log_origin)
-    except InstanceError as exc:
-        _say(f"error: {exc}")
-        sys.exit(EXIT_FAILED)
-    engine = make_engine(
-        settings.effective_database_url, settings.db_timeout_seconds, settings.sqlite_synchronous
-    )
-    try:
-        erased = erase_content(
-            decision_id, log=Log(engine, settings.log_origin, (signer,)), clock=system_clock
-        )
-    except ErasureError as exc:
+        erased = erase_content(decision_id, log=log, clock=system_clock)
+    except (ErasureError, SigningKeyMissing) as exc:
         _say(f"refused: {exc}")
         sys.exit(EXIT_FAILED)
     finally:
-        engine.dispose()
+        log.engine.dispose()
     _say(
         f"erased the content of {decision_id}; erasure entry {erased.appended.index} "
         f"is in the tree of size {erased.tree_size}"

@@ -24,6 +24,22 @@ class Settings:
     db_timeout_seconds: float = 5.0
     sqlite_synchronous: str = "NORMAL"
     public_url: str = "http://127.0.0.1:8080"
+    # How long the old signing key keeps signing beside the new one after a rotation.
+    key_overlap: str = "P7D"
+    # Rate limits: "memory" (per server process), "database" (shared by every server
+    # on the database) or "off". Limits read like "300 per minute"; "none" lifts one.
+    rate_limit_storage: str = "memory"
+    rate_limit_public: str = "300 per minute"
+    rate_limit_appeals_per_ip: str = "10 per hour"
+    rate_limit_appeals_per_decision: str = "5 per day"
+    # Reverse proxies in front of the service whose X-Forwarded-For is trusted.
+    trusted_proxy_hops: int = 0
+    max_query_bytes: int = 4096
+    # Seconds `fairwitness serve` gives in-flight requests to finish after SIGTERM.
+    graceful_timeout: int = 30
+    # Webhooks go only to public addresses unless this is set (a test or an intranet
+    # deployment): otherwise any client app could make the server call its neighbours.
+    webhook_allow_private: bool = False
 
     @property
     def effective_database_url(self) -> str:
@@ -42,6 +58,9 @@ class Settings:
                 continue
             default = getattr(cls, f.name)
             try:
+                if isinstance(default, bool):
+                    values[f.name] = _flag(raw)
+                    continue
                 values[f.name] = type(default)(raw) if not isinstance(default, Path) else Path(raw)
             except ValueError as exc:
                 raise ValueError(f"FAIRWITNESS_{f.name.upper()}: {exc}") from exc
@@ -57,3 +76,13 @@ class Settings:
             default = getattr(type(self), name)
             coerced[name] = Path(value) if isinstance(default, Path) else value
         return replace(self, **coerced)
+
+
+def _flag(raw: str) -> bool:
+    # bool("false") is True: spell the accepted words out instead.
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not one of true/false, yes/no, on/off, 1/0")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import time
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +26,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy import Table as _Table
+from sqlalchemy.exc import OperationalError
 
 from audit_log.store import metadata as log_metadata
 
@@ -38,6 +43,9 @@ api_keys = _Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32)),
     Column("revoked_at", String(32)),
+    # A limit such as "600 per minute" on this key's requests; none when null
+    # (migration 0003).
+    Column("rate_limit", String(64)),
 )
 
 # Private: what was judged. Kept beside the log, never in it; erasure deletes the
@@ -78,12 +86,18 @@ def make_engine(url: str, timeout_seconds: float = 5.0,
     SQLite: WAL (readers never block the writer), a busy timeout instead of instant
     "database is locked", and ``BEGIN IMMEDIATE`` for write transactions so two appenders
     queue on the lock instead of deadlocking on a read-to-write upgrade.
+
+    PostgreSQL: ``timeout_seconds`` bounds connecting, every statement, waiting for a
+    lock, waiting for a pooled connection, an append transaction sitting idle, and
+    noticing a peer that vanished (docs/operations.md, "Database outages and timeouts").
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": timeout_seconds})
+        database = make_url(url).database
+        lock_path = f"{database}.append-lock" if database and database != ":memory:" else None
 
         @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record) -> None:
+        def _sqlite_connect(dbapi_conn, record) -> None:
             # Hand transaction control to the "begin" hook below.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -91,28 +105,95 @@ def make_engine(url: str, timeout_seconds: float = 5.0,
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
             cur.close()
+            if lock_path:
+                # One descriptor per connection: flock excludes across descriptors, so
+                # threads of one process queue as separate processes do.
+                record.info["append_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:
             if conn.get_execution_options().get("fairwitness_write"):
+                fd = conn.connection.info.get("append_lock")
+                if fd is not None:
+                    _lock_or_fail(fd, timeout_seconds)
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 conn.exec_driver_sql("BEGIN")
 
+        @event.listens_for(engine, "checkin")
+        def _release(_dbapi_conn, record) -> None:
+            fd = record.info.get("append_lock") if record is not None else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+        @event.listens_for(engine, "close")
+        def _close(_dbapi_conn, record) -> None:
+            fd = record.info.pop("append_lock", None) if record is not None else None
+            if fd is not None:
+                os.close(fd)
+
         return engine
 
     ms = int(timeout_seconds * 1000)
+    seconds = max(1, round(timeout_seconds))
     parsed = make_url(url)
     # Keep libpq options given in the URL (a search_path, say) beside our timeouts.
     options = " ".join(filter(None, [
         parsed.query.get("options"), f"-c statement_timeout={ms} -c lock_timeout={ms}",
     ]))
-    return create_engine(
+    engine = create_engine(
         parsed.difference_update_query(["options"]),
+        # A pooled connection that died with the server (restart, failover) is found by
+        # the ping at checkout and replaced, so the service recovers without a restart.
         pool_pre_ping=True,
         pool_timeout=timeout_seconds,
-        connect_args={"connect_timeout": max(1, int(timeout_seconds)), "options": options},
+        connect_args={
+            "connect_timeout": seconds,
+            "options": options,
+            # A server that vanished without closing the connection (host down, network
+            # cut) is noticed by TCP within about the timeout, instead of the kernel's
+            # default of minutes to hours.
+            "keepalives": 1,
+            "keepalives_idle": seconds,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": ms,
+        },
     )
+
+    @event.listens_for(engine, "begin")
+    def _pg_begin(conn) -> None:
+        if conn.get_execution_options().get("fairwitness_write"):
+            # An append holds the log head's row lock, which every host's appends wait
+            # for. If this host stalls or loses the network mid-append, the server ends
+            # the session after the timeout and the lock is free again; reads keep the
+            # server default, so a slow client can still stream a long export.
+            conn.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {ms}")
+
+    return engine
+
+
+def _lock_or_fail(fd: int, timeout_seconds: float) -> None:
+    """Take the host's append lock, waiting at most ``timeout_seconds``.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10… ms between tries, so a writer queued
+    behind a 1 ms append often sleeps several times longer than it waits. Appenders
+    queue here first, polling every millisecond at most, and then find SQLite's write
+    lock free. Holders only ever wait on SQLite itself, which has its own timeout.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OperationalError(
+                    "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+                ) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.001)
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -227,4 +308,18 @@ webhook_deliveries = _Table(
     Column("delivered_at", String(32)),
     Index(None, "status", "next_attempt_at"),
     Index(None, "app", "created_at"),
+)
+
+
+# --- rate limits (migration 0003) -------------------------------------------------------
+
+# Fixed-window request counters, one row per (limit, client, window), shared by every
+# server of a deployment that keeps its limits in the database.
+rate_limit_counters = _Table(
+    "rate_limit_counters",
+    metadata,
+    Column("limit_key", String(512), primary_key=True),
+    Column("hits", Integer, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Index(None, "expires_at_ms"),
 )

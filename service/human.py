@@ -9,19 +9,21 @@ gets an appeal token like any other; the moderator may not resolve that appeal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import insert
 
 from audit_log.store import Log, live_strike_weights
-from policies.model import CONTENT_ACTIONS, Policy, most_severe
+from policies.evaluate import RuleMatch
+from policies.evaluate import decide as decide_outcome
+from policies.model import CONTENT_ACTIONS, Policy
 from service.appeals import appeal_offer, new_token, store_tokens
 from service.clock import Clock, rfc3339
 from service.db import decision_content
 from service.excerpt import public_excerpt
 from service.ids import new_id
 from service.keys import ApiKey
-from service.moderate import Moderated
+from service.moderate import Moderated, strike_fields
 from service.privacy import content_commitment, new_salt, subject_pseudonym
 from service.publish import publish_policies
 
@@ -44,20 +46,6 @@ class HumanDecision:
     content_ref: str | None = None
     text: str | None = None
     notice: str | None = None
-
-
-_ACCOUNT_PHRASES = {"restrict_account": "your account is restricted",
-                    "suspend_account": "your account is suspended"}
-
-
-def _escalation_notice(step, total: int) -> str:
-    if step.notice:
-        return step.notice
-    strikes = f"{total} active strike{'s' if total != 1 else ''}"
-    consequence = _ACCOUNT_PHRASES.get(step.action, f"the action is {step.action}")
-    if step.for_ is not None:
-        consequence += f" for {step.for_.describe()}"
-    return f"You now have {strikes}, so {consequence}."
 
 
 def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Policy], log: Log,
@@ -92,20 +80,15 @@ def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Poli
         now = clock()
         time = tx.stamp(rfc3339(now))
         newly_published = publish_policies(tx, [policy], now, published)
-        strike = None
-        step = None
-        total = 0
+        before = 0
         if rule.strike is not None:
             before = live_strike_weights(tx.conn, [subject], time).get((subject, policy.id), 0)
-            total = before + rule.strike.weight
-            strike = {"weight": rule.strike.weight,
-                      "expires_at": rfc3339(rule.strike.expires_after.add_to(now))}
-            reached = [s for s in policy.escalation if s.active_strikes <= total]
-            step = reached[-1] if reached else None
-        action = most_severe([content_action, step.action]) if step else content_action
-        notice = request.notice or rule.notice
-        if step is not None:
-            notice = f"{notice.rstrip()} {_escalation_notice(step, total)}"
+        # The reviewer's action and words stand in for the rule's; strikes and the ladder
+        # apply exactly as they do to an automated match.
+        chosen = replace(rule, action=content_action, notice=request.notice or rule.notice)
+        outcome = decide_outcome(policy, (RuleMatch(chosen, (), ()),), before)
+        fields = strike_fields(outcome, now)
+        strike = fields["strike"]
         decision_id = new_id("dec", now)
         body = {
             "kind": "decision",
@@ -120,19 +103,14 @@ def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Poli
             "scores": {},
             "rules": [{"id": rule.id, "action": rule.action, "notice": rule.notice,
                        "labels": [], "spans": []}],
-            "action": action,
+            "action": outcome.action,
             "content_action": content_action,
             "automated": False,
             "moderator": reviewer.key_id,
-            "notice": notice,
+            "notice": outcome.notice,
             "excerpt": (public_excerpt(policy.public_excerpt, request.text, [])
                         if request.text is not None else None),
-            "strike": strike,
-            "escalation": ({
-                "active_strikes": total, "threshold": step.active_strikes,
-                "action": step.action,
-                "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
-            } if step is not None else None),
+            **fields,
         }
         appended = tx.add(body, rules=[rule.id],
                           strike=(strike["weight"], strike["expires_at"]) if strike else None)

@@ -1,7 +1,10 @@
-"""The instance folder: the log's signing key and the pseudonym secret.
+"""The instance folder: the log's signing keys and the pseudonym secret.
 
-Both are created once by ``fairwitness init`` and never rewritten: a new signing key
-would orphan every checkpoint, a new secret would break every subject's pseudonym.
+``fairwitness init`` creates the original signing key and the secret once; neither is
+ever rewritten (a new secret would break every subject's pseudonym). A key rotation
+adds keys beside the original under ``signing-keys/``, one PEM file per key named by
+its key ID; old keys stay, since old checkpoints were signed with them and the log's
+schedule, not the files present, says which keys sign now.
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit_log.checkpoint import Signer, generate_private_key_pem, load_private_key_pem
+from audit_log.checkpoint import (
+    NoteError,
+    Signer,
+    generate_private_key_pem,
+    load_private_key_pem,
+)
 
 SIGNING_KEY_FILE = "signing-key.pem"
+SIGNING_KEYS_DIR = "signing-keys"
 SECRET_FILE = "pseudonym-secret"
 
 
@@ -27,6 +36,8 @@ class InstanceError(RuntimeError):
 class Instance:
     signing_key: Ed25519PrivateKey
     secret: bytes
+    # Keys added for rotations (``signing-keys/*.pem``), in file-name order.
+    added_keys: tuple[Ed25519PrivateKey, ...] = ()
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -57,8 +68,43 @@ def load_instance(directory: Path) -> Instance:
         if not path.exists():
             raise InstanceError(f"{path} is missing: run `fairwitness init` first")
     secret = bytes.fromhex(secret_path.read_text().strip())
-    return Instance(signing_key=load_private_key_pem(key_path.read_bytes()), secret=secret)
+    added = []
+    keys_dir = directory / SIGNING_KEYS_DIR
+    if keys_dir.is_dir():
+        for path in sorted(keys_dir.glob("*.pem")):
+            try:
+                added.append(load_private_key_pem(path.read_bytes()))
+            except NoteError as exc:
+                raise InstanceError(f"{path}: {exc}") from exc
+    return Instance(signing_key=load_private_key_pem(key_path.read_bytes()), secret=secret,
+                    added_keys=tuple(added))
 
 
 def signer_for(instance: Instance, origin: str) -> Signer:
+    """The instance's original signing key."""
     return Signer(origin, instance.signing_key)
+
+
+def signers_for(instance: Instance, origin: str) -> tuple[Signer, ...]:
+    """Every signing key the instance holds, the original first."""
+    return tuple(Signer(origin, key) for key in (instance.signing_key, *instance.added_keys))
+
+
+def add_signing_key(directory: Path, origin: str) -> tuple[Signer, Path]:
+    """Generate a new signing key into ``signing-keys/<key id>.pem`` (mode 0600)."""
+    keys_dir = directory / SIGNING_KEYS_DIR
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = generate_private_key_pem()
+    signer = Signer(origin, load_private_key_pem(pem))
+    path = keys_dir / f"{signer.key_id.hex()}.pem"
+    _write_private(path, pem)
+    return signer, path
+
+
+def reload_signers(directory: Path, origin: str) -> tuple[Signer, ...]:
+    """Every signing key the instance folder holds now; none when it cannot be read (a
+    key file half-copied, say), so a caller retries on its next use."""
+    try:
+        return signers_for(load_instance(directory), origin)
+    except (InstanceError, OSError, ValueError):
+        return ()

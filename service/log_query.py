@@ -117,6 +117,17 @@ def _time(args: Mapping[str, str], name: str) -> str | None:
                       [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")]) from exc
 
 
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -2
+    if not -1 <= value < _PAST_THE_END:
+        raise Problem(400, "bad-parameter", "after must be a log index (or -1).",
+                      [field_error("#/query/after", "An integer, -1 or more.")])
+    return value
+
+
 def parse_query(args: Mapping[str, str], default_order: str = "asc") -> LogQuery:
     """Build the query from request arguments; a bad one is a 400 naming the parameter."""
     errors = []
@@ -142,7 +153,14 @@ def parse_query(args: Mapping[str, str], default_order: str = "asc") -> LogQuery
             raise Problem(400, "bad-parameter", f"limit must be 1 to {MAX_LIMIT}.",
                           [field_error("#/query/limit", f"An integer from 1 to {MAX_LIMIT}.")])
     after = None
+    if args.get("cursor") and args.get("after"):
+        raise Problem(400, "bad-parameter", "Give cursor or after, not both.",
+                      [field_error("#/query/after", "Not together with cursor.")])
     if args.get("cursor"):
         order, after = _decode_cursor(args["cursor"])
+    elif args.get("after"):
+        # A plain index to resume from, so a monitor whose export broke off at entry N
+        # asks for what comes after N instead of starting again from 0.
+        after = _index(args["after"])
     since, until = _time(args, "since"), _time(args, "until")
     return LogQuery(filters, since, until, order, after, limit)

@@ -45,6 +45,13 @@ DECISIONS = Counter(
     "(a decision matching several rules counts once per rule; none matched is rule=\"none\").",
     ["policy", "action", "rule"],
 )
+STORAGE_UNAVAILABLE = Counter(
+    "fairwitness_storage_unavailable",
+    "Requests answered 503 because of storage, by cause: unreachable (refused, dropped, "
+    "shutting down), timeout (no answer or no lock within the configured timeout) or "
+    "commit_unconfirmed (the connection failed while committing).",
+    ["cause"],
+)
 APPEND_SECONDS = Histogram(
     "fairwitness_log_append_seconds",
     "Time from opening an append transaction to its commit, in seconds.",

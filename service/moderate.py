@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert
 
-from audit_log.store import Appended, Log, live_strike_weights
+from audit_log.prepared import Prepared
+from audit_log.store import Appended, Log, newest_strike_weights
 from classifiers.protocol import Classifier
-from policies.evaluate import Outcome, evaluate
+from policies.evaluate import Outcome, decide, ladder_top, match_rules
 from policies.model import Policy
-from service.appeals import appeal_offer, new_token, store_tokens
+from service.appeals import INSERT_TOKENS, appeal_offer, new_token
 from service.clock import Clock, rfc3339
 from service.db import decision_content
 from service.excerpt import public_excerpt
@@ -25,6 +27,7 @@ from service.privacy import content_commitment, new_salt, subject_pseudonym
 from service.publish import publish_policies
 
 SCORE_DIGITS = 4
+_INSERT_CONTENT = Prepared(lambda: insert(decision_content))
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,25 @@ def _decision_body(*, decision_id: str, time: str, app: str, subject: str, conte
     }
 
 
+def strike_fields(outcome: Outcome, now: datetime) -> dict:
+    """The ``strike`` and ``escalation`` fields of a decision body for ``outcome``,
+    decided at ``now``: the same for automated and human decisions."""
+    strike = outcome.strike
+    step = outcome.escalation
+    return {
+        "strike": None if strike is None else {
+            "weight": strike.weight,
+            "expires_at": rfc3339(strike.expires_after.add_to(now)),
+        },
+        "escalation": None if step is None else {
+            "active_strikes": outcome.active_strike_weight + (strike.weight if strike else 0),
+            "threshold": step.active_strikes,
+            "action": step.action,
+            "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
+        },
+    }
+
+
 def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
              secret: bytes, clock: Clock, published: set[tuple[str, str]],
              public_url: str = "") -> list[Moderated]:
@@ -107,55 +129,59 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
         batch = judges[policy_id].classifier.score([items[i].text for i in positions])
         for i, row in zip(positions, batch, strict=True):
             scores[i] = row
+    # Rule matching and its explanations depend on the text alone: done before the
+    # lock, so the serialised part only adds the author's strikes.
+    matches = [match_rules(judges[item.policy_id].policy, row, item.text)
+               for item, row in zip(items, scores, strict=True)]
+    matched_rules = [
+        [
+            (
+                {"id": m.rule.id, "action": m.rule.action, "notice": m.rule.notice,
+                 "labels": list(m.labels)},
+                _rule_spans(judges[item.policy_id], item.text, m.labels, m.spans),
+            )
+            for m in found
+        ]
+        for item, found in zip(items, matches, strict=True)
+    ]
     subjects = [subject_pseudonym(secret, app, item.user_id) for item in items]
     salts = [new_salt() for _ in items]
 
     with log.append() as tx:
         now = clock()
         time = tx.stamp(rfc3339(now))
-        newly_published = publish_policies(
-            tx, [judges[p].policy for p in by_policy], now, published
+        policies_used = {p: judges[p].policy for p in by_policy}
+        newly_published = publish_policies(tx, policies_used.values(), now, published)
+        counted = newest_strike_weights(
+            tx.conn,
+            [(subject, item.policy_id) for subject, item in zip(subjects, items, strict=True)
+             if ladder_top(policies_used[item.policy_id])],
+            time, max(ladder_top(p) for p in policies_used.values()),
         )
-        weights = live_strike_weights(tx.conn, sorted(set(subjects)), time)
+        weights = {key: weight for key, (weight, _) in counted.items()}
+        exact = {key: complete for key, (_, complete) in counted.items()}
         staged: list[tuple[dict, Appended]] = []
         offers: list[dict | None] = []
         token_rows = []
         private_rows = []
-        for item, subject, row_scores, salt in zip(items, subjects, scores, salts, strict=True):
+        for item, subject, row_scores, salt, found, matched in zip(
+            items, subjects, scores, salts, matches, matched_rules, strict=True
+        ):
             judge = judges[item.policy_id]
             policy = judge.policy
             key = (subject, policy.id)
-            outcome = evaluate(policy, row_scores, item.text, weights.get(key, 0))
-            matched = [
-                (
-                    {"id": m.rule.id, "action": m.rule.action, "notice": m.rule.notice,
-                     "labels": list(m.labels)},
-                    _rule_spans(judge, item.text, m.labels, m.spans),
-                )
-                for m in outcome.matches
-            ]
+            outcome = decide(policy, found, weights.get(key, 0),
+                             weight_is_exact=exact.get(key, True))
             decision_id = new_id("dec", now)
             body = _decision_body(
                 decision_id=decision_id, time=time, app=app, subject=subject,
                 content=content_commitment(salt, item.text), judge=judge, scores=row_scores,
                 outcome=outcome, text=item.text, matched=matched,
             )
+            body.update(strike_fields(outcome, now))
             if outcome.strike is not None:
-                body["strike"] = {
-                    "weight": outcome.strike.weight,
-                    "expires_at": rfc3339(outcome.strike.expires_after.add_to(now)),
-                }
                 # Later items of the same batch must see this decision's strike.
                 weights[key] = weights.get(key, 0) + outcome.strike.weight
-            if outcome.escalation is not None:
-                step = outcome.escalation
-                body["escalation"] = {
-                    "active_strikes": outcome.active_strike_weight
-                    + (outcome.strike.weight if outcome.strike else 0),
-                    "threshold": step.active_strikes,
-                    "action": step.action,
-                    "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
-                }
             strike = body["strike"]
             appended = tx.add(body, rules=[m.rule.id for m in outcome.matches],
                               strike=(strike["weight"], strike["expires_at"]) if strike else None)
@@ -171,8 +197,8 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
                 "decision_id": decision_id, "app": app, "content_ref": item.content_ref,
                 "text": item.text, "salt": salt, "erased_at": None,
             })
-        tx.conn.execute(insert(decision_content), private_rows)
-        store_tokens(tx.conn, token_rows)
+        tx.write_with_entries(_INSERT_CONTENT, private_rows)
+        tx.write_with_entries(INSERT_TOKENS, token_rows)
     published.update(newly_published)
     return [
         Moderated(body=body, appended=appended, tree_size=tx.tree_size, salt=salt,

@@ -7,9 +7,9 @@ from http import HTTPStatus
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from audit_log.store import SigningKeyMissing
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://fairwitness.example/problems/"
@@ -19,13 +19,16 @@ class Problem(Exception):
     """An error the client can act on. ``errors`` name the fields at fault."""
 
     def __init__(self, status: int, slug: str, detail: str,
-                 errors: Sequence[dict] = (), headers: dict | None = None) -> None:
+                 errors: Sequence[dict] = (), headers: dict | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
+        # RFC 9457 extension members, each documented on the Problem schema.
+        self.extra = extra or {}
 
 
 def field_error(pointer: str, detail: str) -> dict:
@@ -46,6 +49,7 @@ def problem_response(problem: Problem) -> Response:
     }
     if problem.errors:
         body["errors"] = problem.errors
+    body.update(problem.extra)
     resp = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
     resp.headers.update(problem.headers)
     return resp
@@ -87,10 +91,12 @@ def register(app: Flask) -> None:
     def _http(err: HTTPException) -> Response:
         status = err.code or 500
         detail = err.description or HTTPStatus(status).phrase
+        errors = []
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             detail = f"The request body is larger than the limit of {limit} bytes."
-        problem = Problem(status, _SLUGS.get(status, "http-error"), detail)
+            errors = [field_error("#/", f"At most {limit} bytes.")]
+        problem = Problem(status, _SLUGS.get(status, "http-error"), detail, errors)
         resp = problem_response(problem)
         if status == 405 and hasattr(err, "valid_methods") and err.valid_methods:
             resp.headers["Allow"] = ", ".join(err.valid_methods)
@@ -98,20 +104,19 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
-        # The details stay in the server log; the client learns only that nothing was done.
-        app.logger.exception("unhandled error")
-        return problem_response(Problem(
-            500, "internal-error", "An internal error occurred."))
+        return internal_error(app)
 
-    # Only the "cannot reach or lock the database" family: a constraint violation is a
-    # bug and must surface as one, not hide behind a retryable 503.
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    @app.errorhandler(PoolTimeout)
-    def _storage(err: Exception) -> Response:
-        app.logger.warning("storage unavailable: %s", type(err).__name__)
+    @app.errorhandler(SigningKeyMissing)
+    def _signing_key_missing(err: SigningKeyMissing) -> Response:
+        # Loud on purpose: signing with fewer keys than the schedule names would make
+        # every checkpoint of this server look forged to a monitor.
+        app.logger.error("cannot sign: %s", err, extra={"event": "signing_key_missing"})
         return problem_response(Problem(
-            503, "storage-unavailable",
-            "Storage is unavailable; nothing was recorded. Retry later.",
-            headers={"Retry-After": "1"},
-        ))
+            503, "signing-key-missing",
+            "This server does not hold the private key the log now signs with; nothing "
+            "was recorded. Retry later.", headers={"Retry-After": "5"}))
+
+def internal_error(app: Flask) -> Response:
+    """The 500 answer to the exception being handled; its details stay in the server log."""
+    app.logger.exception("unhandled error")
+    return problem_response(Problem(500, "internal-error", "An internal error occurred."))

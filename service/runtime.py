@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -12,7 +13,7 @@ from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
-from service.instance import Instance, load_instance, signer_for
+from service.instance import Instance, load_instance, reload_signers, signers_for
 from service.metrics import MeteredLog
 from service.moderate import Judge
 
@@ -54,6 +55,8 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     engine = make_engine(settings.effective_database_url, settings.db_timeout_seconds,
                          settings.sqlite_synchronous)
     log = MeteredLog(engine=engine, origin=settings.log_origin,
-              signers=(signer_for(instance, settings.log_origin),))
+                     signers=signers_for(instance, settings.log_origin),
+                     load_signers=partial(reload_signers, settings.instance_dir,
+                                          settings.log_origin))
     return Runtime(settings=settings, engine=engine, log=log, policies=policies,
                    judges=judges, instance=instance, clock=clock)

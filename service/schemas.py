@@ -209,6 +209,21 @@ class CheckpointListSchema(Schema):
     next_after = fields.Integer(allow_none=True, required=True)
 
 
+class LogKeySchema(Schema):
+    verifier_key = fields.String(required=True)
+    name = fields.String(required=True)
+    key_id = fields.String(required=True)
+    valid_from = fields.String(allow_none=True, required=True)
+    signs_until = fields.String(allow_none=True, required=True)
+    log_index = fields.Integer(allow_none=True, required=True)
+    status = fields.String(required=True)
+
+
+class LogKeyListSchema(Schema):
+    origin = fields.String(required=True)
+    keys = fields.List(fields.Nested(LogKeySchema), required=True)
+
+
 class PublicReceiptSchema(Schema):
     index = fields.Integer(required=True)
     leaf_hash = fields.String(required=True)

@@ -37,6 +37,7 @@ KIND_WORDS = {
     "appeal_resolved": "Appeal resolved",
     "policy_published": "Policy published",
     "erasure": "Content erased",
+    "key_rotation": "Signing key rotated",
 }
 KINDS = tuple(KIND_WORDS)
 # Every filter the log page's form offers, in the order it shows them.

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
@@ -58,9 +60,10 @@ class WebhookError(ValueError):
 # --- registration ----------------------------------------------------------------------
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, allow_private: bool = False) -> None:
     """Refuse what cannot be a webhook endpoint: not http(s), no host, credentials, a
-    fragment, or too long."""
+    fragment, too long, or (unless ``allow_private``) a host that is plainly not public.
+    Names that resolve to private addresses are caught when delivering."""
     if len(url) > MAX_URL_LENGTH:
         raise WebhookError(f"At most {MAX_URL_LENGTH} characters.")
     parts = urlsplit(url)
@@ -76,6 +79,27 @@ def check_url(url: str) -> None:
         raise WebhookError("The port is not a number from 0 to 65535.") from exc
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise WebhookError("Must not contain spaces or control characters.")
+    if not allow_private and not _may_be_public(parts.hostname):
+        raise WebhookError(f"{parts.hostname} is not a public address; webhooks are sent "
+                           f"only to public hosts.")
+
+
+def _may_be_public(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return is_public_address(host)
+    except ValueError:
+        return True  # a name: checked against the address it resolves to when sending
+
+
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` (an IP literal) is globally routable: not loopback, private,
+    link-local (cloud metadata services live there), reserved or the like."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global
 
 
 @dataclass(frozen=True)
@@ -86,9 +110,10 @@ class Registered:
     created_at: str
 
 
-def register_webhook(engine: Engine, *, app: str, url: str, now: datetime) -> Registered:
+def register_webhook(engine: Engine, *, app: str, url: str, now: datetime,
+                     allow_private: bool = False) -> Registered:
     """Store a webhook for ``app`` and return its signing secret (shown only now)."""
-    check_url(url)
+    check_url(url, allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     webhook_id = new_id("whk", now)
     with engine.begin() as conn:
@@ -158,16 +183,69 @@ def verify_signature(secret: str, header: str, body: bytes, now: int,
 Sender = Callable[[str, bytes, dict[str, str]], tuple[int | None, str | None]]
 
 
-def http_send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as resp:
-            return resp.status, None
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return None, f"{type(exc).__name__}: {reason}"[:500]
+class NotPublic(OSError):
+    """The endpoint's name led to an address webhooks may not be sent to."""
+
+
+class _PublicPeerOnly:
+    # Checked on the connected socket, not on a DNS answer read beforehand, so a name
+    # that resolves differently the second time (DNS rebinding) gains nothing.
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        peer = self.sock.getpeername()[0]  # type: ignore[attr-defined]
+        if not is_public_address(peer):
+            self.sock.close()  # type: ignore[attr-defined]
+            raise NotPublic(f"{self.host} is at {peer}, which is not a public address")  # type: ignore[attr-defined]
+
+
+class _PublicHTTPConnection(_PublicPeerOnly, http.client.HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicPeerOnly, http.client.HTTPSConnection):
+    pass
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A 3xx is the receiver's answer, a failed attempt; following it would let a public
+    # endpoint point the server at an internal one.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def make_sender(allow_private: bool = False) -> Sender:
+    """POST deliveries with no redirects and, unless ``allow_private``, only to
+    endpoints whose connected address is public."""
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+    if not allow_private:
+        handlers += [_PublicHTTPHandler(), _PublicHTTPSHandler()]
+    opener = urllib.request.build_opener(*handlers)
+
+    def send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with opener.open(request, timeout=TIMEOUT_SECONDS) as resp:
+                return resp.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return None, f"{type(exc).__name__}: {reason}"[:500]
+
+    return send
+
+
+http_send = make_sender()
 
 
 def backoff(attempts: int) -> timedelta:

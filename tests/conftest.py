@@ -128,7 +128,10 @@ def app(database_url: str, instance_dir: Path, clock: Clock):
     from service import create_app
 
     application = create_app(
-        {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
+        # Test webhook receivers listen on 127.0.0.1; test_webhooks holds the default
+        # (public addresses only) to account.
+        {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY,
+         "webhook_allow_private": True},
         clock=clock,
     )
     yield application

@@ -18,8 +18,9 @@ from service.auth import current_key, require_role
 from service.blueprints.webhooks import dispatcher
 from service.body import json_body
 from service.human import DecisionRefused, HumanDecision, decide
-from service.keys import ApiKey, authenticate
+from service.keys import ApiKey
 from service.problems import Problem, field_error, invalid, marshmallow_errors
+from service.ratelimits import client_address, limits_of, request_key
 from service.schemas import (
     AppealFiledSchema,
     AppealListSchema,
@@ -80,15 +81,14 @@ def _optional_client_key() -> ApiKey | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "unauthenticated", "Send an API key as 'Authorization: Bearer <key>'.",
                       headers=_UNAUTHENTICATED)
-    runtime = _runtime()
-    with runtime.engine.connect() as conn:
-        key = authenticate(conn, token.strip(), runtime.clock())
+    key = request_key()
     if key is None:
         raise Problem(401, "unauthenticated", "The API key is unknown, revoked or expired.",
                       headers=_UNAUTHENTICATED)
     if key.role != "client":
         raise Problem(403, "forbidden", "Appeals are filed with the decision's appeal token or "
                       f"a client key; this key's role is {key.role}.")
+    limits_of().hit_key(key)
     return key
 
 
@@ -101,6 +101,14 @@ def file_appeal():
         raise Problem(401, "unauthenticated",
                       "Send the appeal token from the decision's notice as 'token', or act "
                       "for your user with your app's client key.", headers=_UNAUTHENTICATED)
+    if key is None:
+        # Filing with a token needs no account, so it is limited by address and, against
+        # guessing a decision's token, by decision.
+        limits = limits_of()
+        limits.hit(limits.appeals_per_ip, "appeals-ip", client_address(),
+                   "to file appeals from your address")
+        limits.hit(limits.appeals_per_decision, "appeals-decision", loaded["decision_id"],
+                   f"to appeal decision {loaded['decision_id']}")
     try:
         filed = use_cases.file_appeal(
             decision_id=loaded["decision_id"], statement=loaded["statement"],

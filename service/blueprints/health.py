@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.clock import rfc3339
 from service.metrics import exposition
 
 bp = Blueprint("health", __name__)
@@ -31,7 +32,16 @@ def readyz():
     try:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT size FROM log_head WHERE id = 1")).one()
+            schedule = runtime.log.keyring.current_schedule(conn)
         checks["database"] = True
+        # After a rotation made on another host, this one can append only once the new
+        # private key is copied here: until then it must not take traffic.
+        # The keys the next append signs with: every key not retired by now (log time
+        # never runs behind a rotation, so a newly announced key is among them).
+        now = rfc3339(runtime.clock())
+        checks["signing_keys"] = all(
+            runtime.log.keyring.holds(k.verifier) for k in schedule.keys
+            if k.signs_until is None or now <= k.signs_until)
     except SQLAlchemyError:
         checks["database"] = False
     ready = all(checks.values())

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy import select
 
 from audit_log import merkle
+from audit_log.keyschedule import key_list
 from audit_log.store import (
     head,
     latest_checkpoint,
@@ -21,6 +22,7 @@ from audit_log.store import (
     prove_inclusion,
     read_hashes,
 )
+from service.clock import rfc3339
 from service.log_query import parse_query
 from service.problems import Problem, field_error
 from service.schemas import (
@@ -28,6 +30,7 @@ from service.schemas import (
     ConsistencyProofSchema,
     EntryPageSchema,
     InclusionProofSchema,
+    LogKeyListSchema,
 )
 
 bp = Blueprint("log", __name__)
@@ -35,6 +38,7 @@ _page = EntryPageSchema()
 _inclusion = InclusionProofSchema()
 _consistency = ConsistencyProofSchema()
 _checkpoints = CheckpointListSchema()
+_keys = LogKeyListSchema()
 
 CSV_COLUMNS = ("index", "id", "kind", "time", "app", "subject", "policy", "policy_version",
                "action", "rules", "leaf_hash", "entry")
@@ -138,8 +142,18 @@ def list_checkpoints():
 
 @bp.get("/v1/log/key")
 def get_key():
-    keys = "".join(s.verifier_key() + "\n" for s in _runtime().log.signers)
-    return Response(keys, mimetype="text/plain")
+    """Every key that ever signed the log, newest first: verifier key lines as
+    ``text/plain`` (the default, what C2SP tools read), or with their validity as JSON."""
+    runtime = _runtime()
+    best = request.accept_mimetypes.best_match(["text/plain", "application/json"],
+                                               default="text/plain")
+    with runtime.engine.connect() as conn:
+        schedule = runtime.log.keyring.current_schedule(conn)
+    if best == "application/json":
+        return _keys.dump({"origin": runtime.log.origin,
+                           "keys": key_list(schedule, rfc3339(runtime.clock()))})
+    lines = "".join(k.verifier_key + "\n" for k in schedule.newest_first())
+    return Response(lines, mimetype="text/plain")
 
 
 MAX_INDEX = (1 << 63) - 1

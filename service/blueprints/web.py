@@ -57,7 +57,8 @@ def _security_headers(resp: Response) -> Response:
 # --- errors: the same statuses as the API, as a page a person can read ----------------
 
 
-def _error_page(status: int, detail: str, errors=(), headers=None) -> Response:
+def error_page(status: int, detail: str, errors=(), headers=None) -> Response:
+    """An error as a page a person can read, with the API's status and headers."""
     html = render_template("error.html", status=status, title=HTTPStatus(status).phrase,
                            detail=detail, errors=list(errors))
     resp = Response(html, status=status, mimetype="text/html")
@@ -67,13 +68,13 @@ def _error_page(status: int, detail: str, errors=(), headers=None) -> Response:
 
 @bp.errorhandler(Problem)
 def _problem(err: Problem) -> Response:
-    return _error_page(err.status, err.detail, err.errors, err.headers)
+    return error_page(err.status, err.detail, err.errors, err.headers)
 
 
 @bp.errorhandler(HTTPException)
 def _http(err: HTTPException) -> Response:
     status = err.code or 500
-    return _error_page(status, err.description or HTTPStatus(status).phrase)
+    return error_page(status, err.description or HTTPStatus(status).phrase)
 
 
 @bp.errorhandler(OperationalError)
@@ -81,14 +82,14 @@ def _http(err: HTTPException) -> Response:
 @bp.errorhandler(PoolTimeout)
 def _storage(err: Exception) -> Response:
     current_app.logger.warning("storage unavailable: %s", type(err).__name__)
-    return _error_page(503, "The log's storage is unavailable right now. Try again shortly.",
+    return error_page(503, "The log's storage is unavailable right now. Try again shortly.",
                        headers={"Retry-After": "1"})
 
 
 @bp.errorhandler(Exception)
 def _unexpected(err: Exception) -> Response:
     current_app.logger.exception("unhandled error")
-    return _error_page(500, "Something went wrong on our side. Nothing was changed.")
+    return error_page(500, "Something went wrong on our side. Nothing was changed.")
 
 
 # --- pages ---------------------------------------------------------------------------
@@ -100,10 +101,11 @@ def home():
     with runtime.engine.connect() as conn:
         latest = latest_checkpoint(conn)
         apps = views.known_apps(conn)
+        schedule = runtime.log.keyring.current_schedule(conn)
     checkpoint = views.checkpoint_view(latest[1]) if latest else None
     return render_template(
         "home.html", checkpoint=checkpoint, apps=apps, max_apps=views.MAX_APPS_LISTED,
-        keys=[s.verifier_key() for s in runtime.log.signers],
+        keys=[k.verifier_key for k in schedule.newest_first()],
         policies=policies.list_policies()["policies"])
 
 

@@ -9,7 +9,13 @@ from service.auth import current_key, require_role
 from service.body import json_body
 from service.problems import Problem, field_error, invalid, marshmallow_errors
 from service.schemas import DeliveryListSchema, WebhookCreatedSchema, WebhookRequestSchema
-from service.webhooks import Dispatcher, WebhookError, list_deliveries, register_webhook
+from service.webhooks import (
+    Dispatcher,
+    WebhookError,
+    list_deliveries,
+    make_sender,
+    register_webhook,
+)
 
 bp = Blueprint("webhooks", __name__)
 _request = WebhookRequestSchema()
@@ -24,8 +30,9 @@ def dispatcher(app: Flask) -> Dispatcher:
     found = app.extensions.get(EXTENSION)
     if found is None:
         runtime = app.extensions["fairwitness"]
+        send = make_sender(allow_private=runtime.settings.webhook_allow_private)
         found = app.extensions.setdefault(
-            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock))
+            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock, send))
     return found
 
 
@@ -42,7 +49,8 @@ def create_webhook():
         raise invalid(marshmallow_errors(err)) from err
     try:
         made = register_webhook(runtime.engine, app=current_key().app, url=loaded["url"],
-                                now=runtime.clock())
+                                now=runtime.clock(),
+                                allow_private=runtime.settings.webhook_allow_private)
     except WebhookError as err:
         if err.conflict:
             raise Problem(409, "conflict", err.detail) from err

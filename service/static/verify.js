@@ -1,7 +1,7 @@
 // Checks, in the reader's own browser, that a decision is in the log as shown.
 //
-// Fetches the decision's public view (entry + receipt) and the log's verifier key, then:
-//   1. verifies the checkpoint's Ed25519 signature (C2SP signed note) with that key;
+// Fetches the decision's public view (entry + receipt) and the log's verifier keys, then:
+//   1. verifies the checkpoint's Ed25519 signatures (C2SP signed note) with those keys;
 //   2. checks the checkpoint is of the tree the receipt's proof is for;
 //   3. recomputes the entry's leaf hash, SHA-256(0x00 || RFC 8785 canonical JSON);
 //   4. walks the RFC 9162 inclusion proof from that leaf hash to the checkpoint's root.
@@ -165,7 +165,17 @@ export async function parseKey(line) {
   return { name, keyId, publicKey: raw.slice(1) };
 }
 
-async function verifyNoteSignature(note, keys) {
+function keyLabel(key) {
+  return `${key.name}+${toHex(key.keyId)}`;
+}
+
+// C2SP signed-note rules: lines by unknown keys are ignored, a line by a known key must
+// verify, and at least one must. During a key rotation a checkpoint carries a line per
+// key. A key with an end date (signsUntil) counts only for entries logged by then: a
+// checkpoint is never older than its entries, so a later one is a retired key at work.
+export async function verifyNoteSignatures(note, keys, entryTime) {
+  const valid = [];
+  const retired = [];
   for (const key of keys) {
     const line = note.signatures.find((s) => s.name === key.name && equal(s.keyId, key.keyId));
     if (!line) continue;
@@ -178,10 +188,27 @@ async function verifyNoteSignature(note, keys) {
     }
     const ok = await crypto.subtle.verify({ name: "Ed25519" }, cryptoKey, line.signature,
       encoder.encode(note.body));
-    if (!ok) throw new CheckFailed(`the signature by ${key.name} does not verify`);
-    return key.name;
+    if (!ok) throw new CheckFailed(`the signature by ${keyLabel(key)} does not verify`);
+    if (key.signsUntil && entryTime > key.signsUntil) retired.push(keyLabel(key));
+    else valid.push(keyLabel(key));
   }
-  throw new CheckFailed("the checkpoint carries no signature by the log's key");
+  if (!valid.length) {
+    if (retired.length) {
+      throw new CheckFailed(`the checkpoint is signed only by keys retired before this entry: ${retired.join(", ")}`);
+    }
+    throw new CheckFailed("the checkpoint carries no signature by the log's keys");
+  }
+  return valid;
+}
+
+// GET /v1/log/key as JSON: every key the log has used, with its validity.
+export async function parseKeyList(doc) {
+  if (!doc || !Array.isArray(doc.keys)) throw new CheckFailed("the log's key list is malformed");
+  return Promise.all(doc.keys.map(async (item) => {
+    const key = await parseKey(String(item.verifier_key));
+    key.signsUntil = typeof item.signs_until === "string" ? item.signs_until : null;
+    return key;
+  }));
 }
 
 // --- the page ---------------------------------------------------------------------------
@@ -216,13 +243,12 @@ async function run(section) {
   }
   let view, keys;
   try {
-    const [doc, keyText] = await Promise.all([
+    const [doc, keyList] = await Promise.all([
       fetchOk(section.dataset.decisionUrl, { name: "the decision", accept: "application/json" }),
-      fetchOk(section.dataset.keyUrl, { name: "the log's key", accept: "text/plain" }),
+      fetchOk(section.dataset.keyUrl, { name: "the log's keys", accept: "application/json" }),
     ]);
     view = doc;
-    const lines = keyText.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
-    keys = await Promise.all(lines.map(parseKey));
+    keys = await parseKeyList(keyList);
     if (!keys.length) throw new CheckFailed("the log serves no verifier key");
   } catch (err) {
     fail(err instanceof CheckFailed ? err.message : "the receipt could not be fetched.");
@@ -248,7 +274,7 @@ async function run(section) {
   let leaf = null;
   await check("signature", "the checkpoint signature", async () => {
     note = parseNote(receipt.checkpoint);
-    signer = await verifyNoteSignature(note, keys);
+    signer = (await verifyNoteSignatures(note, keys, view.entry.time)).join(" and ");
     return `signed by ${signer}`;
   });
   await check("size", "the tree size", async () => {

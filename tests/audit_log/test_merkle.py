@@ -22,6 +22,7 @@ from audit_log.merkle import (
     empty_tree_hash,
     node_hash,
     prove_record,
+    prove_records,
     prove_tree,
     record_hash,
     record_proof_indexes,
@@ -425,6 +426,21 @@ def test_inclusion_proofs_for_every_size(tree: MemoryTree) -> None:
                 assert calls[0] == record_proof_indexes(t, n)
             check_record(proof, t, root, n, LEAVES[n])
             assert rfc9162_verify_inclusion(n, t, LEAVES[n], proof, root)
+
+
+@given(st.integers(min_value=1, max_value=MAX_SIZE), st.data())
+def test_batch_proofs_equal_single_proofs(tree: MemoryTree, t: int, data) -> None:
+    # The module's tree holds MAX_SIZE leaves; a proof for size t reads only its prefix.
+    ns = data.draw(st.lists(st.integers(min_value=0, max_value=t - 1), max_size=20))
+    read, calls = counting_reader(tree)
+    proofs = prove_records(t, ns, read)
+    assert proofs == [naive_path(n, LEAVES[:t]) for n in ns]
+    assert len(calls) <= 1
+
+
+def test_batch_proofs_refuse_an_index_outside_the_tree(tree: MemoryTree) -> None:
+    with pytest.raises(ProofError):
+        prove_records(4, [1, 4], tree.read_hashes)
 
 
 def _inclusion_forgeries(proof: list[bytes], t: int, root: bytes, n: int, leaf: bytes):

@@ -45,4 +45,4 @@ def test_score_rejects_malformed_json() -> None:
 
 def test_the_group_is_named_for_mounting() -> None:
     assert classifiers_cli.name == "classifiers"
-    assert set(classifiers_cli.commands) == {"train", "score", "evaluate"}
+    assert set(classifiers_cli.commands) == {"train", "score", "evaluate", "template-scales"}

@@ -11,7 +11,8 @@ import pytest
 
 from classifiers import datasets
 from classifiers.linear import ARTIFACT_NAME, CARD_NAME, load_model, read_card_digest
-from classifiers.train import assemble, best_f1_threshold, train_and_save
+from classifiers.thresholds import best_f1_threshold, threshold_at_fpr
+from classifiers.train import assemble, train_and_save
 
 FRIENDLY = [
     "thanks for the help with the garden",
@@ -192,7 +193,8 @@ def test_retraining_keeps_the_hand_written_card(tiny_data: Path, tmp_path: Path)
 def test_silent_corpora_leave_labels_out(tiny_data: Path) -> None:
     data = assemble(tiny_data)
     spam_sources = set(data.labels["spam"].sources)
-    assert spam_sources == {"sms_spam"}
+    assert spam_sources == {"sms_spam", "spam_templates"}
+    assert "spam_templates" not in set(data.labels["toxicity"].sources)
     assert "kaggle_insults" not in set(data.labels["toxicity"].sources)
     assert "stormfront" not in set(data.labels["toxicity"].sources)
     assert "identity_templates" in set(data.labels["identity_attack"].sources)
@@ -218,3 +220,30 @@ def test_threshold_maximises_f1_on_a_known_case() -> None:
     # p ≥ 0.35 catches all three positives and one negative: F1 = 6/7.
     assert f1 == pytest.approx(6 / 7)
     assert 0.2 < threshold <= 0.35
+
+
+def test_threshold_keeps_the_false_positive_rate_within_budget() -> None:
+    import numpy as np
+
+    negatives = np.linspace(0.0, 0.995, 200)  # 0.000, 0.005, …
+    probabilities = np.concatenate([negatives, [0.97, 0.98, 0.99]])
+    targets = np.concatenate([np.zeros(200, dtype=int), np.ones(3, dtype=int)])
+    threshold = threshold_at_fpr(probabilities, targets, 0.05)
+    assert (negatives >= threshold).mean() <= 0.05
+    assert (negatives >= round(threshold - 0.01, 2)).mean() > 0.05
+
+
+def test_nb_scaling_is_folded_into_the_coefficients() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from classifiers.linear import fit_label, log_count_ratio
+
+    features = sp.random(80, 30, density=0.3, random_state=0, format="csr")
+    targets = (np.random.RandomState(0).rand(80) > 0.5).astype(int)
+    folded = fit_label(features, targets, 1.0, 0, nb=True)
+    scaled = features @ sp.diags(log_count_ratio(features, targets))
+    direct = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=0)
+    direct.fit(scaled, targets)
+    assert np.allclose(folded.decision_function(features), direct.decision_function(scaled))

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.lexicon import LexiconClassifier
+from classifiers.linear import load_model
+from classifiers.registry import build_classifier
 from policies.examples import ExampleFailure, check_examples
 from policies.load import load_policy_dir
+from policies.model import ScoreCondition, walk
 
 LIBRARY = Path(__file__).resolve().parents[2] / "policies" / "library"
 
@@ -20,9 +22,9 @@ def library():
     return load_policy_dir(LIBRARY)
 
 
-def test_every_library_example_passes_with_the_lexicon_classifier(library) -> None:
-    classifier = LexiconClassifier(library.lexicons)
+def test_every_library_example_passes_with_its_classifier(library) -> None:
     for policy in library.policies.values():
+        classifier = build_classifier(policy.classifier, library.lexicons)
         failures = check_examples(policy, classifier.score)
         assert failures == [], "\n".join(f.describe() for f in failures)
 
@@ -49,8 +51,9 @@ def test_civility_is_the_documented_default(library) -> None:
     for rule in policy.rules:
         assert len(rule.examples.match) >= 3 and len(rule.examples.no_match) >= 3
         assert rule.description and rule.title and rule.notice
-    assert policy.classifier == "lexicon"
-    assert all(label.startswith("lexicon:") for label in policy.labels())
+    assert policy.classifier == "text-linear"
+    model_labels = {label for label in policy.labels() if not label.startswith("lexicon:")}
+    assert model_labels == {"toxicity", "insult", "threat", "identity_attack", "profanity", "spam"}
     assert [(s.active_strikes, s.action) for s in policy.escalation] == [
         (3, "restrict_account"),
         (6, "suspend_account"),
@@ -59,6 +62,20 @@ def test_civility_is_the_documented_default(library) -> None:
     assert (policy.appeals.window.text, policy.appeals.decide_within.text) == ("P6M", "P7D")
     assert policy.public_excerpt == "none"
     assert policy.lexicons() == {"threats", "slurs", "insults", "profanity"}
+
+
+def test_civility_thresholds_are_the_models(library) -> None:
+    # The model card documents how each threshold was chosen; the policy must not drift.
+    thresholds = load_model().thresholds
+    conditions = [
+        condition
+        for rule in library.policies["civility"].rules
+        for condition in walk(rule.when)
+        if isinstance(condition, ScoreCondition)
+    ]
+    assert conditions
+    for condition in conditions:
+        assert condition.at_least == thresholds[condition.label], condition.label
 
 
 def test_a_broken_example_is_reported_by_rule_and_text(tmp_path: Path) -> None:
@@ -71,7 +88,7 @@ def test_a_broken_example_is_reported_by_rule_and_text(tmp_path: Path) -> None:
     path.write_text(text.replace(original, original + "        - you are a moron\n"))
     policies = load_policy_dir(copy)
     failures = check_examples(
-        policies.policies["civility"], LexiconClassifier(policies.lexicons).score
+        policies.policies["civility"], build_classifier("text-linear", policies.lexicons).score
     )
     assert len(failures) == 1
     [failure] = failures
@@ -90,7 +107,7 @@ def test_a_broken_example_is_reported_by_rule_and_text(tmp_path: Path) -> None:
 def test_examples_are_scored_in_one_call(library) -> None:
     policy = library.policies["civility"]
     calls: list[int] = []
-    classifier = LexiconClassifier(library.lexicons)
+    classifier = build_classifier(policy.classifier, library.lexicons)
 
     def score(texts: Sequence[str]) -> list[dict[str, float]]:
         calls.append(len(texts))

@@ -10,10 +10,8 @@ stored tree recomputes to the stored root.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +25,7 @@ from sqlalchemy import text
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
 from service.db import make_engine
-from tests.e2e.conftest import free_port
+from tests.e2e.servers import Gunicorn as Server
 from tests.service.test_storage import assert_log_consistent
 
 BIN = Path(sys.executable).parent
@@ -35,50 +33,6 @@ KILLS = 3
 CLIENTS = 4
 TEXTS = ("I will hurt you", "Have a lovely day, neighbour", "you are an idiot",
          "see you at the market")
-
-
-class Server:
-    """A gunicorn with two workers in its own process group, killable as a whole."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-
-    def start(self, timeout: float = 20.0) -> None:
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "service:create_app()"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                    self.url = url
-                    return
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.kill()
-        pytest.fail("gunicorn did not become ready")
-
-    def kill(self) -> None:
-        """SIGKILL the master and every worker at once: nothing gets to clean up."""
-        assert self.proc is not None
-        self.url = ""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def _client(server: Server, key: str, worker: int, stop: threading.Event,
@@ -176,9 +130,12 @@ def crash_url(request, tmp_path: Path) -> str:
 @pytest.mark.slow
 def test_sigkill_loses_no_acknowledged_decision(crash_url: str, tmp_path: Path):
     started = time.monotonic()
+    # The check reads every acknowledged decision back anonymously, far faster than
+    # the public rate limit allows: this test is about durability, not limits.
     env = {**os.environ,
            "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-           "FAIRWITNESS_DATABASE_URL": crash_url}
+           "FAIRWITNESS_DATABASE_URL": crash_url,
+           "FAIRWITNESS_RATE_LIMIT_STORAGE": "off"}
     env.pop("FAIRWITNESS_POLICY_DIR", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)

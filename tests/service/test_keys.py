@@ -69,10 +69,10 @@ def test_list_shows_every_key_without_secrets(env):
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES",
-                                "REVOKED"]
+                                "REVOKED", "LIMIT"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows[client_id][1:4] == ["forum", "client", "active"]
-    assert rows[client_id][5:] == ["-", "-"]
+    assert rows[client_id][5:] == ["-", "-", "-"]
     assert rows[reviewer_id][1:4] == ["mods", "reviewer", "active"]
     assert rows[reviewer_id][5] != "-"
 

@@ -179,6 +179,34 @@ def test_exports_stream_every_filtered_entry(client, auth):
     assert all(json.loads(r["entry"])["id"] == r["id"] for r in rows)
 
 
+def test_an_export_resumes_after_the_last_index_it_received(client, auth):
+    for i in range(12):
+        post(client, auth, f"fine {i}", subject=f"s{i}")
+    ndjson = {"Accept": "application/x-ndjson"}
+
+    def indexes(query: str) -> list[int]:
+        resp = client.get(f"/v1/log/entries?{query}", headers=ndjson)
+        assert resp.status_code == 200, resp.get_json()
+        return [json.loads(line)["index"] for line in resp.get_data(as_text=True).splitlines()]
+
+    everything = indexes("kind=decision")
+    broke_off_at = everything[4]
+    assert indexes(f"kind=decision&after={broke_off_at}") == everything[5:]
+    assert indexes(f"kind=decision&order=desc&after={broke_off_at}") == everything[:4][::-1]
+    assert indexes("kind=decision&after=-1") == everything
+    # JSON pages take it too.
+    page = client.get(f"/v1/log/entries?kind=decision&after={broke_off_at}&limit=3").get_json()
+    assert [e["index"] for e in page["entries"]] == everything[5:8]
+
+
+@pytest.mark.parametrize("query", ["after=x", "after=-2", "after=9223372036854775808",
+                                   "after=1&cursor=abc"])
+def test_a_bad_resume_point_is_400_naming_it(client, query):
+    resp = client.get(f"/v1/log/entries?{query}")
+    assert resp.status_code == 400
+    assert resp.get_json()["errors"][0]["pointer"] == "#/query/after"
+
+
 def test_subject_status_from_the_log(client, auth):
     doc = post(client, auth, THREAT, subject="dana")
     subject = doc["decision"]["subject"]

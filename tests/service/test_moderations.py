@@ -121,6 +121,28 @@ def test_escalation_counts_within_one_batch(client, auth):
     assert results[-1]["decision"]["escalation"] is not None
 
 
+def test_strikes_are_counted_to_the_ladders_top_then_said_to_be_a_lower_bound(
+        client, auth, app):
+    """Civility's ladder tops out at 6 and every strike weighs at least 1, so deciding
+    reads at most the author's six newest live strikes, however many they collected.
+    Threats weigh 2: with six earlier threats the count stops, the author is at the top
+    step as an exact count would put them, and the notice says "at least"."""
+    decisions = [moderate(client, auth, text=THREAT, subject="collector").get_json()[
+        "decision"] for _ in range(8)]
+    counts = [d["escalation"] and d["escalation"]["active_strikes"] for d in decisions]
+    assert counts[:6] == [None, 4, 6, 8, 10, 12]
+    assert "You now have 4 active strikes" in decisions[1]["notice"]
+    assert not any("at least" in d["notice"] for d in decisions[:6])
+    for later in decisions[6:]:
+        assert later["action"] == "suspend_account"
+        assert later["escalation"]["threshold"] == 6
+        assert later["escalation"]["active_strikes"] == 14
+        assert "You now have at least 14 active strikes" in later["notice"]
+    # The public standing, computed from the bodies alone, still has every strike.
+    standing = client.get(f"/v1/subjects/{decisions[0]['subject']}").get_json()
+    assert sum(s["weight"] for s in standing["active_strikes"]) == 16
+
+
 # --- bad input: a clear problem, the right status, the field, and nothing appended ---
 
 BAD_BODIES = [

@@ -35,7 +35,7 @@ def test_readyz_reports_each_dependency(client):
     assert resp.status_code == 200
     assert resp.get_json() == {"status": "ready",
                                "checks": {"policies": True, "classifiers": True,
-                                          "database": True}}
+                                          "database": True, "signing_keys": True}}
 
 
 def test_metrics_count_requests_decisions_appends_and_log_size(app, client, auth):

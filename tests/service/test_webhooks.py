@@ -9,8 +9,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from service.webhooks import SIGNATURE_HEADER, backoff, deliver_due, sign, verify_signature
-from tests.conftest import log_size, make_key
+from service.webhooks import (
+    SIGNATURE_HEADER,
+    backoff,
+    deliver_due,
+    make_sender,
+    sign,
+    verify_signature,
+)
+from tests.conftest import LIBRARY, log_size, make_key
+
+# The receivers here listen on 127.0.0.1, which the default sender refuses.
+LOCAL = make_sender(allow_private=True)
 
 THREAT = "I will hurt you"
 
@@ -18,7 +28,7 @@ THREAT = "I will hurt you"
 class Receiver:
     """An HTTP server that records every POST and fails the first ``failures`` of them."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, redirect_to: str | None = None) -> None:
         self.failures = failures
         self.received: list[tuple[dict[str, str], bytes, int]] = []
         receiver = self
@@ -27,8 +37,12 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = 500 if len(receiver.received) < receiver.failures else 204
+                if redirect_to is not None:
+                    status = 307
                 receiver.received.append((dict(self.headers), body, status))
                 self.send_response(status)
+                if redirect_to is not None:
+                    self.send_header("Location", redirect_to)
                 self.end_headers()
 
             def log_message(self, *args) -> None:
@@ -48,8 +62,8 @@ class Receiver:
 def receiver():
     made: list[Receiver] = []
 
-    def start(failures: int = 0) -> Receiver:
-        made.append(Receiver(failures))
+    def start(failures: int = 0, redirect_to: str | None = None) -> Receiver:
+        made.append(Receiver(failures, redirect_to))
         return made[-1]
 
     yield start
@@ -135,18 +149,18 @@ def test_failing_receiver_gets_the_event_on_the_third_attempt(client, auth, app,
     status, attempts, last, _ = state()
     assert (status, attempts, last) == ("pending", 1, 500)
     # Not due yet: nothing is sent.
-    assert deliver_due(engine, clock) == {"delivered": 0, "pending": 0, "failed": 0}
+    assert deliver_due(engine, clock, LOCAL) == {"delivered": 0, "pending": 0, "failed": 0}
     clock.advance(seconds=int(backoff(1).total_seconds()))
-    assert deliver_due(engine, clock)["pending"] == 1
+    assert deliver_due(engine, clock, LOCAL)["pending"] == 1
     assert state()[:3] == ("pending", 2, 500)
     clock.advance(seconds=int(backoff(2).total_seconds()))
-    assert deliver_due(engine, clock)["delivered"] == 1
+    assert deliver_due(engine, clock, LOCAL)["delivered"] == 1
     assert state()[:3] == ("delivered", 3, 204)
     assert [s for _, _, s in hook.received] == [500, 500, 204]
     # The same event every time (receivers deduplicate on its id).
     assert len({json.loads(b)["id"] for _, b, _ in hook.received}) == 1
     clock.advance(days=1)
-    assert deliver_due(engine, clock) == {"delivered": 0, "pending": 0, "failed": 0}
+    assert deliver_due(engine, clock, LOCAL) == {"delivered": 0, "pending": 0, "failed": 0}
 
 
 def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiver, clock):
@@ -159,7 +173,7 @@ def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiv
     engine = app.extensions["fairwitness"].engine
     for _ in range(MAX_ATTEMPTS - 1):
         clock.advance(hours=7)
-        deliver_due(engine, clock)
+        deliver_due(engine, clock, LOCAL)
     (d,) = client.get("/v1/webhooks/deliveries?status=failed", headers=auth).get_json()[
         "deliveries"]
     assert d["attempts"] == MAX_ATTEMPTS and d["next_attempt_at"] is None
@@ -178,6 +192,7 @@ def test_cli_delivers_what_the_thread_could_not(client, auth, app, database_url,
     join(app)
     monkeypatch.setenv("FAIRWITNESS_DATABASE_URL", database_url)
     monkeypatch.setenv("FAIRWITNESS_INSTANCE_DIR", str(instance_dir))
+    monkeypatch.setenv("FAIRWITNESS_WEBHOOK_ALLOW_PRIVATE", "true")
     result = CliRunner().invoke(cli.main, ["webhooks", "deliver", "--once"])
     assert result.exit_code == 0, result.output
     assert "delivered=1" in result.stderr
@@ -218,3 +233,56 @@ def test_registration_needs_a_client_key_and_is_capped(client, auth, database_ur
     assert resp.status_code == 409
     assert client.get("/v1/webhooks/deliveries", headers=reviewer).status_code == 403
     assert client.get("/v1/webhooks/deliveries?status=lost", headers=auth).status_code == 400
+
+
+# --- only public endpoints, by default ---------------------------------------------------
+
+
+@pytest.fixture
+def public_only_app(database_url, instance_dir, clock):
+    from service import create_app
+
+    application = create_app({"database_url": database_url, "instance_dir": instance_dir,
+                              "policy_dir": LIBRARY}, clock=clock)
+    yield application
+    application.extensions["fairwitness"].engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://localhost/hook",
+                                 "http://10.1.2.3/hook", "http://169.254.169.254/latest/",
+                                 "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
+                                 "https://metadata.localhost/"])
+def test_private_endpoints_are_refused_at_registration(public_only_app, database_url, url):
+    key = bearer(make_key(database_url, "forum-example", "client"))
+    client = public_only_app.test_client()
+    before = log_size(public_only_app)
+    resp = client.post("/v1/webhooks", json={"url": url}, headers=key)
+    assert resp.status_code == 422, resp.get_json()
+    error = resp.get_json()["errors"][0]
+    assert error["pointer"] == "#/url" and "not a public address" in error["detail"]
+    # Nothing was stored: no webhook row, and the log did not move.
+    from sqlalchemy import func, select
+
+    from service.db import webhooks
+
+    with public_only_app.extensions["fairwitness"].engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(webhooks)).scalar_one() == 0
+    assert log_size(public_only_app) == before
+
+
+def test_a_name_that_resolves_to_a_private_address_gets_nothing(receiver):
+    """The check is made on the connected address, so a public-looking name that leads
+    to 127.0.0.1 (or rebinds to it) receives no request."""
+    hook = receiver()
+    named = hook.url.replace("127.0.0.1", "localhost")  # a name, resolving to loopback
+    status, error = make_sender()(named, b"{}", {"Content-Type": "application/json"})
+    assert status is None and "not a public address" in error
+    assert hook.received == []
+
+
+def test_redirects_are_not_followed(receiver):
+    target = receiver()
+    redirector = receiver(redirect_to=target.url)
+    status, error = LOCAL(redirector.url, b"{}", {"Content-Type": "application/json"})
+    assert status == 307 and error is None
+    assert target.received == []

@@ -1,0 +1,190 @@
+"""Rate limits through HTTP: a per-address budget on anonymous requests, appeal limits,
+limits shared by every server through the database, keys exempt unless limited."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service import create_app
+from tests import openapi_contract as contract
+from tests.conftest import LIBRARY, make_key
+
+FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
+FLOODER = {"REMOTE_ADDR": "203.0.113.7"}
+NEIGHBOUR = {"REMOTE_ADDR": "198.51.100.2"}
+THREAT = "I will hurt you"
+
+
+@pytest.fixture
+def make_app(database_url: str, instance_dir: Path, clock) -> Iterator:
+    """``make_app(**settings)``: an app on the test database with these settings."""
+    made = []
+
+    def build(**settings):
+        app = create_app({"database_url": database_url, "instance_dir": instance_dir,
+                          "policy_dir": LIBRARY, **settings}, clock=clock)
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        app.extensions["fairwitness"].engine.dispose()
+
+
+def assert_limited(resp, problem: bool = True) -> int:
+    assert resp.status_code == 429, resp.get_data(as_text=True)
+    retry = int(resp.headers["Retry-After"])
+    assert 1 <= retry <= 86400
+    if problem:
+        assert resp.mimetype == "application/problem+json"
+        body = resp.get_json()
+        assert body["status"] == 429 and body["type"].endswith("/rate-limited")
+        assert "Retry in" in body["detail"]
+    return retry
+
+
+def test_a_flooding_address_gets_429_while_others_are_served(make_app):
+    client = make_app(rate_limit_public="5 per minute").test_client()
+    for _ in range(5):
+        assert client.get("/v1/log/checkpoints", environ_base=FLOODER).status_code == 200
+    refused = client.get("/v1/log/checkpoints", environ_base=FLOODER)
+    assert_limited(refused)
+    contract.assert_conforms("/v1/log/checkpoints", "GET", refused)
+    # The budget is per address across every public route, pages included...
+    assert_limited(client.get("/v1/policies", environ_base=FLOODER))
+    page = client.get("/log", environ_base=FLOODER)
+    assert_limited(page, problem=False)
+    contract.assert_conforms("/log", "GET", page)
+    assert page.mimetype == "text/html" and "Too many requests" in page.get_data(as_text=True)
+    # ...while another address, and the platform's probes, are still served.
+    assert client.get("/v1/log/checkpoints", environ_base=NEIGHBOUR).status_code == 200
+    assert client.get("/log", environ_base=NEIGHBOUR).status_code == 200
+    assert client.get("/healthz", environ_base=FLOODER).status_code == 200
+    assert client.get("/readyz", environ_base=FLOODER).status_code == 200
+
+
+def test_guessing_keys_is_limited_but_valid_keys_are_not(make_app, database_url):
+    client = make_app(rate_limit_public="3 per minute").test_client()
+    wrong = {"Authorization": "Bearer fw_000000000000_guess"}
+    for _ in range(3):
+        resp = client.post("/v1/moderations", json={"text": "hi", "subject": "u"},
+                           headers=wrong, environ_base=FLOODER)
+        assert resp.status_code == 401
+    assert_limited(client.post("/v1/moderations", json={"text": "hi", "subject": "u"},
+                               headers=wrong, environ_base=FLOODER))
+    # A client app with a valid key, from the same address, has no limit by default.
+    auth = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
+    for i in range(6):
+        resp = client.post("/v1/moderations", json={"text": THREAT, "subject": f"u{i}"},
+                           headers=auth, environ_base=FLOODER)
+        assert resp.status_code == 201, resp.get_json()
+        assert client.get("/v1/log/entries", headers=auth,
+                          environ_base=FLOODER).status_code == 200
+
+
+def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir):
+    client = make_app().test_client()
+    plaintext = make_key(database_url, "forum", "client")
+    key_id = "key_" + plaintext.split("_")[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
+    env.update(FAIRWITNESS_DATABASE_URL=database_url, FAIRWITNESS_INSTANCE_DIR=str(instance_dir))
+
+    def limit(value: str) -> subprocess.CompletedProcess:
+        return subprocess.run([FAIRWITNESS, "keys", "limit", key_id, value], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    done = limit("2 per minute")
+    assert done.returncode == 0, done.stderr
+    assert '"event": "key_rate_limit_set"' in done.stderr and plaintext not in done.stderr
+    auth = {"Authorization": f"Bearer {plaintext}"}
+    for i in range(2):
+        resp = client.post("/v1/moderations", json={"text": THREAT, "subject": f"u{i}"},
+                           headers=auth)
+        assert resp.status_code == 201
+    resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u9"}, headers=auth)
+    assert_limited(resp)
+    assert key_id in resp.get_json()["detail"]
+    assert limit("soon").returncode == 2
+    assert limit("none").returncode == 0
+    resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u9"}, headers=auth)
+    assert resp.status_code == 201
+
+
+def test_appeals_are_limited_per_decision_and_per_address(make_app, database_url):
+    client = make_app(rate_limit_appeals_per_decision="2 per day",
+                      rate_limit_appeals_per_ip="3 per hour").test_client()
+    auth = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
+    batch = client.post("/v1/moderations", headers=auth, json={"items": [
+        {"text": THREAT, "subject": f"author-{i}"} for i in range(3)]}).get_json()
+    decisions = [r["decision"]["id"] for r in batch["results"]]
+
+    def appeal(decision_id: str, who: dict, token: str = "guess"):
+        return client.post("/v1/appeals", environ_base=who, json={
+            "decision_id": decision_id, "token": token, "statement": "Not a threat."})
+
+    # Guessing one decision's token: two tries a day.
+    assert appeal(decisions[0], FLOODER).status_code == 403
+    assert appeal(decisions[0], FLOODER).status_code == 403
+    limited = appeal(decisions[0], NEIGHBOUR)
+    assert_limited(limited)
+    assert decisions[0] in limited.get_json()["detail"]
+    # One address: three filings an hour, whatever the decision.
+    assert appeal(decisions[1], FLOODER).status_code == 403
+    assert_limited(appeal(decisions[2], FLOODER))
+    # The real author, from elsewhere, still gets through.
+    token = batch["results"][2]["appeal"]["token"]
+    assert appeal(decisions[2], {"REMOTE_ADDR": "192.0.2.9"}, token).status_code == 201
+
+
+def test_database_limits_are_shared_by_two_servers(make_app, clock):
+    settings = {"rate_limit_storage": "database", "rate_limit_public": "3 per minute"}
+    first, second = make_app(**settings).test_client(), make_app(**settings).test_client()
+    assert first.get("/v1/policies", environ_base=FLOODER).status_code == 200
+    assert second.get("/v1/policies", environ_base=FLOODER).status_code == 200
+    assert first.get("/v1/log/checkpoints", environ_base=FLOODER).status_code == 200
+    retry = assert_limited(second.get("/v1/policies", environ_base=FLOODER))
+    assert 1 <= retry <= 60
+    assert_limited(first.get("/v1/policies", environ_base=FLOODER))
+    assert second.get("/v1/policies", environ_base=NEIGHBOUR).status_code == 200
+    # A new window opens once the clock passes the old one's end, on both servers.
+    clock.advance(seconds=61)
+    assert first.get("/v1/policies", environ_base=FLOODER).status_code == 200
+    assert second.get("/v1/policies", environ_base=FLOODER).status_code == 200
+
+
+def test_client_addresses_come_from_trusted_proxies_only(make_app):
+    direct = make_app(rate_limit_public="2 per minute").test_client()
+    behind = make_app(rate_limit_public="2 per minute", trusted_proxy_hops=1).test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    for client_ip in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        headers = {"X-Forwarded-For": client_ip}
+        assert behind.get("/v1/policies", headers=headers,
+                          environ_base=proxy).status_code == 200
+    # Without trusted hops the header is the client's own say-so and is ignored.
+    statuses = [direct.get("/v1/policies", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                           environ_base=proxy).status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_rate_limit_settings_are_checked_at_start(make_app):
+    with pytest.raises(ValueError, match="FAIRWITNESS_RATE_LIMIT_PUBLIC"):
+        make_app(rate_limit_public="lots")
+    with pytest.raises(ValueError, match="FAIRWITNESS_RATE_LIMIT_STORAGE"):
+        make_app(rate_limit_storage="redis")
+    client = make_app(rate_limit_storage="off", rate_limit_public="1 per minute").test_client()
+    assert [client.get("/v1/policies").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_overlong_query_strings_are_refused(make_app):
+    client = make_app(max_query_bytes=256).test_client()
+    resp = client.get("/v1/log/entries?app=" + "a" * 300)
+    assert resp.status_code == 414 and resp.mimetype == "application/problem+json"
+    assert resp.get_json()["errors"][0]["pointer"] == "#/query"
+    contract.assert_conforms("/v1/log/entries", "GET", resp)
+    assert client.get("/log?app=" + "a" * 300).status_code == 414
