@@ -195,11 +195,13 @@ _NEWEST_STRIKES = PreparedIn(_newest_strikes, "key")
 
 @dataclass(frozen=True)
 class Appended:
-    """Where an entry landed: its index and RFC 6962 leaf hash."""
+    """Where an entry landed: its index, RFC 6962 leaf hash and the canonical bytes
+    that hash covers."""
 
     index: int
     leaf_hash: bytes
     entry_id: str
+    canonical: bytes
 
 
 @dataclass
@@ -281,7 +283,7 @@ class AppendTransaction:
             }
         )
         self._rules.extend({"idx": index, "rule": r} for r in dict.fromkeys(rules))
-        return Appended(index=index, leaf_hash=leaf, entry_id=body["id"])
+        return Appended(index=index, leaf_hash=leaf, entry_id=body["id"], canonical=data)
 
     def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping]) -> None:
         """Run ``statement`` for ``rows`` together with the entry rows, in the same

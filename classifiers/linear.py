@@ -11,6 +11,7 @@ asks scikit-learn, and the two agree to 1e-9 (a test holds them to it).
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import io
 import itertools
@@ -47,6 +48,8 @@ SHA_LINE = re.compile(r"^SHA-256: ([0-9a-f]{64})[ \t]*$", re.MULTILINE)
 """The one line of ``MODEL_CARD.md`` that pins the artifact: ``SHA-256: <64 hex>``."""
 
 _CHUNK_CACHE_LIMIT = 200_000
+# Texts whose explanation is kept: enough for the rules and labels of one batch item.
+_CONTRIBUTION_CACHE_SIZE = 16
 _WARM_UP_WORDS = 25_000
 
 
@@ -209,6 +212,9 @@ class LinearTextClassifier:
         self._explain_min_share = float(self.metadata.get("explain_min_share", 0.0))
         self._chunk_cache: dict[str, np.ndarray] = {}
         self._char_index = CharNgramIndex(self._char_analyzer, self._char_vocab)
+        self._contributions = functools.lru_cache(maxsize=_CONTRIBUTION_CACHE_SIZE)(
+            self._compute_contributions
+        )
 
     @classmethod
     def from_parts(
@@ -309,18 +315,7 @@ class LinearTextClassifier:
             (np.ones(len(chunks)), occurrences, np.frombuffer(chunk_ptr, dtype=np.int64)),
             shape=(rows, len(distinct)),
         )
-        cache = self._chunk_cache
-        grams = list(map(cache.get, distinct))
-        unknown = [i for i, known in enumerate(grams) if known is None]
-        if unknown:
-            # Words repeat across texts, so most chunks are analysed once; the bound keeps
-            # a long-running server from growing without limit on never-repeated junk.
-            if len(cache) + len(unknown) > _CHUNK_CACHE_LIMIT:
-                cache.clear()
-            fresh = self._char_index.lookup([distinct[i] for i in unknown])
-            for i, found in zip(unknown, fresh, strict=True):
-                grams[i] = found
-                cache[distinct[i]] = found
+        grams = self._chunk_grams(distinct)
         lengths = np.fromiter(map(len, grams), np.int64, len(grams))
         pointer = np.zeros(len(grams) + 1, dtype=np.int64)
         np.cumsum(lengths, out=pointer[1:])
@@ -330,9 +325,26 @@ class LinearTextClassifier:
         )
         return per_text @ per_chunk
 
+    def _chunk_grams(self, chunks: Sequence[str]) -> list[np.ndarray]:
+        """Each chunk's in-vocabulary character n-gram indices, one per occurrence."""
+        cache = self._chunk_cache
+        grams = list(map(cache.get, chunks))
+        unknown = [i for i, known in enumerate(grams) if known is None]
+        if unknown:
+            # Words repeat across texts, so most chunks are analysed once; the bound keeps
+            # a long-running server from growing without limit on never-repeated junk.
+            if len(cache) + len(unknown) > _CHUNK_CACHE_LIMIT:
+                cache.clear()
+            fresh = self._char_index.lookup([chunks[i] for i in unknown])
+            for i, found in zip(unknown, fresh, strict=True):
+                grams[i] = found
+                cache[chunks[i]] = found
+        return grams
+
     def clear_cache(self) -> None:
         """Forget every analysed chunk (the state right after loading)."""
         self._chunk_cache.clear()
+        self._contributions.cache_clear()
 
     def warm_up(self) -> None:
         """Score one batch of text made from the vocabulary, then forget its chunks.
@@ -371,42 +383,53 @@ class LinearTextClassifier:
         """Split every label's log-odds (minus its intercept) exactly over the
         whitespace-delimited chunks of ``text``.
 
-        Returns the chunks' ``(start, end)`` offsets in ``text`` and an array of shape
-        ``(chunks, labels)`` whose column sums equal ``decision(text) - intercept``.
+        Returns the chunks' ``(start, end)`` offsets in ``text`` and a read-only array of
+        shape ``(chunks, labels)`` whose column sums equal ``decision(text) - intercept``.
         A term's weight is shared equally by its occurrences; a word bigram's share is
         split half and half between its two words' chunks.
         """
+        # A decision explains several labels (and rules) of the same text in a row.
+        return self._contributions(text)
+
+    def _compute_contributions(self, text: str) -> tuple[list[tuple[int, int]], np.ndarray]:
         normal = normalise(text)
-        chunks = [match.span() for match in CHUNK_PATTERN.finditer(normal)]
+        found = list(CHUNK_PATTERN.finditer(normal))
+        chunks = [match.span() for match in found]
         result = np.zeros((len(chunks), len(self.labels)))
-        if not chunks:
-            return chunks, result
-        starts = [start for start, _ in chunks]
-
-        def chunk_of(offset: int) -> int:
-            return bisect.bisect_right(starts, offset) - 1
-
-        # Word block: (feature, chunk, share) per occurrence.
-        occurrences: list[tuple[int, int, float]] = []
-        tokens = [(m.group(), chunk_of(m.start())) for m in WORD_PATTERN.finditer(normal)]
-        for token, chunk in tokens:
-            index = self._word_vocab.get(token)
-            if index is not None:
-                occurrences.append((index, chunk, 1.0))
-        for (left, left_chunk), (right, right_chunk) in itertools.pairwise(tokens):
-            index = self._word_vocab.get(f"{left} {right}")
-            if index is not None:
-                occurrences.append((index, left_chunk, 0.5))
-                occurrences.append((index, right_chunk, 0.5))
-        _add_block_contributions(result, occurrences, self._word_idf, self._word_weights)
-        # Character block: every n-gram lies inside one chunk.
-        occurrences = []
-        for chunk_index, (start, end) in enumerate(chunks):
-            for gram in self._char_analyzer.chunk_ngrams(normal[start:end]):
-                index = self._char_vocab.get(gram)
+        if chunks:
+            starts = [start for start, _ in chunks]
+            # Word block: (feature, chunk, share) per occurrence.
+            features: list[int] = []
+            owners: list[int] = []
+            shares: list[float] = []
+            tokens = [(m.group(), bisect.bisect_right(starts, m.start()) - 1)
+                      for m in WORD_PATTERN.finditer(normal)]
+            vocab = self._word_vocab
+            for token, chunk in tokens:
+                index = vocab.get(token)
                 if index is not None:
-                    occurrences.append((index, chunk_index, 1.0))
-        _add_block_contributions(result, occurrences, self._char_idf, self._char_weights)
+                    features.append(index)
+                    owners.append(chunk)
+                    shares.append(1.0)
+            for (left, left_chunk), (right, right_chunk) in itertools.pairwise(tokens):
+                index = vocab.get(f"{left} {right}")
+                if index is not None:
+                    features += (index, index)
+                    owners += (left_chunk, right_chunk)
+                    shares += (0.5, 0.5)
+            _add_block_contributions(
+                result, np.array(features, dtype=np.int64), np.array(owners, dtype=np.int64),
+                np.array(shares), self._word_idf, self._word_weights,
+            )
+            # Character block: every n-gram lies inside one chunk.
+            grams = self._chunk_grams([match.group() for match in found])
+            counts = np.fromiter(map(len, grams), np.int64, len(grams))
+            char_features = np.concatenate(grams)
+            _add_block_contributions(
+                result, char_features, np.repeat(np.arange(len(chunks)), counts),
+                np.ones(len(char_features)), self._char_idf, self._char_weights,
+            )
+        result.flags.writeable = False
         return chunks, result
 
     def explain(self, text: str, label: str) -> list[Span]:
@@ -506,16 +529,16 @@ def _count_scores(counts: sp.csr_matrix, idf: np.ndarray, weights: np.ndarray) -
 
 def _add_block_contributions(
     result: np.ndarray,
-    occurrences: list[tuple[int, int, float]],
+    feature: np.ndarray,
+    chunk: np.ndarray,
+    share: np.ndarray,
     idf: np.ndarray,
     weights: np.ndarray,
 ) -> None:
-    """Add each occurrence's share of its term's ``tfidf · w`` to its chunk's row."""
-    if not occurrences:
+    """Add each occurrence's share of its term's ``tfidf · w`` to its chunk's row
+    (occurrence ``i`` is term ``feature[i]`` in chunk ``chunk[i]`` with ``share[i]``)."""
+    if not len(feature):
         return
-    feature = np.fromiter((o[0] for o in occurrences), dtype=np.int64, count=len(occurrences))
-    chunk = np.fromiter((o[1] for o in occurrences), dtype=np.int64, count=len(occurrences))
-    share = np.fromiter((o[2] for o in occurrences), dtype=np.float64, count=len(occurrences))
     # A term's count is the sum of its occurrences' shares (a bigram enters as two halves,
     # which sum exactly), so the counts are those the vectorizer sees.
     unique, position = np.unique(feature, return_inverse=True)

@@ -133,10 +133,6 @@ class ModerationResultSchema(Schema):
     appeal = fields.Nested(AppealOfferSchema, allow_none=True, required=True)
 
 
-class ModerationBatchResultSchema(Schema):
-    results = fields.List(fields.Nested(ModerationResultSchema), required=True)
-
-
 class PolicySummarySchema(Schema):
     id = fields.String(required=True)
     title = fields.String(required=True)
