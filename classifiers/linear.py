@@ -48,6 +48,9 @@ SHA_LINE = re.compile(r"^SHA-256: ([0-9a-f]{64})[ \t]*$", re.MULTILINE)
 """The one line of ``MODEL_CARD.md`` that pins the artifact: ``SHA-256: <64 hex>``."""
 
 _CHUNK_CACHE_LIMIT = 200_000
+_EMPTY_INDICES = np.zeros(0, dtype=np.int64)
+# Up to this many texts are scored with plain arrays, more with sparse products.
+_FEW_TEXTS = 4
 # Texts whose explanation is kept: enough for the rules and labels of one batch item.
 _CONTRIBUTION_CACHE_SIZE = 16
 _WARM_UP_WORDS = 25_000
@@ -297,10 +300,30 @@ class LinearTextClassifier:
             word_ptr.append(len(word_indices))
             chunks.extend(find_chunks(normal))
             chunk_ptr.append(len(chunks))
-        scores = _block_scores(word_indices, word_ptr, self._word_idf, self._word_weights)
-        scores += _count_scores(
-            self._char_counts(chunks, chunk_ptr), self._char_idf, self._char_weights
-        )
+        rows = len(texts)
+        words, word_rows = _occurrences(word_indices, word_ptr)
+        known = words >= 0
+        words, word_rows = words[known], word_rows[known]
+        if rows <= _FEW_TEXTS:
+            # A few texts have a few hundred terms: plain array arithmetic, where building
+            # sparse matrices would cost several times the sums themselves.
+            grams = self._chunk_grams(chunks)
+            lengths = np.fromiter(map(len, grams), np.int64, len(grams))
+            _, chunk_rows = _occurrences(array("q"), chunk_ptr)
+            scores = _term_scores(words, word_rows, rows, self._word_idf, self._word_weights)
+            scores += _term_scores(
+                np.concatenate(grams) if grams else _EMPTY_INDICES,
+                np.repeat(chunk_rows, lengths), rows, self._char_idf, self._char_weights,
+            )
+        else:
+            # Many texts share words: sparse products analyse each distinct chunk once.
+            scores = _count_scores(
+                _term_counts(words, word_rows, rows, len(self._word_idf)),
+                self._word_idf, self._word_weights,
+            )
+            scores += _count_scores(
+                self._char_counts(chunks, chunk_ptr), self._char_idf, self._char_weights
+            )
         scores += self._intercepts
         return scores
 
@@ -319,14 +342,15 @@ class LinearTextClassifier:
         lengths = np.fromiter(map(len, grams), np.int64, len(grams))
         pointer = np.zeros(len(grams) + 1, dtype=np.int64)
         np.cumsum(lengths, out=pointer[1:])
-        indices = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int64)
+        indices = np.concatenate(grams) if grams else _EMPTY_INDICES
         per_chunk = sp.csr_matrix(
             (np.ones(len(indices)), indices, pointer), shape=(len(distinct), len(self._char_idf))
         )
         return per_text @ per_chunk
 
     def _chunk_grams(self, chunks: Sequence[str]) -> list[np.ndarray]:
-        """Each chunk's in-vocabulary character n-gram indices, one per occurrence."""
+        """Each chunk's in-vocabulary character n-gram indices, one per occurrence,
+        analysed once per distinct chunk (or taken from the cache)."""
         cache = self._chunk_cache
         grams = list(map(cache.get, chunks))
         unknown = [i for i, known in enumerate(grams) if known is None]
@@ -335,10 +359,11 @@ class LinearTextClassifier:
             # a long-running server from growing without limit on never-repeated junk.
             if len(cache) + len(unknown) > _CHUNK_CACHE_LIMIT:
                 cache.clear()
-            fresh = self._char_index.lookup([chunks[i] for i in unknown])
-            for i, found in zip(unknown, fresh, strict=True):
-                grams[i] = found
-                cache[chunks[i]] = found
+            distinct = list(dict.fromkeys(chunks[i] for i in unknown))
+            fresh = dict(zip(distinct, self._char_index.lookup(distinct), strict=True))
+            cache.update(fresh)
+            for i in unknown:
+                grams[i] = fresh[chunks[i]]
         return grams
 
     def clear_cache(self) -> None:
@@ -488,43 +513,61 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start + first.start(), start + last + 1
 
 
-def _block_scores(
-    indices: array, indptr: array, idf: np.ndarray, weights: np.ndarray
+def _occurrences(indices: array, indptr: array) -> tuple[np.ndarray, np.ndarray]:
+    """``indices`` as an array, and the row of each entry (rows delimited by ``indptr``)."""
+    flat = np.frombuffer(indices, dtype=np.int64) if len(indices) else _EMPTY_INDICES
+    row_ptr = np.frombuffer(indptr, dtype=np.int64)
+    return flat, np.repeat(np.arange(len(row_ptr) - 1, dtype=np.int64), np.diff(row_ptr))
+
+
+def _term_scores(
+    terms: np.ndarray, rows: np.ndarray, n_rows: int, idf: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
     """Σ_j tfidf_j · w_j per row for one L2-normalised, sublinear-tf TF-IDF block, from
-    term occurrences.
+    term occurrences: occurrence ``i`` is term ``terms[i]`` in row ``rows[i]``."""
+    if not len(terms):
+        return np.zeros((n_rows, weights.shape[1]))
+    # One key per (row, term): its count is the term frequency in that row.
+    keys, counts = np.unique(rows * len(idf) + terms, return_counts=True)
+    row_of, term = np.divmod(keys, len(idf))
+    data = _tfidf(counts, idf[term], row_of, n_rows)
+    contributions = weights[term] * data[:, None]
+    return np.column_stack([
+        np.bincount(row_of, weights=contributions[:, label], minlength=n_rows)
+        for label in range(weights.shape[1])
+    ])
 
-    ``indices`` holds each row's term indices (-1 for terms outside the vocabulary),
-    row by row as delimited by ``indptr``.
-    """
-    rows = len(indptr) - 1
-    flat = np.frombuffer(indices, dtype=np.int64) if len(indices) else np.zeros(0, np.int64)
-    row_ptr = np.frombuffer(indptr, dtype=np.int64)
-    known = flat >= 0
-    if not known.all():
-        row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(row_ptr))
-        flat = flat[known]
-        row_ptr = np.zeros(rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row_of[known], minlength=rows), out=row_ptr[1:])
-    matrix = sp.csr_matrix((np.ones(len(flat)), flat, row_ptr), shape=(rows, len(idf)))
+
+def _term_counts(terms: np.ndarray, rows: np.ndarray, n_rows: int,
+                 n_terms: int) -> sp.csr_matrix:
+    """Term counts per row from occurrences, as a sparse matrix without repeated entries."""
+    row_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=row_ptr[1:])
+    matrix = sp.csr_matrix((np.ones(len(terms)), terms, row_ptr), shape=(n_rows, n_terms))
     # Summing duplicates turns one entry per occurrence into one count per term.
     matrix.sum_duplicates()
-    return _count_scores(matrix, idf, weights)
+    return matrix
 
 
 def _count_scores(counts: sp.csr_matrix, idf: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Σ_j tfidf_j · w_j per row, from a block's raw term counts (no repeated entries in
-    a row): sublinear tf, idf, then each row L2-normalised."""
+    a row)."""
     rows = counts.shape[0]
-    data = np.log(counts.data)
-    data += 1.0
-    data *= idf[counts.indices]
     row_of = np.repeat(np.arange(rows, dtype=np.int64), np.diff(counts.indptr))
-    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=rows))
-    norms[norms == 0.0] = 1.0
-    data /= norms[row_of]
+    data = _tfidf(counts.data, idf[counts.indices], row_of, rows)
     normalised = sp.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape)
     return np.asarray(normalised @ weights)
+
+
+def _tfidf(counts: np.ndarray, idf: np.ndarray, row_of: np.ndarray, n_rows: int) -> np.ndarray:
+    """Sublinear tf times idf, each row L2-normalised (entry ``i`` is in row ``row_of[i]``)."""
+    data = np.log(counts)
+    data += 1.0
+    data *= idf
+    norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n_rows))
+    norms[norms == 0.0] = 1.0
+    data /= norms[row_of]
+    return data
 
 
 def _add_block_contributions(

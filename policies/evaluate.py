@@ -153,10 +153,11 @@ def match_rule(rule: Rule, scores: Mapping[str, float], text: str) -> RuleMatch 
     Every score the rule reads must be in ``scores`` (``KeyError`` naming it otherwise),
     whichever branches the text happens to take.
     """
-    for label in _labels_read(rule.when):
+    labels_read, check = _compiled(rule)
+    for label in labels_read:
         if label not in scores:
             raise KeyError(label)
-    result = _check(rule.when, scores, text)
+    result = check(scores, text)
     if not result.held:
         return None
     return RuleMatch(
@@ -166,68 +167,106 @@ def match_rule(rule: Rule, scores: Mapping[str, float], text: str) -> RuleMatch 
     )
 
 
-def _check(condition: Condition, scores: Mapping[str, float], text: str) -> _Result:
-    check = _CHECKS.get(type(condition))
-    if check is None:
+_Check = Callable[[Mapping[str, float], str], _Result]
+# Compiled rules by identity: hashing a frozen rule walks its whole condition tree, which
+# would cost more than the check itself. The rule is kept alongside, so an id is never
+# reused while its entry lives.
+_COMPILED: dict[int, tuple[Rule, frozenset[str], _Check]] = {}
+_COMPILED_LIMIT = 4096
+
+
+def _compiled(rule: Rule) -> tuple[frozenset[str], _Check]:
+    entry = _COMPILED.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_COMPILED) >= _COMPILED_LIMIT:
+            _COMPILED.clear()
+        entry = (rule, _labels_read(rule.when), _compile(rule.when))
+        _COMPILED[id(rule)] = entry
+    return entry[1], entry[2]
+
+
+def _compile(condition: Condition) -> _Check:
+    """``condition`` as one function of (scores, text), built once per rule."""
+    compile_condition = _COMPILERS.get(type(condition))
+    if compile_condition is None:
         raise TypeError(f"not a condition: {condition!r}")
-    return check(condition, scores, text)
+    return compile_condition(condition)
 
 
-def _check_score(condition: ScoreCondition, scores: Mapping[str, float],
-                 _text: str) -> _Result:
-    value = scores[condition.label]
+def _compile_score(condition: ScoreCondition) -> _Check:
+    label, held = condition.label, _Result(True, (condition.label,))
     if condition.at_least is not None:
-        held = value >= condition.at_least
-    else:
-        assert condition.below is not None, "a score condition has one bound"
-        held = value < condition.below
-    return _Result(True, (condition.label,)) if held else _NOT_HELD
+        at_least = condition.at_least
+        return lambda scores, _text: held if scores[label] >= at_least else _NOT_HELD
+    assert condition.below is not None, "a score condition has one bound"
+    below = condition.below
+    return lambda scores, _text: held if scores[label] < below else _NOT_HELD
 
 
-def _check_lexicon(condition: LexiconCondition, scores: Mapping[str, float],
-                   _text: str) -> _Result:
-    if scores[condition.label] >= LEXICON_HIT:
-        return _Result(True, (condition.label,))
-    return _NOT_HELD
+def _compile_lexicon(condition: LexiconCondition) -> _Check:
+    label, held = condition.label, _Result(True, (condition.label,))
+    return lambda scores, _text: held if scores[label] >= LEXICON_HIT else _NOT_HELD
 
 
-def _check_regex(condition: RegexCondition, _scores: Mapping[str, float],
-                 text: str) -> _Result:
-    found = list(condition.pattern.finditer(text))
-    if not found:
-        return _NOT_HELD
-    # An empty match holds the rule but marks no characters.
-    return _Result(True, spans=tuple(m.span() for m in found if m.end() > m.start()))
+def _compile_regex(condition: RegexCondition) -> _Check:
+    search, finditer = condition.pattern.search, condition.pattern.finditer
 
-
-def _check_length(condition: LengthCondition, _scores: Mapping[str, float],
-                  text: str) -> _Result:
-    n = len(text)
-    low_ok = condition.at_least is None or n >= condition.at_least
-    high_ok = condition.at_most is None or n <= condition.at_most
-    return _Result(low_ok and high_ok)
-
-
-def _check_not(condition: Not, scores: Mapping[str, float], text: str) -> _Result:
-    return _Result(not _check(condition.condition, scores, text).held)
-
-
-def _check_all(condition: AllOf, scores: Mapping[str, float], text: str) -> _Result:
-    # The first child that fails decides: a failed ``all`` explains nothing, and missing
-    # scores were already looked for (``match_rule``).
-    results = []
-    for child in condition.conditions:
-        result = _check(child, scores, text)
-        if not result.held:
+    def check(_scores: Mapping[str, float], text: str) -> _Result:
+        # Most texts match no pattern: one search settles that without building a list.
+        if search(text) is None:
             return _NOT_HELD
-        results.append(result)
-    return _joined(results)
+        # An empty match holds the rule but marks no characters.
+        return _Result(True, spans=tuple(m.span() for m in finditer(text)
+                                         if m.end() > m.start()))
+    return check
 
 
-def _check_any(condition: AnyOf, scores: Mapping[str, float], text: str) -> _Result:
-    # Every child is evaluated, so the explanation lists every branch that held.
-    kept = [r for r in (_check(c, scores, text) for c in condition.conditions) if r.held]
-    return _joined(kept) if kept else _NOT_HELD
+def _compile_length(condition: LengthCondition) -> _Check:
+    low = 0 if condition.at_least is None else condition.at_least
+    high = condition.at_most
+    held, not_held = _Result(True), _NOT_HELD
+
+    def check(_scores: Mapping[str, float], text: str) -> _Result:
+        n = len(text)
+        return held if n >= low and (high is None or n <= high) else not_held
+    return check
+
+
+def _compile_not(condition: Not) -> _Check:
+    inner, held = _compile(condition.condition), _Result(True)
+    return lambda scores, text: _NOT_HELD if inner(scores, text).held else held
+
+
+# Conditions an ``all`` tries first: they cost a comparison, where a regex scans the text.
+_CHEAP = (ScoreCondition, LexiconCondition, LengthCondition)
+
+
+def _compile_all(condition: AllOf) -> _Check:
+    children = [_compile(c) for c in condition.conditions]
+    # The first child that fails decides, and conditions are pure, so the cheap ones go
+    # first; the explanation still lists the children in the order they are written.
+    order = sorted(range(len(children)),
+                   key=lambda i: not isinstance(condition.conditions[i], _CHEAP))
+
+    def check(scores: Mapping[str, float], text: str) -> _Result:
+        results: list[_Result | None] = [None] * len(children)
+        for i in order:
+            result = children[i](scores, text)
+            if not result.held:
+                return _NOT_HELD
+            results[i] = result
+        return _joined(results)  # type: ignore[arg-type]
+    return check
+
+
+def _compile_any(condition: AnyOf) -> _Check:
+    children = [_compile(c) for c in condition.conditions]
+
+    def check(scores: Mapping[str, float], text: str) -> _Result:
+        # Every child is evaluated, so the explanation lists every branch that held.
+        kept = [r for r in (child(scores, text) for child in children) if r.held]
+        return _joined(kept) if kept else _NOT_HELD
+    return check
 
 
 def _joined(kept: list[_Result]) -> _Result:
@@ -238,14 +277,14 @@ def _joined(kept: list[_Result]) -> _Result:
     )
 
 
-_CHECKS: dict[type, Callable[..., _Result]] = {
-    ScoreCondition: _check_score,
-    LexiconCondition: _check_lexicon,
-    RegexCondition: _check_regex,
-    LengthCondition: _check_length,
-    Not: _check_not,
-    AllOf: _check_all,
-    AnyOf: _check_any,
+_COMPILERS: dict[type, Callable[..., _Check]] = {
+    ScoreCondition: _compile_score,
+    LexiconCondition: _compile_lexicon,
+    RegexCondition: _compile_regex,
+    LengthCondition: _compile_length,
+    Not: _compile_not,
+    AllOf: _compile_all,
+    AnyOf: _compile_any,
 }
 
 
