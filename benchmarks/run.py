@@ -88,6 +88,16 @@ def bench_sqlite(seconds: int, figures: dict) -> dict[str, LoadResult]:
         bare = drive(bare_server.url, seconds=seconds)
     print(_describe("bare Flask endpoint", bare))
     with tempfile.TemporaryDirectory() as tmp:
+        floor_env = {"FLOOR_DATABASE": str(Path(tmp) / "floor.db")}
+        with gunicorn("floor_app:app", floor_env, "/", cwd=ROOT / "benchmarks") as floor:
+            for step in ("score", "append"):
+                result = drive(floor.url, "POST", f"/{step}", SINGLE_BODIES, None,
+                               seconds=seconds)
+                share = result.requests_per_second / bare.requests_per_second
+                figures[f"floor_{step}_rps"] = round(result.requests_per_second)
+                figures[f"floor_{step}_vs_bare"] = round(share, 3)
+                print(f"{_describe(f'floor: only {step}', result)}; {share:.0%} of bare")
+    with tempfile.TemporaryDirectory() as tmp:
         env, key = fresh_instance(Path(tmp) / "instance", f"sqlite:///{Path(tmp) / 'bench.db'}")
         with gunicorn("service:create_app()", env, "/healthz") as server:
             loads = moderation_loads(server.url, key, seconds)

@@ -589,7 +589,10 @@ def _add_block_contributions(
     values = (1.0 + np.log(counts)) * idf[unique]
     norm = math.sqrt(float(np.dot(values, values))) or 1.0
     per_unit = values / norm / counts
-    np.add.at(result, chunk, (per_unit[position] * share)[:, None] * weights[feature])
+    contributions = (per_unit[position] * share)[:, None] * weights[feature]
+    for label in range(result.shape[1]):
+        result[:, label] += np.bincount(chunk, weights=contributions[:, label],
+                                        minlength=len(result))
 
 
 def _serialise(state: dict[str, Any]) -> bytes:

@@ -135,13 +135,15 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
         client_address,
         app=app,
         application_limits=[settings.rate_limit_public] if public else [],
-        application_limits_exempt_when=_exempt,
         storage_uri=storage_uri,
         storage_options=options,
         strategy="fixed-window",
         key_prefix=_PREFIX,
         headers_enabled=False,
     )
+    # The only limits flask-limiter applies are the application's, so a request filter
+    # exempts exactly the same requests, before any limit is resolved.
+    limiter.request_filter(_exempt)
     limits = RateLimits(limiter, per_ip, per_decision, now)
     app.extensions["fairwitness_limits"] = limits
 
