@@ -237,16 +237,22 @@ def _compile_not(condition: Not) -> _Check:
     return lambda scores, text: _NOT_HELD if inner(scores, text).held else held
 
 
-# Conditions an ``all`` tries first: they cost a comparison, where a regex scans the text.
-_CHEAP = (ScoreCondition, LexiconCondition, LengthCondition)
+def _scans(condition: Condition) -> int:
+    """How many regexes ``condition`` may run on the text: the rest cost a comparison."""
+    if isinstance(condition, RegexCondition):
+        return 1
+    if isinstance(condition, Not):
+        return _scans(condition.condition)
+    if isinstance(condition, AllOf | AnyOf):
+        return sum(_scans(c) for c in condition.conditions)
+    return 0
 
 
 def _compile_all(condition: AllOf) -> _Check:
     children = [_compile(c) for c in condition.conditions]
     # The first child that fails decides, and conditions are pure, so the cheap ones go
     # first; the explanation still lists the children in the order they are written.
-    order = sorted(range(len(children)),
-                   key=lambda i: not isinstance(condition.conditions[i], _CHEAP))
+    order = sorted(range(len(children)), key=lambda i: _scans(condition.conditions[i]))
 
     def check(scores: Mapping[str, float], text: str) -> _Result:
         results: list[_Result | None] = [None] * len(children)
