@@ -577,7 +577,8 @@ def content() -> None:
 @content.command("erase")
 @click.argument("decision_id")
 def content_erase(decision_id: str) -> None:
-    """Erase a decision's text and salt, and log an erasure entry, in one transaction."""
+    """Erase a decision's text and salt and the statements of appeals against it, and
+    log an erasure entry, in one transaction."""
     from audit_log.store import SigningKeyMissing
     from service.clock import system_clock
     from service.erase import ErasureError, erase_content

@@ -1,6 +1,7 @@
 """The erasure use case: delete what was judged, keep the decision, log that we did.
 
-Erasure removes the text and the commitment salt kept privately beside the log, in the
+Erasure removes the text and the commitment salt kept privately beside the log, and the
+statements of any appeals against the decision (which often quote the text), in the
 same append transaction that adds an ``erasure`` entry referencing the decision. The
 decision's entry stays as it was, so the log still verifies; without the salt its
 content commitment no longer links to any text.
@@ -14,7 +15,7 @@ from sqlalchemy import select, update
 
 from audit_log.store import Appended, Log, log_entries
 from service.clock import Clock, rfc3339
-from service.db import decision_content
+from service.db import appeal_statements, appeals, decision_content
 from service.ids import new_id
 
 REASON = "erasure request"
@@ -35,7 +36,8 @@ class Erasure:
 
 
 def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REASON) -> Erasure:
-    """Erase a decision's stored text and salt and append an ``erasure`` entry, atomically.
+    """Erase a decision's stored text and salt, and the statements of appeals against
+    it, and append an ``erasure`` entry, atomically.
 
     The lookup happens under the log's append lock, so two concurrent erasures of one
     decision yield exactly one entry. Raises ``ErasureError`` when no decision of that
@@ -76,6 +78,13 @@ def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REA
             update(decision_content)
             .where(decision_content.c.decision_id == decision_id)
             .values(text=None, salt=None, erased_at=time)
+        )
+        tx.conn.execute(
+            update(appeal_statements)
+            .where(appeal_statements.c.appeal_id.in_(
+                select(appeals.c.appeal_id).where(appeals.c.decision_id == decision_id)))
+            .where(appeal_statements.c.erased_at.is_(None))
+            .values(statement=None, erased_at=time)
         )
         appended = tx.add(body)
     return Erasure(body=body, appended=appended, tree_size=tx.tree_size, checkpoint=tx.checkpoint)

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from service.db import decision_content, init_database, make_engine
+from service.db import appeal_statements, decision_content, init_database, make_engine
 from service.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 
@@ -134,6 +134,40 @@ def test_erase_removes_text_and_salt_and_logs_it(instance, tmp_path):
     saved = tmp_path / "decision.json"
     saved.write_text(json.dumps(doc))
     assert fairwitness("verify", str(saved), "--key", str(key), env={}).returncode == 0
+
+
+def test_erase_also_erases_the_statements_of_appeals_against_the_decision(instance):
+    # Both are acted on, so both come with an appeal token.
+    doc = moderate(instance, "you are an idiot, Ada Quill of 12 Elm Street")
+    other = moderate(instance, "I will hurt you, Ada Quill", subject="carol")
+    statement = "I only quoted what Ada Quill of Elm Street said to me."
+    filed = []
+    for d in (doc, other):
+        resp = requests.post(f"{instance['base']}/v1/appeals", json={
+            "decision_id": d["decision"]["id"], "statement": statement,
+            "token": d["appeal"]["token"]}, timeout=30)
+        assert resp.status_code == 201, resp.text
+        filed.append(resp.json()["id"])
+    reviewer = make_key(instance["url"], "forum-example", "reviewer")
+
+    def statements() -> dict[str, str | None]:
+        resp = requests.get(f"{instance['base']}/v1/appeals?status=all",
+                            headers={"Authorization": f"Bearer {reviewer}"}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return {a["id"]: a["statement"] for a in resp.json()["appeals"]}
+
+    assert statements() == {filed[0]: statement, filed[1]: statement}
+    erased = fairwitness("content", "erase", doc["decision"]["id"], env=instance["env"])
+    assert erased.returncode == 0, erased.stderr
+    # Only the erased decision's appeal loses its statement; the appeal itself stays.
+    assert statements() == {filed[0]: None, filed[1]: statement}
+    engine = make_engine(instance["url"])
+    with engine.connect() as conn:
+        row = conn.execute(select(appeal_statements).where(
+            appeal_statements.c.appeal_id == filed[0])).one()
+    engine.dispose()
+    assert row.statement is None
+    assert row.erased_at == content_row(instance, doc["decision"]["id"]).erased_at
 
 
 def test_a_second_erase_is_refused_and_appends_nothing(instance):
