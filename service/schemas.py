@@ -447,6 +447,16 @@ class WebhookCreatedSchema(Schema):
     created_at = fields.String(required=True)
 
 
+class WebhookSchema(Schema):
+    id = fields.String(required=True)
+    url = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+class WebhookListSchema(Schema):
+    webhooks = fields.List(fields.Nested(WebhookSchema), required=True)
+
+
 class DeliverySchema(Schema):
     id = fields.String(required=True)
     webhook_id = fields.String(required=True)

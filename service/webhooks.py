@@ -128,6 +128,38 @@ def register_webhook(engine: Engine, *, app: str, url: str, now: datetime,
     return Registered(webhook_id=webhook_id, url=url, secret=secret, created_at=rfc3339(now))
 
 
+def list_webhooks(conn: Connection, *, app: str) -> list[dict]:
+    """``app``'s live webhooks, oldest first (never their secrets)."""
+    rows = conn.execute(select(webhooks.c.webhook_id, webhooks.c.url, webhooks.c.created_at)
+                        .where(webhooks.c.app == app).where(webhooks.c.revoked_at.is_(None))
+                        .order_by(webhooks.c.created_at, webhooks.c.webhook_id)).all()
+    return [{"id": r.webhook_id, "url": r.url, "created_at": r.created_at} for r in rows]
+
+
+REMOVED = "webhook removed"
+
+
+def remove_webhook(engine: Engine, *, app: str, webhook_id: str, now: datetime) -> int | None:
+    """Stop sending to ``app``'s webhook ``webhook_id``; its pending deliveries end as
+    ``failed`` ("webhook removed"), in the same transaction. Returns how many pending
+    deliveries ended, or None when ``app`` has no such live webhook (another app's
+    webhook is as unknown as a missing one)."""
+    time = rfc3339(now)
+    with engine.begin() as conn:
+        removed = conn.execute(update(webhooks)
+                               .where(webhooks.c.webhook_id == webhook_id)
+                               .where(webhooks.c.app == app)
+                               .where(webhooks.c.revoked_at.is_(None))
+                               .values(revoked_at=time)).rowcount
+        if not removed:
+            return None
+        return conn.execute(update(webhook_deliveries)
+                            .where(webhook_deliveries.c.webhook_id == webhook_id)
+                            .where(webhook_deliveries.c.status == "pending")
+                            .values(status="failed", next_attempt_at=None,
+                                    last_error=REMOVED)).rowcount
+
+
 # --- events ----------------------------------------------------------------------------
 
 
@@ -267,6 +299,7 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list:
             .join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)
             .where(webhook_deliveries.c.status == "pending")
             .where(webhook_deliveries.c.next_attempt_at <= time)
+            .where(webhooks.c.revoked_at.is_(None))
             .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.delivery_id)
             .limit(limit)
         ).all()

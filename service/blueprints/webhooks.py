@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import ValidationError
 
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.problems import Problem, field_error, invalid, marshmallow_errors
-from service.schemas import DeliveryListSchema, WebhookCreatedSchema, WebhookRequestSchema
+from service.schemas import (
+    DeliveryListSchema,
+    WebhookCreatedSchema,
+    WebhookListSchema,
+    WebhookRequestSchema,
+)
 from service.webhooks import (
     Dispatcher,
     WebhookError,
     list_deliveries,
+    list_webhooks,
     make_sender,
     register_webhook,
+    remove_webhook,
 )
 
 bp = Blueprint("webhooks", __name__)
 _request = WebhookRequestSchema()
 _created = WebhookCreatedSchema()
 _deliveries = DeliveryListSchema()
+_listed = WebhookListSchema()
 STATUSES = ("pending", "delivered", "failed")
 EXTENSION = "fairwitness.webhooks"
 
@@ -77,3 +85,22 @@ def get_deliveries():
     with runtime.engine.connect() as conn:
         rows = list_deliveries(conn, app=current_key().app, status=status, limit=limit)
     return _deliveries.dump({"deliveries": rows})
+
+
+@bp.get("/v1/webhooks")
+@require_role("client")
+def get_webhooks():
+    runtime = current_app.extensions["fairwitness"]
+    with runtime.engine.connect() as conn:
+        return _listed.dump({"webhooks": list_webhooks(conn, app=current_key().app)})
+
+
+@bp.delete("/v1/webhooks/<webhook_id>")
+@require_role("client")
+def delete_webhook(webhook_id: str):
+    runtime = current_app.extensions["fairwitness"]
+    ended = remove_webhook(runtime.engine, app=current_key().app, webhook_id=webhook_id,
+                           now=runtime.clock())
+    if ended is None:
+        raise Problem(404, "not-found", f"Your app has no webhook {webhook_id}.")
+    return Response(status=204)

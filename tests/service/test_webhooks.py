@@ -235,6 +235,59 @@ def test_registration_needs_a_client_key_and_is_capped(client, auth, database_ur
     assert client.get("/v1/webhooks/deliveries?status=lost", headers=auth).status_code == 400
 
 
+def test_webhooks_are_listed_without_secrets_and_removed(client, auth, database_url):
+    first = register(client, auth, "http://127.0.0.1:9/first")
+    second = register(client, auth, "http://127.0.0.1:9/second")
+    listed = client.get("/v1/webhooks", headers=auth)
+    assert listed.status_code == 200
+    # Oldest first; the test clock stands still, so both have the same time.
+    assert sorted(listed.get_json()["webhooks"], key=lambda h: h["id"]) == sorted(
+        ({k: hook[k] for k in ("id", "url", "created_at")} for hook in (first, second)),
+        key=lambda h: h["id"])
+    assert "whsec_" not in listed.get_data(as_text=True)
+
+    other_app = bearer(make_key(database_url, "other-app", "client"))
+    reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
+    assert client.get("/v1/webhooks", headers=other_app).get_json() == {"webhooks": []}
+    assert client.get("/v1/webhooks", headers=reviewer).status_code == 403
+    assert client.delete(f"/v1/webhooks/{first['id']}").status_code == 401
+    # Another app's webhook is as unknown as a missing one, and stays.
+    refused = client.delete(f"/v1/webhooks/{first['id']}", headers=other_app)
+    assert refused.status_code == 404
+    assert refused.content_type == "application/problem+json"
+
+    assert client.delete(f"/v1/webhooks/{first['id']}", headers=auth).status_code == 204
+    assert [h["id"] for h in client.get("/v1/webhooks", headers=auth).get_json()["webhooks"]] \
+        == [second["id"]]
+    assert client.delete(f"/v1/webhooks/{first['id']}", headers=auth).status_code == 404
+
+
+def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(client, auth, app,
+                                                                    database_url, receiver,
+                                                                    clock):
+    hook = receiver(failures=100)
+    removed = register(client, auth, hook.url)
+    for i in range(9):
+        register(client, auth, f"http://127.0.0.1:9/{i}")
+    reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
+    resolved_appeal(client, auth, reviewer)
+    join(app)
+    tries = len(hook.received)
+    assert tries == 1
+    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"},
+                       headers=auth).status_code == 409
+
+    assert client.delete(f"/v1/webhooks/{removed['id']}", headers=auth).status_code == 204
+    deliveries = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+    mine = [d for d in deliveries if d["webhook_id"] == removed["id"]]
+    assert [(d["status"], d["last_error"], d["next_attempt_at"]) for d in mine] == [
+        ("failed", "webhook removed", None)]
+    clock.advance(hours=24)
+    deliver_due(app.extensions["fairwitness"].engine, clock, LOCAL)
+    assert len(hook.received) == tries
+    register(client, auth, "http://127.0.0.1:9/x")  # the tenth place is free again
+
+
 # --- only public endpoints, by default ---------------------------------------------------
 
 
