@@ -288,6 +288,20 @@ webhooks = _Table(
     Index(None, "app"),
 )
 
+# A client's Idempotency-Key and the decisions its request made, written in the same
+# append transaction as those decisions; looked up for 24 hours, then purged.
+idempotency_keys = _Table(
+    "idempotency_keys",
+    metadata,
+    Column("app", String(64), nullable=False),
+    Column("idem_key", String(255), nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("decision_ids", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    PrimaryKeyConstraint("app", "idem_key"),
+    Index(None, "created_at"),
+)
+
 # The outbox: one row per (event, webhook), written in the event's own transaction.
 # The row is the truth; delivery only moves its state forward.
 webhook_deliveries = _Table(

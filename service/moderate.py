@@ -22,6 +22,7 @@ from service.appeals import INSERT_TOKENS, appeal_offer, new_token
 from service.clock import Clock, rfc3339
 from service.db import decision_content
 from service.excerpt import public_excerpt
+from service.idempotency import INSERT_KEY, Claim, check, record_row
 from service.ids import new_id
 from service.privacy import content_commitment, new_salt, subject_pseudonym
 from service.publish import publish_policies
@@ -114,8 +115,12 @@ def strike_fields(outcome: Outcome, now: datetime) -> dict:
 
 def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
              secret: bytes, clock: Clock, published: set[tuple[str, str]],
-             public_url: str = "") -> list[Moderated]:
+             public_url: str = "", claim: Claim | None = None) -> list[Moderated]:
     """Judge ``items`` in order and append every decision in ONE transaction.
+
+    With a ``claim`` (an idempotency key), the key is checked under the log lock and
+    recorded with the decisions; ``AlreadyDone`` is raised, appending nothing, if it was
+    used before.
 
     Scores are computed before the log lock is taken (the expensive part); strikes are
     read and rules evaluated under it, so concurrent posts by one subject escalate
@@ -149,6 +154,8 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
 
     with log.append() as tx:
         now = clock()
+        if claim is not None:
+            check(tx.conn, claim, now)
         time = tx.stamp(rfc3339(now))
         policies_used = {p: judges[p].policy for p in by_policy}
         newly_published = publish_policies(tx, policies_used.values(), now, published)
@@ -199,6 +206,9 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
             })
         tx.write_with_entries(_INSERT_CONTENT, private_rows)
         tx.write_with_entries(INSERT_TOKENS, token_rows)
+        if claim is not None:
+            decision_ids = [body["id"] for body, _ in staged]
+            tx.write_with_entries(INSERT_KEY, [record_row(tx.conn, claim, decision_ids, now)])
     published.update(newly_published)
     return [
         Moderated(body=body, appended=appended, tree_size=tx.tree_size, salt=salt,

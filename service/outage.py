@@ -96,7 +96,8 @@ def _unavailable(cause: str, err: BaseException) -> Problem:
         return Problem(
             503, "commit-unconfirmed",
             "Storage failed while confirming the commit, so these entries may or may not "
-            "be in the log. Look them up (GET /v1/decisions/{id}) before you retry.",
+            "be in the log. Look them up (GET /v1/decisions/{id}) before you retry, or "
+            "retry with the same Idempotency-Key.",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
             extra={"entries": err.entry_ids})
     detail = ("Storage did not answer in time" if cause == "timeout"

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
+from sqlalchemy import select
 
+from audit_log import merkle
+from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashes
 from service.auth import current_key, require_role
 from service.body import json_body
+from service.db import decision_content
+from service.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.moderate import Item, Moderated, moderate
-from service.problems import field_error, invalid, marshmallow_errors
+from service.problems import Problem, field_error, invalid, marshmallow_errors
 from service.schemas import (
     ModerationBatchSchema,
     ModerationItemSchema,
@@ -33,11 +38,63 @@ def _result_json(m: Moderated) -> str:
             "tree_size": m.tree_size,
             "inclusion_proof": [h.hex() for h in m.inclusion_proof],
             "checkpoint": m.checkpoint,
-            "content_salt": m.salt.hex(),
+            "content_salt": m.salt.hex() if m.salt is not None else None,
         },
         "appeal": m.appeal,
     }), separators=(",", ":"))
     return '{"decision":' + m.appended.canonical.decode("utf-8") + "," + rest[1:]
+
+
+def _claim(app: str, payload: object) -> Claim | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not valid_key(key):
+        raise invalid([field_error(f"#/headers/{HEADER}",
+                                   "1 to 255 printable ASCII characters, without spaces.")])
+    return Claim(app=app, key=key, request_hash=request_hash(payload))
+
+
+def _replay(runtime, decision_ids: list[str]) -> list[Moderated]:
+    """The decisions an earlier request with the same idempotency key made, with receipts
+    for the current tree (as ``GET /v1/decisions/{id}`` gives them). The appeal token is
+    not among them: only its hash was kept."""
+    with runtime.engine.connect() as conn:
+        size, note = latest_checkpoint(conn)
+        rows = {r.entry_id: r for r in conn.execute(
+            select(log_entries.c.entry_id, log_entries.c.idx, log_entries.c.body,
+                   log_entries.c.leaf_hash).where(log_entries.c.entry_id.in_(decision_ids)))}
+        salts = dict(conn.execute(
+            select(decision_content.c.decision_id, decision_content.c.salt)
+            .where(decision_content.c.decision_id.in_(decision_ids))).all())
+        found = [rows[i] for i in decision_ids]
+        proofs = merkle.prove_records(size, [r.idx for r in found],
+                                      lambda idxs: read_hashes(conn, idxs))
+    return [
+        Moderated(body=json.loads(r.body),
+                  appended=Appended(index=r.idx, leaf_hash=bytes(r.leaf_hash),
+                                    entry_id=r.entry_id, canonical=r.body.encode("utf-8")),
+                  tree_size=size, salt=salts.get(r.entry_id), inclusion_proof=proof,
+                  checkpoint=note)
+        for r, proof in zip(found, proofs, strict=True)
+    ]
+
+
+def _answer(results: list[Moderated], is_batch: bool, replayed: bool = False) -> Response:
+    if is_batch:
+        text = '{"results":[' + ",".join(map(_result_json, results)) + "]}"
+    else:
+        text = _result_json(results[0])
+    response = Response(text, 201, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _reused() -> Problem:
+    return invalid([field_error(f"#/headers/{HEADER}",
+                                "This key was used with a different request body.")],
+                   "The idempotency key was already used for another request.")
 
 
 @bp.post("/v1/moderations")
@@ -45,6 +102,17 @@ def _result_json(m: Moderated) -> str:
 def create_moderation():
     runtime = current_app.extensions["fairwitness"]
     payload = json_body()
+    claim = _claim(current_key().app, payload)
+    if claim is not None:
+        # A retry costs a lookup, not a classification; the same check runs again under
+        # the log lock, for retries that race the first request.
+        try:
+            with runtime.engine.connect() as conn:
+                check(conn, claim, runtime.clock())
+        except AlreadyDone as done:
+            if not done.same:
+                raise _reused() from None
+            return _answer(_replay(runtime, done.decision_ids), "items" in payload, True)
     if not isinstance(payload, dict):
         raise invalid([field_error("#/", "The body must be a JSON object.")])
     is_batch = "items" in payload
@@ -71,13 +139,14 @@ def create_moderation():
     if errors:
         raise invalid(errors)
 
-    results = moderate(
-        items, app=current_key().app, judges=runtime.judges, log=runtime.log,
-        secret=runtime.instance.secret, clock=runtime.clock, published=runtime.published,
-        public_url=runtime.settings.public_url,
-    )
-    if is_batch:
-        text = '{"results":[' + ",".join(map(_result_json, results)) + "]}"
-    else:
-        text = _result_json(results[0])
-    return Response(text, 201, mimetype="application/json")
+    try:
+        results = moderate(
+            items, app=current_key().app, judges=runtime.judges, log=runtime.log,
+            secret=runtime.instance.secret, clock=runtime.clock, published=runtime.published,
+            public_url=runtime.settings.public_url, claim=claim,
+        )
+    except AlreadyDone as done:
+        if not done.same:
+            raise _reused() from None
+        return _answer(_replay(runtime, done.decision_ids), is_batch, True)
+    return _answer(results, is_batch)
