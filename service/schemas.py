@@ -440,17 +440,15 @@ class WebhookRequestSchema(StrictSchema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
 
 
-class WebhookCreatedSchema(Schema):
-    id = fields.String(required=True)
-    url = fields.String(required=True)
-    secret = fields.String(required=True)
-    created_at = fields.String(required=True)
-
-
 class WebhookSchema(Schema):
     id = fields.String(required=True)
     url = fields.String(required=True)
     created_at = fields.String(required=True)
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    # Shown at registration only.
+    secret = fields.String(required=True)
 
 
 class WebhookListSchema(Schema):
