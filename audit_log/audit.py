@@ -82,7 +82,6 @@ def loads(text: str | bytes) -> object:
     return json.loads(text, parse_float=_parse_float)
 
 
-
 # --- Saved state ----------------------------------------------------------------
 
 
@@ -370,8 +369,9 @@ class LogAuditor:
         valid_from, until = self._windows.get(verifier, (None, None))
         return (valid_from is None or valid_from <= time) and (until is None or time <= until)
 
-    def _check_signers(self, checkpoint: Checkpoint, signed: tuple[Verifier, ...],
-                       time: str | None) -> None:
+    def _check_signers(
+        self, checkpoint: Checkpoint, signed: tuple[Verifier, ...], time: str | None
+    ) -> None:
         """At least one signature must be by a trusted key valid at ``time``; then the
         keys announced by entries this checkpoint covers are vouched for."""
         if not any(v in self._trusted and self._valid(v, time) for v in signed):
@@ -481,8 +481,11 @@ class LogAuditor:
                 f"recorded at size {size}",
             )
         self._compare(checkpoint, root)
-        time = None if size == 0 else (
-            self._last_time if size == self._size else self._times.get(size))
+        time = (
+            None
+            if size == 0
+            else (self._last_time if size == self._size else self._times.get(size))
+        )
         self._check_signers(checkpoint, signed, time)
         return checkpoint
 

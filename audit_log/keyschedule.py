@@ -75,8 +75,9 @@ class Rotation:
     previous_signs_until: str
 
 
-def rotation_body(entry_id: str, time: str, key: Verifier, previous_key: Verifier,
-                  previous_signs_until: str) -> dict:
+def rotation_body(
+    entry_id: str, time: str, key: Verifier, previous_key: Verifier, previous_signs_until: str
+) -> dict:
     """The log entry body that announces ``key`` at ``time`` and lets ``previous_key`` sign
     until ``previous_signs_until`` (inclusive)."""
     if previous_signs_until < time:
@@ -175,8 +176,9 @@ class KeySchedule:
         return tuple(reversed(self.keys))
 
 
-def schedule_from_rotations(first: Verifier, rotations: Iterable[tuple[int, Mapping]]
-                            ) -> KeySchedule:
+def schedule_from_rotations(
+    first: Verifier, rotations: Iterable[tuple[int, Mapping]]
+) -> KeySchedule:
     """The schedule a log with first key ``first`` has after its ``(index, body)``
     ``key_rotation`` entries, in log order."""
     schedule = KeySchedule.single(first)
@@ -213,8 +215,11 @@ def parse_key_list(items: object) -> KeySchedule:
             verifier = Verifier.from_key(item.get("verifier_key"))
         except NoteError as exc:
             raise ScheduleError(f"key {position}: {exc}") from exc
-        valid_from, until, index = item.get("valid_from"), item.get("signs_until"), \
-            item.get("log_index")
+        valid_from, until, index = (
+            item.get("valid_from"),
+            item.get("signs_until"),
+            item.get("log_index"),
+        )
         if not isinstance(valid_from, str | None) or not isinstance(until, str | None):
             raise ScheduleError(f"key {position}: valid_from and signs_until are times or null")
         if index is not None and (not isinstance(index, int) or isinstance(index, bool)):

@@ -38,8 +38,9 @@ class Prepared:
             compiled = self._build().compile(dialect=dialect)
             order = tuple(compiled.positiontup) if dialect.positional else None
             # Literals written into the statement travel as bound defaults.
-            literals = {k: v for k, v in compiled.construct_params(_check=False).items()
-                        if v is not None}
+            literals = {
+                k: v for k, v in compiled.construct_params(_check=False).items() if v is not None
+            }
             found = (compiled.string, order, literals)
             self._compiled[key] = found
         return found
@@ -108,8 +109,9 @@ class PreparedIn:
         self._name = name
         self._by_size: dict[int, Prepared] = {}
 
-    def execute(self, conn: Connection, values: Sequence[Any],
-                others: Mapping[str, Any] | None = None) -> Any:
+    def execute(
+        self, conn: Connection, values: Sequence[Any], others: Mapping[str, Any] | None = None
+    ) -> Any:
         if not values:
             raise ValueError("an IN list needs at least one value")
         size = 1

@@ -137,20 +137,36 @@ log_checkpoints = Table(
 APPEND_ONLY_TABLES = ("log_entries", "log_entry_rules", "log_hashes", "log_checkpoints")
 
 # The append path's statements, compiled once (see ``audit_log.prepared``).
-_LOCK_HEAD = Prepared(lambda: select(
-    log_head.c.size,
-    log_head.c.key_epoch,
-    select(log_entries.c.time).where(log_entries.c.idx == log_head.c.size - 1)
-    .scalar_subquery(),
-).where(log_head.c.id == 1).with_for_update(of=log_head))
+_LOCK_HEAD = Prepared(
+    lambda: (
+        select(
+            log_head.c.size,
+            log_head.c.key_epoch,
+            select(log_entries.c.time)
+            .where(log_entries.c.idx == log_head.c.size - 1)
+            .scalar_subquery(),
+        )
+        .where(log_head.c.id == 1)
+        .with_for_update(of=log_head)
+    )
+)
 _INSERT_ENTRIES = Prepared(lambda: insert(log_entries))
 _INSERT_RULES = Prepared(lambda: insert(log_entry_rules))
 _INSERT_HASHES = Prepared(lambda: insert(log_hashes))
 _INSERT_CHECKPOINT = Prepared(lambda: insert(log_checkpoints))
-_MOVE_HEAD = Prepared(lambda: update(log_head).where(log_head.c.id == 1)
-                      .values(size=bindparam("new_size"), root=bindparam("new_root")))
-_READ_HASHES = PreparedIn(lambda n: select(log_hashes.c.idx, log_hashes.c.hash).where(
-    log_hashes.c.idx.in_([bindparam(f"idx_{i}") for i in range(n)])), "idx")
+_MOVE_HEAD = Prepared(
+    lambda: (
+        update(log_head)
+        .where(log_head.c.id == 1)
+        .values(size=bindparam("new_size"), root=bindparam("new_root"))
+    )
+)
+_READ_HASHES = PreparedIn(
+    lambda n: select(log_hashes.c.idx, log_hashes.c.hash).where(
+        log_hashes.c.idx.in_([bindparam(f"idx_{i}") for i in range(n)])
+    ),
+    "idx",
+)
 
 
 def _live_strikes(n: int):
@@ -178,15 +194,22 @@ def _newest_strikes(n: int):
             .where(entry.c.subject == bindparam(f"key_{i}_0"))
             .where(entry.c.policy_id == bindparam(f"key_{i}_1"))
             .where(entry.c.strike_expires_at > bindparam("now"))
-            .where(~exists().where(reversal.c.ref == entry.c.entry_id)
-                   .where(reversal.c.kind == "reversal"))
+            .where(
+                ~exists()
+                .where(reversal.c.ref == entry.c.entry_id)
+                .where(reversal.c.kind == "reversal")
+            )
             .order_by(entry.c.strike_expires_at.desc())
             .limit(bindparam("limit", type_=Integer))
             .subquery()
         )
-        parts.append(select(literal_column(str(i)).label("key"),
-                            func.coalesce(func.sum(newest.c.weight), 0), func.count())
-                     .select_from(newest))
+        parts.append(
+            select(
+                literal_column(str(i)).label("key"),
+                func.coalesce(func.sum(newest.c.weight), 0),
+                func.count(),
+            ).select_from(newest)
+        )
     return union_all(*parts)
 
 
@@ -250,16 +273,19 @@ class AppendTransaction:
         """
         return max(moment, self.last_time)
 
-    def add(self, body: Mapping, rules: Sequence[str] = (),
-            strike: tuple[int, str] | None = None) -> Appended:
+    def add(
+        self, body: Mapping, rules: Sequence[str] = (), strike: tuple[int, str] | None = None
+    ) -> Appended:
         """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``.
 
         ``rules`` and ``strike`` (weight, expiry) only index the entry for queries; the
         body alone is what the log proves.
         """
         if body["time"] < self.last_time:
-            raise ValueError(f"entry time {body['time']} is before the previous entry's "
-                             f"{self.last_time}; use stamp()")
+            raise ValueError(
+                f"entry time {body['time']} is before the previous entry's "
+                f"{self.last_time}; use stamp()"
+            )
         self.last_time = body["time"]
         data = canonical(body)
         leaf = merkle.record_hash(data)
@@ -319,13 +345,13 @@ class AppendTransaction:
         with pipelined(self.conn):
             _INSERT_ENTRIES.executemany(self.conn, self._rows)
             _INSERT_RULES.executemany(self.conn, self._rules)
-            _INSERT_HASHES.executemany(self.conn,
-                                       [{"idx": i, "hash": h} for i, h in new_hashes])
+            _INSERT_HASHES.executemany(self.conn, [{"idx": i, "hash": h} for i, h in new_hashes])
             self._write_side_rows()
             _MOVE_HEAD.execute(self.conn, {"new_size": tree_size, "new_root": root})
-            _INSERT_CHECKPOINT.execute(self.conn, {
-                "size": tree_size, "root": root, "note": checkpoint,
-                "created_at": created_at})
+            _INSERT_CHECKPOINT.execute(
+                self.conn,
+                {"size": tree_size, "root": root, "note": checkpoint, "created_at": created_at},
+            )
         self.tree_size, self.root, self.checkpoint = tree_size, root, checkpoint
 
     def _write_side_rows(self) -> None:
@@ -341,12 +367,15 @@ class AppendTransaction:
             _insert_key(self.conn, 0, schedule.keys[0])
         retired = schedule.keys[-2]
         self.conn.execute(
-            update(log_keys).where(log_keys.c.verifier_key == retired.verifier_key)
-            .values(signs_until=retired.signs_until))
+            update(log_keys)
+            .where(log_keys.c.verifier_key == retired.verifier_key)
+            .values(signs_until=retired.signs_until)
+        )
         _insert_key(self.conn, len(schedule.keys) - 1, schedule.current)
         self.key_epoch += 1
         self.conn.execute(
-            update(log_head).where(log_head.c.id == 1).values(key_epoch=self.key_epoch))
+            update(log_head).where(log_head.c.id == 1).values(key_epoch=self.key_epoch)
+        )
         self.schedule = schedule
         return schedule
 
@@ -357,8 +386,7 @@ class AppendTransaction:
         answered from memory, even after the transaction has closed.
         """
         known = self._new_hashes
-        return merkle.prove_records(self.tree_size, indexes,
-                                    lambda idxs: [known[i] for i in idxs])
+        return merkle.prove_records(self.tree_size, indexes, lambda idxs: [known[i] for i in idxs])
 
 
 def read_hashes(conn: Connection, indexes: Sequence[int]) -> list[bytes]:
@@ -404,24 +432,42 @@ class SigningKeyMissing(RuntimeError):
 
 
 def _insert_key(conn: Connection, seq: int, key: ScheduledKey) -> None:
-    conn.execute(insert(log_keys).values(
-        seq=seq, verifier_key=key.verifier_key, name=key.verifier.name,
-        key_id=key.verifier.key_id.hex(), valid_from=key.valid_from,
-        signs_until=key.signs_until, log_index=key.log_index))
+    conn.execute(
+        insert(log_keys).values(
+            seq=seq,
+            verifier_key=key.verifier_key,
+            name=key.verifier.name,
+            key_id=key.verifier.key_id.hex(),
+            valid_from=key.valid_from,
+            signs_until=key.signs_until,
+            log_index=key.log_index,
+        )
+    )
 
 
 def load_schedule(conn: Connection) -> KeySchedule | None:
     """The schedule recorded in ``log_keys``; None while the log has never rotated."""
     rows = conn.execute(
-        select(log_keys.c.verifier_key, log_keys.c.valid_from, log_keys.c.signs_until,
-               log_keys.c.log_index).order_by(log_keys.c.seq)
+        select(
+            log_keys.c.verifier_key,
+            log_keys.c.valid_from,
+            log_keys.c.signs_until,
+            log_keys.c.log_index,
+        ).order_by(log_keys.c.seq)
     ).all()
     if not rows:
         return None
-    return KeySchedule(tuple(
-        ScheduledKey(Verifier.from_key(r.verifier_key), r.valid_from, r.signs_until,
-                     None if r.log_index is None else int(r.log_index))
-        for r in rows))
+    return KeySchedule(
+        tuple(
+            ScheduledKey(
+                Verifier.from_key(r.verifier_key),
+                r.valid_from,
+                r.signs_until,
+                None if r.log_index is None else int(r.log_index),
+            )
+            for r in rows
+        )
+    )
 
 
 def _key_of(signer: Signer) -> tuple[str, bytes, bytes]:
@@ -438,8 +484,9 @@ class Keyring:
     not yet held, so a key copied in after start-up is picked up without a restart.
     """
 
-    def __init__(self, signers: Sequence[Signer],
-                 load_more: Callable[[], Sequence[Signer]] | None = None) -> None:
+    def __init__(
+        self, signers: Sequence[Signer], load_more: Callable[[], Sequence[Signer]] | None = None
+    ) -> None:
         if not signers:
             raise ValueError("a keyring needs at least one signer")
         self.primary = signers[0]
@@ -481,7 +528,8 @@ class Keyring:
     def current_schedule(self, conn: Connection) -> KeySchedule:
         """The schedule as of the committed head, for readers."""
         epoch = conn.execute(
-            select(log_head.c.key_epoch).where(log_head.c.id == 1)).scalar_one_or_none()
+            select(log_head.c.key_epoch).where(log_head.c.id == 1)
+        ).scalar_one_or_none()
         return self.schedule(conn, int(epoch or 0))
 
     def signers_at(self, schedule: KeySchedule, time: str) -> list[Signer]:
@@ -541,10 +589,15 @@ def append_transaction(log: Log) -> Iterator[AppendTransaction]:
                     raise LogCorrupt("log head missing: run `fairwitness init`")
                 size, key_epoch, last_time = head
                 epoch = int(key_epoch)
-                tx = AppendTransaction(conn=conn, start=int(size), origin=log.origin,
-                                       keyring=log.keyring,
-                                       schedule=log.keyring.schedule(conn, epoch),
-                                       key_epoch=epoch, last_time=last_time or "")
+                tx = AppendTransaction(
+                    conn=conn,
+                    start=int(size),
+                    origin=log.origin,
+                    keyring=log.keyring,
+                    schedule=log.keyring.schedule(conn, epoch),
+                    key_epoch=epoch,
+                    last_time=last_time or "",
+                )
                 yield tx
                 tx._flush()
                 committing = True
@@ -569,8 +622,9 @@ def head(conn: Connection) -> tuple[int, bytes]:
     return int(row.size), bytes(row.root)
 
 
-def live_strike_weights(conn: Connection, subjects: Sequence[str],
-                        now: str) -> dict[tuple[str, str], int]:
+def live_strike_weights(
+    conn: Connection, subjects: Sequence[str], now: str
+) -> dict[tuple[str, str], int]:
     """(subject, policy id) → total weight of strikes not expired at ``now`` and not
     reversed, summed in the database from the index columns."""
     if not subjects:
@@ -581,8 +635,9 @@ def live_strike_weights(conn: Connection, subjects: Sequence[str],
     return {(subject, policy): int(total) for subject, policy, total in rows}
 
 
-def newest_strike_weights(conn: Connection, keys: Sequence[tuple[str, str]], now: str,
-                          limit: int) -> dict[tuple[str, str], tuple[int, bool]]:
+def newest_strike_weights(
+    conn: Connection, keys: Sequence[tuple[str, str]], now: str, limit: int
+) -> dict[tuple[str, str], tuple[int, bool]]:
     """(subject, policy id) → (total weight of its ``limit`` newest live, unreversed
     strikes; whether those are all of them).
 
@@ -608,7 +663,8 @@ def latest_checkpoint(conn: Connection) -> tuple[int, str] | None:
     """The newest stored checkpoint's size and signed note."""
     row = conn.execute(
         select(log_checkpoints.c.size, log_checkpoints.c.note)
-        .order_by(log_checkpoints.c.size.desc()).limit(1)
+        .order_by(log_checkpoints.c.size.desc())
+        .limit(1)
     ).first()
     return (int(row.size), row.note) if row else None
 

@@ -158,8 +158,9 @@ def verify_receipt(
     return checkpoint
 
 
-def check_signing_window(signatures: Sequence[Signature], schedule: KeySchedule,
-                         entry_time: object) -> None:
+def check_signing_window(
+    signatures: Sequence[Signature], schedule: KeySchedule, entry_time: object
+) -> None:
     """Check that a receipt's verified ``signatures`` include one by a key still signing
     when the entry was logged.
 

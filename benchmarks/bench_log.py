@@ -314,8 +314,12 @@ def main() -> None:
             "FAIRWITNESS_DATABASE_URL": url,
             "FAIRWITNESS_LOG_ORIGIN": ORIGIN,
         }
-        with gunicorn("service:create_app()", env, "/v1/log/key",
-                      extra_args=("--timeout", str(args.gunicorn_timeout))) as server:
+        with gunicorn(
+            "service:create_app()",
+            env,
+            "/v1/log/key",
+            extra_args=("--timeout", str(args.gunicorn_timeout)),
+        ) as server:
             base = server.url
             with urllib.request.urlopen(f"{base}/v1/log/checkpoint") as resp:
                 size = int(resp.read().decode().splitlines()[1])
@@ -327,8 +331,10 @@ def main() -> None:
             )
             for name, (median, p99) in page_times(base).items():
                 figures[f"log_page_{name}_median_ms"] = round(median, 1)
-                print(f"/log page, filter {name}: median {median:.1f} ms, p99 {p99:.1f} ms "
-                      f"(target < 200 ms)")
+                print(
+                    f"/log page, filter {name}: median {median:.1f} ms, p99 {p99:.1f} ms "
+                    f"(target < 200 ms)"
+                )
             key = work / "log.key"
             with urllib.request.urlopen(f"{base}/v1/log/key") as resp:
                 key.write_bytes(resp.read())

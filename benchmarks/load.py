@@ -59,8 +59,7 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def _merged_percentile(runs: Sequence[tuple[int, list[tuple[float, float]]]],
-                       q: float) -> float:
+def _merged_percentile(runs: Sequence[tuple[int, list[tuple[float, float]]]], q: float) -> float:
     """The ``q`` percentile (ms) of several runs' distributions pooled together.
 
     Each run gives its request count and (fraction, latency in µs) points in increasing
@@ -83,8 +82,15 @@ def _merged_percentile(runs: Sequence[tuple[int, list[tuple[float, float]]]],
     return candidates[-1] / 1000
 
 
-def run_wrk(urls: Sequence[str], method: str, path: str, bodies: list[str], key: str | None,
-            connections: int, seconds: int) -> LoadResult:
+def run_wrk(
+    urls: Sequence[str],
+    method: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    connections: int,
+    seconds: int,
+) -> LoadResult:
     auth = f'headers["Authorization"] = "Bearer {key}"' if key else ""
     lua_bodies = "{" + ",".join("[==[" + b + "]==]" for b in bodies) + "}" if bodies else '{""}'
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
@@ -97,9 +103,21 @@ def run_wrk(urls: Sequence[str], method: str, path: str, bodies: list[str], key:
             subprocess.Popen(
                 # wrk's own 2 s timeout would count a slow batch as an error; its
                 # latency is what the figures report.
-                ["wrk", f"-t{max(1, min(t, c))}", f"-c{c}", f"-d{seconds}s", "--timeout", "30s",
-                 "-s", script, url],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [
+                    "wrk",
+                    f"-t{max(1, min(t, c))}",
+                    f"-c{c}",
+                    f"-d{seconds}s",
+                    "--timeout",
+                    "30s",
+                    "-s",
+                    script,
+                    url,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for url, c, t in zip(urls, _split(connections, len(urls)), threads, strict=True)
         ]
         outputs = [p.communicate(timeout=seconds + 120) for p in procs]
@@ -114,18 +132,30 @@ def run_wrk(urls: Sequence[str], method: str, path: str, bodies: list[str], key:
         runs.append((latency["requests"], [(p, us) for p, us in latency["points"]]))
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         socket_errors = re.search(
-            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        )
         errors += int(non2xx.group(1)) if non2xx else 0
         if socket_errors:
             errors += sum(int(x) for x in socket_errors.groups())
     # Percentiles come as 0.1 .. 100.0; q is compared as a fraction.
     runs = [(n, [(p / 100, us) for p, us in points]) for n, points in runs]
-    return LoadResult(rps, _merged_percentile(runs, 0.50), _merged_percentile(runs, 0.99),
-                      errors, "wrk" if len(urls) == 1 else f"{len(urls)} wrk processes")
+    return LoadResult(
+        rps,
+        _merged_percentile(runs, 0.50),
+        _merged_percentile(runs, 0.99),
+        errors,
+        "wrk" if len(urls) == 1 else f"{len(urls)} wrk processes",
+    )
 
 
-def _request(conn_args: tuple[str, int], method: str, path: str, body: str | None,
-             headers: dict[str, str], timeout: float) -> int:
+def _request(
+    conn_args: tuple[str, int],
+    method: str,
+    path: str,
+    body: str | None,
+    headers: dict[str, str],
+    timeout: float,
+) -> int:
     """One request on a new connection (gunicorn's sync workers close each one anyway);
     the status, or 0 when no answer came."""
     try:
@@ -151,8 +181,9 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _py_worker(url: str, method: str, path: str, bodies: list[str], key: str | None,
-               deadline: float, q) -> None:
+def _py_worker(
+    url: str, method: str, path: str, bodies: list[str], key: str | None, deadline: float, q
+) -> None:
     latencies, errors, n = [], 0, 0
     target, headers = _host_port(url), _headers(key)
     while time.perf_counter() < deadline:
@@ -165,11 +196,20 @@ def _py_worker(url: str, method: str, path: str, bodies: list[str], key: str | N
     q.put((latencies, errors))
 
 
-def run_python(urls: Sequence[str], method: str, path: str, bodies: list[str],
-               key: str | None, connections: int, seconds: int) -> LoadResult:
+def run_python(
+    urls: Sequence[str],
+    method: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    connections: int,
+    seconds: int,
+) -> LoadResult:
     deadline = time.perf_counter() + seconds
-    parts = _in_processes(_py_worker, [(urls[i % len(urls)], method, path, bodies, key,
-                                        deadline) for i in range(connections)])
+    parts = _in_processes(
+        _py_worker,
+        [(urls[i % len(urls)], method, path, bodies, key, deadline) for i in range(connections)],
+    )
     lat = sorted(x for part in parts for x in part[0])
     p50, p99 = _p50_p99(lat)
     return LoadResult(len(lat) / seconds, p50, p99, sum(part[1] for part in parts), "python")
@@ -193,9 +233,15 @@ def _p50_p99(sorted_seconds: list[float]) -> tuple[float, float]:
     return sorted_seconds[n // 2] * 1000, sorted_seconds[int(n * 0.99)] * 1000
 
 
-def drive(urls: str | Sequence[str], method: str = "GET", path: str = "/",
-          bodies: list[str] | None = None, key: str | None = None, connections: int = 16,
-          seconds: int = 20) -> LoadResult:
+def drive(
+    urls: str | Sequence[str],
+    method: str = "GET",
+    path: str = "/",
+    bodies: list[str] | None = None,
+    key: str | None = None,
+    connections: int = 16,
+    seconds: int = 20,
+) -> LoadResult:
     """As many requests as ``connections`` closed-loop clients get answered in
     ``seconds``, split evenly across ``urls``."""
     urls = [urls] if isinstance(urls, str) else list(urls)
@@ -212,8 +258,16 @@ class SteadyResult:
     late: int  # requests sent more than 100 ms after their slot: the client fell behind
 
 
-def _steady_worker(url: str, path: str, bodies: list[str], key: str | None, rate: float,
-                   seconds: float, threads: int, q) -> None:
+def _steady_worker(
+    url: str,
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    rate: float,
+    seconds: float,
+    threads: int,
+    q,
+) -> None:
     """Send ``rate`` requests a second to ``url`` for ``seconds``, each at its own slot
     on a fixed schedule (open loop: a slow answer does not slow the schedule down)."""
     target, headers = _host_port(url), _headers(key)
@@ -254,15 +308,29 @@ def _steady_worker(url: str, path: str, bodies: list[str], key: str | None, rate
     q.put((latencies, errors[0], late[0]))
 
 
-def steady(urls: Sequence[str], path: str, bodies: list[str], key: str | None, rate: float,
-           seconds: float, threads_per_server: int = 8) -> SteadyResult:
+def steady(
+    urls: Sequence[str],
+    path: str,
+    bodies: list[str],
+    key: str | None,
+    rate: float,
+    seconds: float,
+    threads_per_server: int = 8,
+) -> SteadyResult:
     """A fixed total ``rate`` (requests/s) split across ``urls``, one process each."""
-    parts = _in_processes(_steady_worker, [(url, path, bodies, key, rate / len(urls), seconds,
-                                            threads_per_server) for url in urls])
+    parts = _in_processes(
+        _steady_worker,
+        [(url, path, bodies, key, rate / len(urls), seconds, threads_per_server) for url in urls],
+    )
     lat = sorted(x for part in parts for x in part[0])
     p50, p99 = _p50_p99(lat)
-    return SteadyResult(sent=len(lat), errors=sum(p[1] for p in parts), p50_ms=p50, p99_ms=p99,
-                        late=sum(p[2] for p in parts))
+    return SteadyResult(
+        sent=len(lat),
+        errors=sum(p[1] for p in parts),
+        p50_ms=p50,
+        p99_ms=p99,
+        late=sum(p[2] for p in parts),
+    )
 
 
 def moderation_body(text: str, subject: str = "bench-@N@") -> str:

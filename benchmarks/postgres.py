@@ -17,21 +17,22 @@ import psycopg
 from servers import Served, another_host, fresh_instance, gunicorn
 from sqlalchemy import make_url
 
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL",
-                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _dsn(database: str) -> str:
     url = make_url(ADMIN_URL).set(database=database)
-    return url.render_as_string(hide_password=False).replace("postgresql+psycopg://",
-                                                             "postgresql://")
+    return url.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
 
 
 def postgres_problem() -> str | None:
     """None when the benchmark's PostgreSQL server answers, else why not."""
     try:
-        with psycopg.connect(_dsn(make_url(ADMIN_URL).database or "postgres"),
-                             connect_timeout=3):
+        with psycopg.connect(_dsn(make_url(ADMIN_URL).database or "postgres"), connect_timeout=3):
             return None
     except psycopg.OperationalError as exc:
         return str(exc).strip().splitlines()[0]
@@ -67,6 +68,8 @@ def two_servers(database_url: str, work: Path) -> Iterator[Deployment]:
     env_a, key = fresh_instance(work / "host-a", database_url)
     env_b = another_host(env_a, work / "host-b")
     with ExitStack() as stack:
-        servers = [stack.enter_context(gunicorn("service:create_app()", env, "/healthz"))
-                   for env in (env_a, env_b)]
+        servers = [
+            stack.enter_context(gunicorn("service:create_app()", env, "/healthz"))
+            for env in (env_a, env_b)
+        ]
         yield Deployment(servers, key)

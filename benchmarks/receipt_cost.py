@@ -65,8 +65,11 @@ def measure(rounds: int = 3) -> tuple[float, float]:
     # The app still formats its JSON line per request (part of the cost), but the lines
     # go nowhere instead of thousands of them into the report.
     for _ in range(rounds):
-        with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink), \
-                fresh_client() as (client, headers):
+        with (
+            open(os.devnull, "w") as sink,
+            contextlib.redirect_stderr(sink),
+            fresh_client() as (client, headers),
+        ):
             full.append(_run(client, headers))
         with (
             open(os.devnull, "w") as sink,

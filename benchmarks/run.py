@@ -41,26 +41,47 @@ TEXTS = [
     "The meeting moved to Thursday, see you there.",
 ]
 SINGLE_BODIES = [moderation_body(t) for t in TEXTS]
-BATCH_BODY = json.dumps({"items": [
-    {"text": TEXTS[i % len(TEXTS)] + f" #{i}", "subject": f"bench-{i % 50}"}
-    for i in range(100)
-]})
+BATCH_BODY = json.dumps(
+    {
+        "items": [
+            {"text": TEXTS[i % len(TEXTS)] + f" #{i}", "subject": f"bench-{i % 50}"}
+            for i in range(100)
+        ]
+    }
+)
 SOAK_BODIES = [moderation_body(t + " #@N@") for t in TEXTS]
 RSS_GROWTH_LIMIT = 0.10
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", metavar="PARTS",
-                        help=f"comma- or space-separated parts to run, of: {', '.join(PARTS)}")
-    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 20)),
-                        help="length of each throughput run (default 20)")
-    parser.add_argument("--soak-seconds", type=int, default=300,
-                        help="length of the soak (default 300)")
-    parser.add_argument("--soak-fraction", type=float, default=0.6,
-                        help="soak rate as a fraction of the measured capacity (default 0.6)")
-    parser.add_argument("--soak-rate", type=float, default=None,
-                        help="soak rate in requests/s, instead of a fraction of capacity")
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="PARTS",
+        help=f"comma- or space-separated parts to run, of: {', '.join(PARTS)}",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=int(os.environ.get("BENCH_SECONDS", 20)),
+        help="length of each throughput run (default 20)",
+    )
+    parser.add_argument(
+        "--soak-seconds", type=int, default=300, help="length of the soak (default 300)"
+    )
+    parser.add_argument(
+        "--soak-fraction",
+        type=float,
+        default=0.6,
+        help="soak rate as a fraction of the measured capacity (default 0.6)",
+    )
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        default=None,
+        help="soak rate in requests/s, instead of a fraction of capacity",
+    )
     args = parser.parse_args()
     chosen = [p for p in args.only.replace(",", " ").split() if p]
     unknown = sorted(set(chosen) - set(PARTS))
@@ -71,8 +92,10 @@ def _parse_args() -> argparse.Namespace:
 
 
 def _describe(name: str, result: LoadResult, per: str = "req/s") -> str:
-    return (f"{name}: {result.requests_per_second:.0f} {per}, p50 {result.p50_ms:.1f} ms, "
-            f"p99 {result.p99_ms:.1f} ms, errors {result.errors} [{result.tool}]")
+    return (
+        f"{name}: {result.requests_per_second:.0f} {per}, p50 {result.p50_ms:.1f} ms, "
+        f"p99 {result.p99_ms:.1f} ms, errors {result.errors} [{result.tool}]"
+    )
 
 
 def moderation_loads(urls: str | list[str], key: str, seconds: int) -> dict[str, LoadResult]:
@@ -91,8 +114,7 @@ def bench_sqlite(seconds: int, figures: dict) -> dict[str, LoadResult]:
         floor_env = {"FLOOR_DATABASE": str(Path(tmp) / "floor.db")}
         with gunicorn("floor_app:app", floor_env, "/", cwd=ROOT / "benchmarks") as floor:
             for step in ("score", "append"):
-                result = drive(floor.url, "POST", f"/{step}", SINGLE_BODIES, None,
-                               seconds=seconds)
+                result = drive(floor.url, "POST", f"/{step}", SINGLE_BODIES, None, seconds=seconds)
                 share = result.requests_per_second / bare.requests_per_second
                 figures[f"floor_{step}_rps"] = round(result.requests_per_second)
                 figures[f"floor_{step}_vs_bare"] = round(share, 3)
@@ -103,39 +125,48 @@ def bench_sqlite(seconds: int, figures: dict) -> dict[str, LoadResult]:
             loads = moderation_loads(server.url, key, seconds)
     single, batch = loads["single"], loads["batch"]
     ratio = single.requests_per_second / bare.requests_per_second
-    figures.update({
-        "bare_flask_rps": round(bare.requests_per_second),
-        "single_rps": round(single.requests_per_second),
-        "single_p50_ms": round(single.p50_ms, 2),
-        "single_p99_ms": round(single.p99_ms, 2),
-        "single_vs_bare": round(ratio, 3),
-        "single_errors": single.errors,
-        "batch100_items_per_second": round(batch.requests_per_second * 100),
-        "batch_errors": batch.errors,
-    })
-    print(f"{_describe('single-item moderation', single)}; {ratio:.0%} of bare "
-          f"(target >= 40%, p99 < 30 ms)")
-    print(f"batch of 100: {batch.requests_per_second * 100:.0f} items/s (target >= 10,000), "
-          f"p99 {batch.p99_ms:.1f} ms per batch, errors {batch.errors}")
+    figures.update(
+        {
+            "bare_flask_rps": round(bare.requests_per_second),
+            "single_rps": round(single.requests_per_second),
+            "single_p50_ms": round(single.p50_ms, 2),
+            "single_p99_ms": round(single.p99_ms, 2),
+            "single_vs_bare": round(ratio, 3),
+            "single_errors": single.errors,
+            "batch100_items_per_second": round(batch.requests_per_second * 100),
+            "batch_errors": batch.errors,
+        }
+    )
+    print(
+        f"{_describe('single-item moderation', single)}; {ratio:.0%} of bare "
+        f"(target >= 40%, p99 < 30 ms)"
+    )
+    print(
+        f"batch of 100: {batch.requests_per_second * 100:.0f} items/s (target >= 10,000), "
+        f"p99 {batch.p99_ms:.1f} ms per batch, errors {batch.errors}"
+    )
     return loads
 
 
 def bench_pg(urls: list[str], key: str, seconds: int, figures: dict) -> dict[str, LoadResult]:
-    print("\n# PostgreSQL: two servers (gunicorn, 2 sync workers each) on one database",
-          flush=True)
+    print("\n# PostgreSQL: two servers (gunicorn, 2 sync workers each) on one database", flush=True)
     loads = moderation_loads(urls, key, seconds)
     single, batch = loads["single"], loads["batch"]
-    figures.update({
-        "pg_single_rps": round(single.requests_per_second),
-        "pg_single_p50_ms": round(single.p50_ms, 2),
-        "pg_single_p99_ms": round(single.p99_ms, 2),
-        "pg_single_errors": single.errors,
-        "pg_batch100_items_per_second": round(batch.requests_per_second * 100),
-        "pg_batch_errors": batch.errors,
-    })
+    figures.update(
+        {
+            "pg_single_rps": round(single.requests_per_second),
+            "pg_single_p50_ms": round(single.p50_ms, 2),
+            "pg_single_p99_ms": round(single.p99_ms, 2),
+            "pg_single_errors": single.errors,
+            "pg_batch100_items_per_second": round(batch.requests_per_second * 100),
+            "pg_batch_errors": batch.errors,
+        }
+    )
     print(_describe("single-item moderation", single))
-    print(f"batch of 100: {batch.requests_per_second * 100:.0f} items/s, "
-          f"p99 {batch.p99_ms:.1f} ms per batch, errors {batch.errors}")
+    print(
+        f"batch of 100: {batch.requests_per_second * 100:.0f} items/s, "
+        f"p99 {batch.p99_ms:.1f} ms per batch, errors {batch.errors}"
+    )
     return loads
 
 
@@ -146,8 +177,11 @@ def _memory(servers: list[Served]) -> dict[int, int]:
 def soak(servers: list[Served], key: str, rate: float, seconds: int, figures: dict) -> bool:
     """A steady ``rate`` for ``seconds`` after a warm-up; True when it passed."""
     urls = [s.url for s in servers]
-    print(f"\n# soak: {rate:.0f} req/s of single-item moderation for {seconds} s across "
-          f"{len(urls)} servers (after a 15 s warm-up)", flush=True)
+    print(
+        f"\n# soak: {rate:.0f} req/s of single-item moderation for {seconds} s across "
+        f"{len(urls)} servers (after a 15 s warm-up)",
+        flush=True,
+    )
     steady(urls, "/v1/moderations", SOAK_BODIES, key, rate, 15)
     before = _memory(servers)
     started = time.perf_counter()
@@ -160,20 +194,31 @@ def soak(servers: list[Served], key: str, rate: float, seconds: int, figures: di
             start, end = before.get(pid, 0), after.get(pid, 0)
             growth = (end - start) / start if start else float("inf")
             worst = max(worst, growth)
-            print(f"  {server.url} worker {pid}: RSS {start / 1024:.1f} MiB at start, "
-                  f"{end / 1024:.1f} MiB at end ({growth:+.1%})")
+            print(
+                f"  {server.url} worker {pid}: RSS {start / 1024:.1f} MiB at start, "
+                f"{end / 1024:.1f} MiB at end ({growth:+.1%})"
+            )
     replaced = sorted(set(before) ^ set(after))
     passed = result.errors == 0 and worst < RSS_GROWTH_LIMIT and not replaced
-    print(f"sent {result.sent} in {elapsed:.0f} s ({result.sent / elapsed:.0f} req/s), "
-          f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-          f"{result.late} sent late (> 100 ms behind schedule), errors {result.errors}; "
-          f"largest RSS growth {worst:+.1%} (limit {RSS_GROWTH_LIMIT:.0%})"
-          + (f"; workers replaced: {replaced}" if replaced else "")
-          + (" — PASS" if passed else " — FAIL"))
-    figures.update({"soak_rate": round(rate), "soak_seconds": seconds,
-                    "soak_sent": result.sent, "soak_errors": result.errors,
-                    "soak_p99_ms": round(result.p99_ms, 2),
-                    "soak_max_rss_growth": round(worst, 4), "soak_passed": passed})
+    print(
+        f"sent {result.sent} in {elapsed:.0f} s ({result.sent / elapsed:.0f} req/s), "
+        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+        f"{result.late} sent late (> 100 ms behind schedule), errors {result.errors}; "
+        f"largest RSS growth {worst:+.1%} (limit {RSS_GROWTH_LIMIT:.0%})"
+        + (f"; workers replaced: {replaced}" if replaced else "")
+        + (" — PASS" if passed else " — FAIL")
+    )
+    figures.update(
+        {
+            "soak_rate": round(rate),
+            "soak_seconds": seconds,
+            "soak_sent": result.sent,
+            "soak_errors": result.errors,
+            "soak_p99_ms": round(result.p99_ms, 2),
+            "soak_max_rss_growth": round(worst, 4),
+            "soak_passed": passed,
+        }
+    )
     return passed
 
 
@@ -187,27 +232,43 @@ def bench_postgres(args: argparse.Namespace, figures: dict) -> tuple[dict | None
         return None, True
     loads = None
     passed = True
-    with tempfile.TemporaryDirectory() as tmp, bench_database() as url, \
-            two_servers(url, Path(tmp)) as deployment:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        bench_database() as url,
+        two_servers(url, Path(tmp)) as deployment,
+    ):
         if "pg" in args.parts:
             loads = bench_pg(deployment.urls, deployment.key, args.seconds, figures)
         if "soak" in args.parts:
             rate = args.soak_rate
             if rate is None:
-                capacity = (loads["single"] if loads else drive(
-                    deployment.urls, "POST", "/v1/moderations", SINGLE_BODIES,
-                    deployment.key, seconds=10)).requests_per_second
+                capacity = (
+                    loads["single"]
+                    if loads
+                    else drive(
+                        deployment.urls,
+                        "POST",
+                        "/v1/moderations",
+                        SINGLE_BODIES,
+                        deployment.key,
+                        seconds=10,
+                    )
+                ).requests_per_second
                 rate = capacity * args.soak_fraction
-                print(f"\nsoak rate: {args.soak_fraction:.0%} of a measured capacity of "
-                      f"{capacity:.0f} req/s")
-            passed = soak(deployment.servers, deployment.key, rate, args.soak_seconds,
-                          figures)
+                print(
+                    f"\nsoak rate: {args.soak_fraction:.0%} of a measured capacity of "
+                    f"{capacity:.0f} req/s"
+                )
+            passed = soak(deployment.servers, deployment.key, rate, args.soak_seconds, figures)
     return loads, passed
 
 
 def side_by_side(sqlite: dict[str, LoadResult] | None, pg: dict[str, LoadResult] | None) -> None:
-    columns = [(name, loads) for name, loads in
-               (("SQLite, 1 server", sqlite), ("PostgreSQL, 2 servers", pg)) if loads]
+    columns = [
+        (name, loads)
+        for name, loads in (("SQLite, 1 server", sqlite), ("PostgreSQL, 2 servers", pg))
+        if loads
+    ]
     if not columns:
         return
     rows = [
@@ -239,11 +300,15 @@ def main() -> None:
         with_receipts, without = measure()
         figures["inprocess_rps_with_receipts"] = round(with_receipts)
         figures["inprocess_rps_without_proofs_or_signing"] = round(without)
-        print(f"\nin-process single-item moderation: {with_receipts:.0f} req/s with inclusion "
-              f"proofs and signed checkpoints in every receipt, {without:.0f} req/s without "
-              f"(drop {1 - with_receipts / without:.1%}, target <= 15%)")
-    for part, name, title in (("log", "bench_log.py", "log: proofs and audit at scale"),
-                              ("classifier", "bench_classifier.py", "classifier")):
+        print(
+            f"\nin-process single-item moderation: {with_receipts:.0f} req/s with inclusion "
+            f"proofs and signed checkpoints in every receipt, {without:.0f} req/s without "
+            f"(drop {1 - with_receipts / without:.1%}, target <= 15%)"
+        )
+    for part, name, title in (
+        ("log", "bench_log.py", "log: proofs and audit at scale"),
+        ("classifier", "bench_classifier.py", "classifier"),
+    ):
         if part in args.parts:
             print(f"\n# {title}", flush=True)
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / name)], check=True)

@@ -71,18 +71,35 @@ def rss_kib(pid: int) -> int:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], health: str, cwd: Path = ROOT,
-             workers: int = 2, extra_args: tuple[str, ...] = ()) -> Iterator[Served]:
+def gunicorn(
+    app: str,
+    env: dict[str, str],
+    health: str,
+    cwd: Path = ROOT,
+    workers: int = 2,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[Served]:
     """``gunicorn APP`` with ``workers`` sync workers on a free port, ready to serve.
 
     The service writes a JSON line per request: it is measured, but not printed.
     """
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--log-level", "warning", *extra_args, app],
-        env={**os.environ, **env}, cwd=cwd,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            *extra_args,
+            app,
+        ],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -95,15 +112,19 @@ def gunicorn(app: str, env: dict[str, str], health: str, cwd: Path = ROOT,
 
 def fairwitness(env: dict[str, str], *args: str) -> str:
     """Run the ``fairwitness`` command as an operator does; its stdout."""
-    return subprocess.run([str(BIN / "fairwitness"), *args], env={**os.environ, **env},
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [str(BIN / "fairwitness"), *args],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def fresh_instance(instance_dir: Path, database_url: str) -> tuple[dict[str, str], str]:
     """``fairwitness init`` an instance on ``database_url``; its environment and a new
     client key."""
-    env = {"FAIRWITNESS_INSTANCE_DIR": str(instance_dir),
-           "FAIRWITNESS_DATABASE_URL": database_url}
+    env = {"FAIRWITNESS_INSTANCE_DIR": str(instance_dir), "FAIRWITNESS_DATABASE_URL": database_url}
     fairwitness(env, "init")
     return env, fairwitness(env, "keys", "create", "--app", "bench", "--role", "client")
 

@@ -313,13 +313,17 @@ class LinearTextClassifier:
             scores = _term_scores(words, word_rows, rows, self._word_idf, self._word_weights)
             scores += _term_scores(
                 np.concatenate(grams) if grams else _EMPTY_INDICES,
-                np.repeat(chunk_rows, lengths), rows, self._char_idf, self._char_weights,
+                np.repeat(chunk_rows, lengths),
+                rows,
+                self._char_idf,
+                self._char_weights,
             )
         else:
             # Many texts share words: sparse products analyse each distinct chunk once.
             scores = _count_scores(
                 _term_counts(words, word_rows, rows, len(self._word_idf)),
-                self._word_idf, self._word_weights,
+                self._word_idf,
+                self._word_weights,
             )
             scores += _count_scores(
                 self._char_counts(chunks, chunk_ptr), self._char_idf, self._char_weights
@@ -427,8 +431,10 @@ class LinearTextClassifier:
             features: list[int] = []
             owners: list[int] = []
             shares: list[float] = []
-            tokens = [(m.group(), bisect.bisect_right(starts, m.start()) - 1)
-                      for m in WORD_PATTERN.finditer(normal)]
+            tokens = [
+                (m.group(), bisect.bisect_right(starts, m.start()) - 1)
+                for m in WORD_PATTERN.finditer(normal)
+            ]
             vocab = self._word_vocab
             for token, chunk in tokens:
                 index = vocab.get(token)
@@ -443,16 +449,24 @@ class LinearTextClassifier:
                     owners += (left_chunk, right_chunk)
                     shares += (0.5, 0.5)
             _add_block_contributions(
-                result, np.array(features, dtype=np.int64), np.array(owners, dtype=np.int64),
-                np.array(shares), self._word_idf, self._word_weights,
+                result,
+                np.array(features, dtype=np.int64),
+                np.array(owners, dtype=np.int64),
+                np.array(shares),
+                self._word_idf,
+                self._word_weights,
             )
             # Character block: every n-gram lies inside one chunk.
             grams = self._chunk_grams([match.group() for match in found])
             counts = np.fromiter(map(len, grams), np.int64, len(grams))
             char_features = np.concatenate(grams)
             _add_block_contributions(
-                result, char_features, np.repeat(np.arange(len(chunks)), counts),
-                np.ones(len(char_features)), self._char_idf, self._char_weights,
+                result,
+                char_features,
+                np.repeat(np.arange(len(chunks)), counts),
+                np.ones(len(char_features)),
+                self._char_idf,
+                self._char_weights,
             )
         result.flags.writeable = False
         return chunks, result
@@ -532,14 +546,15 @@ def _term_scores(
     row_of, term = np.divmod(keys, len(idf))
     data = _tfidf(counts, idf[term], row_of, n_rows)
     contributions = weights[term] * data[:, None]
-    return np.column_stack([
-        np.bincount(row_of, weights=contributions[:, label], minlength=n_rows)
-        for label in range(weights.shape[1])
-    ])
+    return np.column_stack(
+        [
+            np.bincount(row_of, weights=contributions[:, label], minlength=n_rows)
+            for label in range(weights.shape[1])
+        ]
+    )
 
 
-def _term_counts(terms: np.ndarray, rows: np.ndarray, n_rows: int,
-                 n_terms: int) -> sp.csr_matrix:
+def _term_counts(terms: np.ndarray, rows: np.ndarray, n_rows: int, n_terms: int) -> sp.csr_matrix:
     """Term counts per row from occurrences, as a sparse matrix without repeated entries."""
     row_ptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=row_ptr[1:])
@@ -591,8 +606,9 @@ def _add_block_contributions(
     per_unit = values / norm / counts
     contributions = (per_unit[position] * share)[:, None] * weights[feature]
     for label in range(result.shape[1]):
-        result[:, label] += np.bincount(chunk, weights=contributions[:, label],
-                                        minlength=len(result))
+        result[:, label] += np.bincount(
+            chunk, weights=contributions[:, label], minlength=len(result)
+        )
 
 
 def _serialise(state: dict[str, Any]) -> bytes:

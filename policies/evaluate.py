@@ -97,8 +97,7 @@ def evaluate(
     return decide(policy, match_rules(policy, scores, text), active_strike_weight)
 
 
-def match_rules(policy: Policy, scores: Mapping[str, float],
-                text: str) -> tuple[RuleMatch, ...]:
+def match_rules(policy: Policy, scores: Mapping[str, float], text: str) -> tuple[RuleMatch, ...]:
     """The rules of ``policy`` that hold for ``text``, in policy order.
 
     Depends on the text and its scores only, never on the author's history, so it can
@@ -109,8 +108,13 @@ def match_rules(policy: Policy, scores: Mapping[str, float],
     return tuple(m for m in found if m is not None)
 
 
-def decide(policy: Policy, matches: tuple[RuleMatch, ...],
-           active_strike_weight: int = 0, *, weight_is_exact: bool = True) -> Outcome:
+def decide(
+    policy: Policy,
+    matches: tuple[RuleMatch, ...],
+    active_strike_weight: int = 0,
+    *,
+    weight_is_exact: bool = True,
+) -> Outcome:
     """The outcome of ``matches`` (from ``match_rules``) for an author whose active
     strikes weigh ``active_strike_weight``.
 
@@ -216,8 +220,8 @@ def _compile_regex(condition: RegexCondition) -> _Check:
         if search(text) is None:
             return _NOT_HELD
         # An empty match holds the rule but marks no characters.
-        return _Result(True, spans=tuple(m.span() for m in finditer(text)
-                                         if m.end() > m.start()))
+        return _Result(True, spans=tuple(m.span() for m in finditer(text) if m.end() > m.start()))
+
     return check
 
 
@@ -229,6 +233,7 @@ def _compile_length(condition: LengthCondition) -> _Check:
     def check(_scores: Mapping[str, float], text: str) -> _Result:
         n = len(text)
         return held if n >= low and (high is None or n <= high) else not_held
+
     return check
 
 
@@ -262,6 +267,7 @@ def _compile_all(condition: AllOf) -> _Check:
                 return _NOT_HELD
             results[i] = result
         return _joined(results)  # type: ignore[arg-type]
+
     return check
 
 
@@ -272,6 +278,7 @@ def _compile_any(condition: AnyOf) -> _Check:
         # Every child is evaluated, so the explanation lists every branch that held.
         kept = [r for r in (child(scores, text) for child in children) if r.held]
         return _joined(kept) if kept else _NOT_HELD
+
     return check
 
 

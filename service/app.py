@@ -49,18 +49,17 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     outage.register(app, runtime.engine)
     _bound_query(app, settings.max_query_bytes)
     init_rate_limits(app, settings, runtime.engine, clock)
-    for module in (moderations, decisions, log, policies, health, appeals, transparency,
-                   webhooks):
+    for module in (moderations, decisions, log, policies, health, appeals, transparency, webhooks):
         app.register_blueprint(module.bp)
     app.register_blueprint(web.bp)
 
     try:
-        publish_all(runtime.log, [j.policy for j in runtime.judges.values()],
-                    clock(), runtime.published)
+        publish_all(
+            runtime.log, [j.policy for j in runtime.judges.values()], clock(), runtime.published
+        )
     except SQLAlchemyError as exc:
         # Storage may be down at boot; moderation publishes before first use anyway.
-        app.logger.warning("could not publish policy versions at start-up: %s",
-                           type(exc).__name__)
+        app.logger.warning("could not publish policy versions at start-up: %s", type(exc).__name__)
     return app
 
 
@@ -84,12 +83,18 @@ def _observe_requests(app: Flask) -> None:
         metrics.count_request(request.method, route, response.status_code)
         started = g.get("started")
         elapsed = (time.perf_counter() - started) * 1000 if started is not None else None
-        _access.info("request", extra={
-            "event": "request", "request_id": request_id, "method": request.method,
-            "route": route, "status": response.status_code,
-            "duration_ms": round(elapsed, 2) if elapsed is not None else None,
-            "key_id": getattr(g.get("api_key"), "key_id", None),
-        })
+        _access.info(
+            "request",
+            extra={
+                "event": "request",
+                "request_id": request_id,
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed, 2) if elapsed is not None else None,
+                "key_id": getattr(g.get("api_key"), "key_id", None),
+            },
+        )
         return response
 
 
@@ -100,6 +105,9 @@ def _bound_query(app: Flask, limit: int) -> None:
     @app.before_request
     def _check() -> None:
         if len(request.query_string) > limit:
-            raise Problem(414, "uri-too-long",
-                          f"The query string is longer than the limit of {limit} bytes.",
-                          [field_error("#/query", f"At most {limit} bytes.")])
+            raise Problem(
+                414,
+                "uri-too-long",
+                f"The query string is longer than the limit of {limit} bytes.",
+                [field_error("#/query", f"At most {limit} bytes.")],
+            )

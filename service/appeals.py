@@ -73,14 +73,19 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
-def new_token(*, decision_id: str, app: str, decided_at: datetime,
-              policy: Policy) -> tuple[str, str, dict]:
+def new_token(
+    *, decision_id: str, app: str, decided_at: datetime, policy: Policy
+) -> tuple[str, str, dict]:
     """A fresh appeal token for ``decision_id``, its deadline, and the ``appeal_tokens``
     row (holding only the token's hash) to insert in the decision's own append."""
     token = secrets.token_urlsafe(32)
     deadline = rfc3339(policy.appeals.window.add_to(decided_at))
-    row = {"decision_id": decision_id, "token_hash": hash_token(token), "app": app,
-           "deadline": deadline}
+    row = {
+        "decision_id": decision_id,
+        "token_hash": hash_token(token),
+        "app": app,
+        "deadline": deadline,
+    }
     return token, deadline, row
 
 
@@ -93,8 +98,11 @@ def store_tokens(conn: Connection, rows: list[dict]) -> None:
 
 def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict:
     """What the author is handed with a decision: where to appeal, the secret, until when."""
-    return {"url": f"{public_url.rstrip('/')}/appeals/new?decision={decision_id}",
-            "token": token, "deadline": deadline}
+    return {
+        "url": f"{public_url.rstrip('/')}/appeals/new?decision={decision_id}",
+        "token": token,
+        "deadline": deadline,
+    }
 
 
 # --- filing ----------------------------------------------------------------------------
@@ -108,14 +116,20 @@ class FiledAppeal:
 
 
 def _decision(conn: Connection, decision_id: str) -> dict | None:
-    row = conn.execute(select(log_entries.c.body).where(log_entries.c.entry_id == decision_id)
-                       .where(log_entries.c.kind == "decision")).first()
+    row = conn.execute(
+        select(log_entries.c.body)
+        .where(log_entries.c.entry_id == decision_id)
+        .where(log_entries.c.kind == "decision")
+    ).first()
     return json.loads(row.body) if row else None
 
 
 def _reversal_of(conn: Connection, decision_id: str) -> str | None:
-    return conn.execute(select(log_entries.c.entry_id).where(log_entries.c.kind == "reversal")
-                        .where(log_entries.c.ref == decision_id)).scalar()
+    return conn.execute(
+        select(log_entries.c.entry_id)
+        .where(log_entries.c.kind == "reversal")
+        .where(log_entries.c.ref == decision_id)
+    ).scalar()
 
 
 def _decide_within(policies: Mapping[str, Policy], policy_id: str):
@@ -123,8 +137,16 @@ def _decide_within(policies: Mapping[str, Policy], policy_id: str):
     return policy.appeals.decide_within if policy else DEFAULT_DECIDE_WITHIN
 
 
-def file_appeal(*, decision_id: str, statement: str, token: str | None, key: ApiKey | None,
-                log: Log, policies: Mapping[str, Policy], clock: Clock) -> FiledAppeal:
+def file_appeal(
+    *,
+    decision_id: str,
+    statement: str,
+    token: str | None,
+    key: ApiKey | None,
+    log: Log,
+    policies: Mapping[str, Policy],
+    clock: Clock,
+) -> FiledAppeal:
     """File an appeal against a decision, by its author (``token``) or its app (``key``).
 
     The caller has checked that one of the two is present and that ``key``, if any, is a
@@ -139,38 +161,46 @@ def file_appeal(*, decision_id: str, statement: str, token: str | None, key: Api
             raise NotFound(f"No decision {decision_id!r}.")
         if decision["action"] == "allow":
             raise Conflict("An allow decision took no action; there is nothing to appeal.")
-        stored = conn.execute(select(appeal_tokens).where(
-            appeal_tokens.c.decision_id == decision_id)).first()
+        stored = conn.execute(
+            select(appeal_tokens).where(appeal_tokens.c.decision_id == decision_id)
+        ).first()
         if token is not None:
-            if stored is None or not hmac.compare_digest(bytes(stored.token_hash),
-                                                         hash_token(token)):
-                raise Forbidden("The appeal token does not belong to this decision.",
-                                "#/token")
+            if stored is None or not hmac.compare_digest(
+                bytes(stored.token_hash), hash_token(token)
+            ):
+                raise Forbidden("The appeal token does not belong to this decision.", "#/token")
             filed_by = "author"
         else:
             assert key is not None
             if key.app != decision["app"]:
-                raise Forbidden(f"Only the app that asked for the decision "
-                                f"({decision['app']}) may appeal it with its key.")
+                raise Forbidden(
+                    f"Only the app that asked for the decision "
+                    f"({decision['app']}) may appeal it with its key."
+                )
             filed_by = "app"
-        deadline = (stored.deadline if stored is not None else rfc3339(
-            DEFAULT_WINDOW.add_to(parse_rfc3339(decision["time"]))))
+        deadline = (
+            stored.deadline
+            if stored is not None
+            else rfc3339(DEFAULT_WINDOW.add_to(parse_rfc3339(decision["time"])))
+        )
         if rfc3339(now) > deadline:
             raise Conflict(f"The appeal window of this decision closed at {deadline}.")
         if _reversal_of(conn, decision_id):
             raise Conflict("This decision has already been reversed.")
         filed = conn.execute(
             select(appeals.c.appeal_id, appeal_resolutions.c.outcome)
-            .select_from(appeals.outerjoin(
-                appeal_resolutions, appeal_resolutions.c.appeal_id == appeals.c.appeal_id))
+            .select_from(
+                appeals.outerjoin(
+                    appeal_resolutions, appeal_resolutions.c.appeal_id == appeals.c.appeal_id
+                )
+            )
             .where(appeals.c.decision_id == decision_id)
         ).all()
         still_open = [r.appeal_id for r in filed if r.outcome is None]
         if still_open:
             raise Conflict(f"Appeal {still_open[0]} of this decision is still open.")
         if len(filed) >= MAX_APPEALS_PER_DECISION:
-            raise Conflict(f"A decision can be appealed at most {MAX_APPEALS_PER_DECISION} "
-                           f"times.")
+            raise Conflict(f"A decision can be appealed at most {MAX_APPEALS_PER_DECISION} times.")
 
         time = tx.stamp(rfc3339(now))
         decide_by = rfc3339(_decide_within(policies, decision["policy"]["id"]).add_to(now))
@@ -187,12 +217,20 @@ def file_appeal(*, decision_id: str, statement: str, token: str | None, key: Api
             "filed_by": filed_by,
         }
         appended = tx.add(body)
-        conn.execute(insert(appeals).values(
-            appeal_id=appeal_id, decision_id=decision_id, app=decision["app"],
-            subject=decision["subject"], policy_id=decision["policy"]["id"], filed_at=time,
-            decide_by=decide_by, filed_by=filed_by,
-            filed_by_key=key.key_id if filed_by == "app" and key else None,
-            log_index=appended.index))
+        conn.execute(
+            insert(appeals).values(
+                appeal_id=appeal_id,
+                decision_id=decision_id,
+                app=decision["app"],
+                subject=decision["subject"],
+                policy_id=decision["policy"]["id"],
+                filed_at=time,
+                decide_by=decide_by,
+                filed_by=filed_by,
+                filed_by_key=key.key_id if filed_by == "app" and key else None,
+                log_index=appended.index,
+            )
+        )
         conn.execute(insert(appeal_statements).values(appeal_id=appeal_id, statement=statement))
     return FiledAppeal(body=body, appended=appended, tree_size=tx.tree_size)
 
@@ -224,16 +262,28 @@ def check_modified_action(original: str, action: str) -> None:
     if action == "allow":
         raise Invalid("To take no action, overturn the decision instead.", "#/action")
     if severity(action) >= severity(original):
-        lighter = [a for a in ACTIONS[1:severity(original)]]
+        lighter = [a for a in ACTIONS[1 : severity(original)]]
         raise Invalid(
             f"A modified action must be less severe than the original {original!r}"
-            + (f"; one of: {', '.join(lighter)}." if lighter
-               else "; nothing lighter acts at all, so overturn or uphold instead."),
-            "#/action")
+            + (
+                f"; one of: {', '.join(lighter)}."
+                if lighter
+                else "; nothing lighter acts at all, so overturn or uphold instead."
+            ),
+            "#/action",
+        )
 
 
-def resolve_appeal(*, appeal_id: str, outcome: str, action: str | None, rationale: str,
-                   reviewer: ApiKey, log: Log, clock: Clock) -> Resolution:
+def resolve_appeal(
+    *,
+    appeal_id: str,
+    outcome: str,
+    action: str | None,
+    rationale: str,
+    reviewer: ApiKey,
+    log: Log,
+    clock: Clock,
+) -> Resolution:
     """Record a person's decision on an appeal, and a reversal when it changes the action.
 
     Reviewers resolve the appeals of their own app. The original decision's entry is
@@ -249,8 +299,11 @@ def resolve_appeal(*, appeal_id: str, outcome: str, action: str | None, rational
         row = conn.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
         if row is None or row.app != reviewer.app:
             raise NotFound(f"No appeal {appeal_id!r} for the app {reviewer.app}.")
-        done = conn.execute(select(appeal_resolutions.c.resolution_id).where(
-            appeal_resolutions.c.appeal_id == appeal_id)).scalar()
+        done = conn.execute(
+            select(appeal_resolutions.c.resolution_id).where(
+                appeal_resolutions.c.appeal_id == appeal_id
+            )
+        ).scalar()
         if done is not None:
             raise Conflict(f"Appeal {appeal_id} was already resolved ({done}).")
         decision = _decision(conn, row.decision_id)
@@ -300,30 +353,51 @@ def resolve_appeal(*, appeal_id: str, outcome: str, action: str | None, rational
                 "resolution": resolution_id,
             }
             tx.add(reversal)
-        conn.execute(insert(appeal_resolutions).values(
-            appeal_id=appeal_id, resolution_id=resolution_id, outcome=outcome,
-            reviewer_key=reviewer.key_id, resolved_at=time, reversal_id=reversal_id,
-            log_index=appended.index))
-        deliveries = enqueue_event(conn, app=row.app, event_type="appeal.resolved", now=now,
-                                   data={"appeal_id": appeal_id,
-                                         "decision_id": row.decision_id,
-                                         "outcome": outcome,
-                                         "original_action": original,
-                                         "action": new_action,
-                                         "resolution_id": resolution_id,
-                                         "reversal_id": reversal_id,
-                                         "log_index": appended.index})
-    return Resolution(body=body, appended=appended, reversal=reversal,
-                      tree_size=tx.tree_size, inclusion_proof=tx.proofs[appended.index],
-                      checkpoint=tx.checkpoint, webhook_deliveries=deliveries)
+        conn.execute(
+            insert(appeal_resolutions).values(
+                appeal_id=appeal_id,
+                resolution_id=resolution_id,
+                outcome=outcome,
+                reviewer_key=reviewer.key_id,
+                resolved_at=time,
+                reversal_id=reversal_id,
+                log_index=appended.index,
+            )
+        )
+        deliveries = enqueue_event(
+            conn,
+            app=row.app,
+            event_type="appeal.resolved",
+            now=now,
+            data={
+                "appeal_id": appeal_id,
+                "decision_id": row.decision_id,
+                "outcome": outcome,
+                "original_action": original,
+                "action": new_action,
+                "resolution_id": resolution_id,
+                "reversal_id": reversal_id,
+                "log_index": appended.index,
+            },
+        )
+    return Resolution(
+        body=body,
+        appended=appended,
+        reversal=reversal,
+        tree_size=tx.tree_size,
+        inclusion_proof=tx.proofs[appended.index],
+        checkpoint=tx.checkpoint,
+        webhook_deliveries=deliveries,
+    )
 
 
 # --- reading ---------------------------------------------------------------------------
 
 
 def _resolved_join():
-    return appeals.outerjoin(appeal_resolutions,
-                             appeal_resolutions.c.appeal_id == appeals.c.appeal_id)
+    return appeals.outerjoin(
+        appeal_resolutions, appeal_resolutions.c.appeal_id == appeals.c.appeal_id
+    )
 
 
 def encode_cursor(decide_by: str, appeal_id: str) -> str:
@@ -343,53 +417,90 @@ def decode_cursor(text: str) -> tuple[str, str]:
     return decide_by, appeal_id
 
 
-def list_appeals(conn: Connection, *, app: str, status: str, now: datetime, limit: int,
-                 cursor: tuple[str, str] | None = None) -> tuple[list[dict], str | None]:
+def list_appeals(
+    conn: Connection,
+    *,
+    app: str,
+    status: str,
+    now: datetime,
+    limit: int,
+    cursor: tuple[str, str] | None = None,
+) -> tuple[list[dict], str | None]:
     """One page of ``app``'s appeals with ``status`` (open, resolved or all), soonest
     ``decide_by`` first, with their private statements (for reviewers only)."""
-    q = (select(appeals, appeal_statements.c.statement, appeal_resolutions.c.outcome,
-                appeal_resolutions.c.resolved_at, appeal_resolutions.c.resolution_id)
-         .select_from(_resolved_join().outerjoin(
-             appeal_statements, appeal_statements.c.appeal_id == appeals.c.appeal_id))
-         .where(appeals.c.app == app))
+    q = (
+        select(
+            appeals,
+            appeal_statements.c.statement,
+            appeal_resolutions.c.outcome,
+            appeal_resolutions.c.resolved_at,
+            appeal_resolutions.c.resolution_id,
+        )
+        .select_from(
+            _resolved_join().outerjoin(
+                appeal_statements, appeal_statements.c.appeal_id == appeals.c.appeal_id
+            )
+        )
+        .where(appeals.c.app == app)
+    )
     if status == "open":
         q = q.where(appeal_resolutions.c.appeal_id.is_(None))
     elif status == "resolved":
         q = q.where(appeal_resolutions.c.appeal_id.is_not(None))
     if cursor is not None:
         decide_by, appeal_id = cursor
-        q = q.where((appeals.c.decide_by > decide_by)
-                    | and_(appeals.c.decide_by == decide_by, appeals.c.appeal_id > appeal_id))
-    rows = conn.execute(q.order_by(appeals.c.decide_by, appeals.c.appeal_id)
-                        .limit(limit + 1)).all()
+        q = q.where(
+            (appeals.c.decide_by > decide_by)
+            | and_(appeals.c.decide_by == decide_by, appeals.c.appeal_id > appeal_id)
+        )
+    rows = conn.execute(q.order_by(appeals.c.decide_by, appeals.c.appeal_id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     time = rfc3339(now)
-    items = [{
-        "id": r.appeal_id, "decision_id": r.decision_id,
-        "status": "resolved" if r.outcome else "open", "filed_at": r.filed_at,
-        "decide_by": r.decide_by, "overdue": r.outcome is None and r.decide_by < time,
-        "filed_by": r.filed_by, "subject": r.subject, "policy": r.policy_id,
-        "statement": r.statement, "outcome": r.outcome, "resolved_at": r.resolved_at,
-    } for r in rows]
+    items = [
+        {
+            "id": r.appeal_id,
+            "decision_id": r.decision_id,
+            "status": "resolved" if r.outcome else "open",
+            "filed_at": r.filed_at,
+            "decide_by": r.decide_by,
+            "overdue": r.outcome is None and r.decide_by < time,
+            "filed_by": r.filed_by,
+            "subject": r.subject,
+            "policy": r.policy_id,
+            "statement": r.statement,
+            "outcome": r.outcome,
+            "resolved_at": r.resolved_at,
+        }
+        for r in rows
+    ]
     next_cursor = encode_cursor(rows[-1].decide_by, rows[-1].appeal_id) if more else None
     return items, next_cursor
 
 
 def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict | None:
     """An appeal as the public sees it, from its log entries alone: never the statement."""
-    filed = conn.execute(select(log_entries.c.body).where(log_entries.c.entry_id == appeal_id)
-                         .where(log_entries.c.kind == "appeal_filed")).first()
+    filed = conn.execute(
+        select(log_entries.c.body)
+        .where(log_entries.c.entry_id == appeal_id)
+        .where(log_entries.c.kind == "appeal_filed")
+    ).first()
     if filed is None:
         return None
     body = json.loads(filed.body)
-    resolved = conn.execute(select(log_entries.c.body).where(log_entries.c.ref == appeal_id)
-                            .where(log_entries.c.kind == "appeal_resolved")).first()
+    resolved = conn.execute(
+        select(log_entries.c.body)
+        .where(log_entries.c.ref == appeal_id)
+        .where(log_entries.c.kind == "appeal_resolved")
+    ).first()
     res = json.loads(resolved.body) if resolved else None
     reversal = None
     if res is not None and res["outcome"] != "upheld":
-        rev = conn.execute(select(log_entries.c.body).where(log_entries.c.kind == "reversal")
-                           .where(log_entries.c.ref == body["ref"])).first()
+        rev = conn.execute(
+            select(log_entries.c.body)
+            .where(log_entries.c.kind == "reversal")
+            .where(log_entries.c.ref == body["ref"])
+        ).first()
         reversal = json.loads(rev.body) if rev else None
     return {
         "id": appeal_id,
@@ -413,10 +524,15 @@ def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict | Non
 
 def overdue_appeals(conn: Connection, now: datetime) -> list[str]:
     """Ids of open appeals whose ``decide_by`` has passed, most overdue first."""
-    rows = conn.execute(
-        select(appeals.c.appeal_id).select_from(_resolved_join())
-        .where(appeal_resolutions.c.appeal_id.is_(None))
-        .where(appeals.c.decide_by < rfc3339(now))
-        .order_by(appeals.c.decide_by, appeals.c.appeal_id)
-    ).scalars().all()
+    rows = (
+        conn.execute(
+            select(appeals.c.appeal_id)
+            .select_from(_resolved_join())
+            .where(appeal_resolutions.c.appeal_id.is_(None))
+            .where(appeals.c.decide_by < rfc3339(now))
+            .order_by(appeals.c.decide_by, appeals.c.appeal_id)
+        )
+        .scalars()
+        .all()
+    )
     return list(rows)

@@ -26,9 +26,23 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The ``extra`` keys a log line may carry. Anything else is dropped.
 SAFE_FIELDS = (
-    "event", "request_id", "method", "route", "status", "duration_ms", "key_id", "app",
-    "role", "reason", "expires_at", "revoked_at", "decision_id", "action", "policy_id",
-    "count", "rate_limit",
+    "event",
+    "request_id",
+    "method",
+    "route",
+    "status",
+    "duration_ms",
+    "key_id",
+    "app",
+    "role",
+    "reason",
+    "expires_at",
+    "revoked_at",
+    "decision_id",
+    "action",
+    "policy_id",
+    "count",
+    "rate_limit",
 )
 _MARK = "_fairwitness_json"
 
@@ -69,7 +83,6 @@ class JsonFormatter(logging.Formatter):
             doc["exception"] = kind.__name__
             doc["stack"] = "".join(traceback.format_tb(tb))
         return json.dumps(doc, default=str, ensure_ascii=False)
-
 
 
 class _StderrHandler(logging.StreamHandler):

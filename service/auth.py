@@ -14,8 +14,9 @@ from service.ratelimits import limits_of, request_key
 
 
 def _unauthenticated(detail: str) -> Problem:
-    return Problem(401, "unauthenticated", detail,
-                   headers={"WWW-Authenticate": 'Bearer realm="fairwitness"'})
+    return Problem(
+        401, "unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="fairwitness"'}
+    )
 
 
 def current_key() -> ApiKey:
@@ -36,9 +37,11 @@ def require_role(*roles: str) -> Callable:
             if key is None:
                 raise _unauthenticated("The API key is unknown, revoked or expired.")
             if key.role not in roles:
-                raise Problem(403, "forbidden",
-                              f"This route needs a {' or '.join(roles)} key; "
-                              f"this key's role is {key.role}.")
+                raise Problem(
+                    403,
+                    "forbidden",
+                    f"This route needs a {' or '.join(roles)} key; this key's role is {key.role}.",
+                )
             g.api_key = key
             limits_of().hit_key(key)
             return view(*args, **kwargs)

@@ -19,8 +19,7 @@ def json_body() -> Any:
     """
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise Problem(415, "unsupported-media-type",
-                      "Send the body as application/json.")
+        raise Problem(415, "unsupported-media-type", "Send the body as application/json.")
     raw = request.get_data(cache=False)
     try:
         text = raw.decode("utf-8", errors="surrogateescape")

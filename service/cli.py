@@ -34,8 +34,11 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--demo-key/--no-demo-key", default=False,
-              help="Create a client key for the app 'demo' when the instance has no keys.")
+@click.option(
+    "--demo-key/--no-demo-key",
+    default=False,
+    help="Create a client key for the app 'demo' when the instance has no keys.",
+)
 def init(demo_key: bool) -> None:
     """Create the instance (signing key, pseudonym secret, database) if missing."""
     from sqlalchemy import func, select
@@ -88,12 +91,21 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--app", "app_name", required=True, help="The client app the key acts for.")
 @click.option("--role", type=click.Choice(["client", "reviewer", "admin"]), required=True)
-@click.option("--expires-in", "expires_in", default=None, metavar="DURATION",
-              help="ISO-8601 duration after which the key stops working, e.g. P30D.")
-@click.option("--rate-limit", "rate_limit", default=None, metavar="LIMIT",
-              help="Requests this key may make, e.g. '600 per minute' (default: no limit).")
-def keys_create(app_name: str, role: str, expires_in: str | None,
-                rate_limit: str | None) -> None:
+@click.option(
+    "--expires-in",
+    "expires_in",
+    default=None,
+    metavar="DURATION",
+    help="ISO-8601 duration after which the key stops working, e.g. P30D.",
+)
+@click.option(
+    "--rate-limit",
+    "rate_limit",
+    default=None,
+    metavar="LIMIT",
+    help="Requests this key may make, e.g. '600 per minute' (default: no limit).",
+)
+def keys_create(app_name: str, role: str, expires_in: str | None, rate_limit: str | None) -> None:
     """Create a key and print it once, alone on stdout."""
     from policies.duration import parse_duration
     from service.clock import rfc3339, system_clock
@@ -116,8 +128,9 @@ def keys_create(app_name: str, role: str, expires_in: str | None,
     finally:
         engine.dispose()
     until = f", expires {rfc3339(expires_at)}" if expires_at else ""
-    _say(f"created {key.key_id} ({role} for {app_name}{until}); "
-         "store it now, it is not shown again")
+    _say(
+        f"created {key.key_id} ({role} for {app_name}{until}); store it now, it is not shown again"
+    )
     click.echo(plaintext)
 
 
@@ -139,16 +152,39 @@ def keys_list(as_json: bool) -> None:
         engine.dispose()
     now = system_clock()
     if as_json:
-        click.echo(json.dumps([{"key_id": r.key_id, "app": r.app, "role": r.role,
-                                "created_at": r.created_at, "expires_at": r.expires_at,
-                                "revoked_at": r.revoked_at, "rate_limit": r.rate_limit,
-                                "status": r.status(now)}
-                               for r in records], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "key_id": r.key_id,
+                        "app": r.app,
+                        "role": r.role,
+                        "created_at": r.created_at,
+                        "expires_at": r.expires_at,
+                        "revoked_at": r.revoked_at,
+                        "rate_limit": r.rate_limit,
+                        "status": r.status(now),
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
         return
     header = ("KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES", "REVOKED", "LIMIT")
-    rows = [header] + [(r.key_id, r.app, r.role, r.status(now), r.created_at,
-                        r.expires_at or "-", r.revoked_at or "-", r.rate_limit or "-")
-                       for r in records]
+    rows = [header] + [
+        (
+            r.key_id,
+            r.app,
+            r.role,
+            r.status(now),
+            r.created_at,
+            r.expires_at or "-",
+            r.revoked_at or "-",
+            r.rate_limit or "-",
+        )
+        for r in records
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -193,8 +229,9 @@ def keys_limit(key_id: str, rate_limit: str) -> None:
         raise click.BadParameter(str(exc), param_hint="LIMIT") from exc
     finally:
         engine.dispose()
-    _say(f"{record.key_id} ({record.role} for {record.app}): "
-         f"{record.rate_limit or 'no rate limit'}")
+    _say(
+        f"{record.key_id} ({record.role} for {record.app}): {record.rate_limit or 'no rate limit'}"
+    )
 
 
 @main.group()
@@ -230,10 +267,15 @@ def policy_test(directory: Path) -> None:
 @main.command()
 @click.option("--bind", default="127.0.0.1:8080", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--graceful-timeout", "graceful_timeout", default=None, type=int,
-              metavar="SECONDS",
-              help="On SIGTERM, how long in-flight requests may take to finish before "
-                   "their workers are killed (default: FAIRWITNESS_GRACEFUL_TIMEOUT, 30).")
+@click.option(
+    "--graceful-timeout",
+    "graceful_timeout",
+    default=None,
+    type=int,
+    metavar="SECONDS",
+    help="On SIGTERM, how long in-flight requests may take to finish before "
+    "their workers are killed (default: FAIRWITNESS_GRACEFUL_TIMEOUT, 30).",
+)
 def serve(bind: str, workers: int, graceful_timeout: int | None) -> None:
     """Serve the API with gunicorn (policies are checked before it starts).
 
@@ -259,13 +301,22 @@ def serve(bind: str, workers: int, graceful_timeout: int | None) -> None:
         # A fresh directory per start: stale files from an earlier run would be summed too.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fairwitness-metrics-")
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", bind, "--workers", str(workers),
-            # Long streamed exports (a whole log as CSV) must outlive the sync worker's
-            # default 30 s watchdog.
-            # No gunicorn access log: the app writes one JSON line per request with its
-            # request id and route pattern, and without the client address or query string.
-            "--timeout", "300", "--graceful-timeout", str(graceful_timeout),
-            "service:create_app()"]
+    args = [
+        str(gunicorn),
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        # Long streamed exports (a whole log as CSV) must outlive the sync worker's
+        # default 30 s watchdog.
+        # No gunicorn access log: the app writes one JSON line per request with its
+        # request id and route pattern, and without the client address or query string.
+        "--timeout",
+        "300",
+        "--graceful-timeout",
+        str(graceful_timeout),
+        "service:create_app()",
+    ]
     os.execv(args[0], args)
 
 
@@ -308,8 +359,13 @@ def webhooks() -> None:
 
 @webhooks.command("deliver")
 @click.option("--once", is_flag=True, help="Attempt what is due now, then exit.")
-@click.option("--interval", default=5.0, show_default=True, type=float,
-              help="Seconds between passes when not --once.")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Seconds between passes when not --once.",
+)
 def webhooks_deliver(once: bool, interval: float) -> None:
     """Send every due webhook delivery (pending, next attempt reached), retrying with
     backoff; without --once, keep doing so until interrupted."""

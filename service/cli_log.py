@@ -197,12 +197,19 @@ def log_key(as_json: bool) -> None:
 
 
 @log.command("rotate-key")
-@click.option("--prepare", is_flag=True,
-              help="Only generate the new key into this instance's signing-keys/ and print "
-                   "it; copy it to every host, then run rotate-key without --prepare.")
-@click.option("--overlap", default=None, metavar="DURATION",
-              help="How long the current key keeps signing beside the new one, e.g. P7D "
-                   "(default: FAIRWITNESS_KEY_OVERLAP). PT0S for none.")
+@click.option(
+    "--prepare",
+    is_flag=True,
+    help="Only generate the new key into this instance's signing-keys/ and print "
+    "it; copy it to every host, then run rotate-key without --prepare.",
+)
+@click.option(
+    "--overlap",
+    default=None,
+    metavar="DURATION",
+    help="How long the current key keeps signing beside the new one, e.g. P7D "
+    "(default: FAIRWITNESS_KEY_OVERLAP). PT0S for none.",
+)
 def log_rotate_key(prepare: bool, overlap: str | None) -> None:
     """Introduce a new signing key: announce it in the log and sign with it from now on.
 
@@ -228,8 +235,10 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
         prepared = [s for s in log.signers if schedule.find(s.verifier()) is None]
         if len(prepared) > 1:
             names = ", ".join(s.verifier_key() for s in prepared)
-            _say(f"error: several prepared keys are waiting ({names}); remove all but one "
-                 f"from {settings.instance_dir / 'signing-keys'}")
+            _say(
+                f"error: several prepared keys are waiting ({names}); remove all but one "
+                f"from {settings.instance_dir / 'signing-keys'}"
+            )
             sys.exit(EXIT_FAILED)
         if prepare:
             if prepared:
@@ -238,11 +247,14 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
             else:
                 signer, path = add_signing_key(settings.instance_dir, settings.log_origin)
                 logging.getLogger("fairwitness.keys").info(
-                    "signing key prepared", extra={"event": "signing_key_prepared",
-                                                   "key_id": signer.key_id.hex()})
-                _say(f"prepared {path}; copy it into every host's "
-                     f"{settings.instance_dir.name}/signing-keys/, then run "
-                     f"`fairwitness log rotate-key`")
+                    "signing key prepared",
+                    extra={"event": "signing_key_prepared", "key_id": signer.key_id.hex()},
+                )
+                _say(
+                    f"prepared {path}; copy it into every host's "
+                    f"{settings.instance_dir.name}/signing-keys/, then run "
+                    f"`fairwitness log rotate-key`"
+                )
             click.echo(signer.verifier_key())
             return
         if prepared:
@@ -262,9 +274,11 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
     finally:
         log.engine.dispose()
     body = rotated.body
-    _say(f"rotated: {new_key.key_id.hex()} signs from {body['time']}; the previous key "
-         f"signs beside it until {body['previous_signs_until']} (key_rotation entry "
-         f"{rotated.appended.index}, tree size {rotated.tree_size})")
+    _say(
+        f"rotated: {new_key.key_id.hex()} signs from {body['time']}; the previous key "
+        f"signs beside it until {body['previous_signs_until']} (key_rotation entry "
+        f"{rotated.appended.index}, tree size {rotated.tree_size})"
+    )
     click.echo(new_key.verifier_key())
 
 

@@ -16,8 +16,10 @@ def rfc3339(moment: datetime) -> str:
     """Fixed-width UTC with milliseconds, so text order equals time order."""
     u = moment.astimezone(UTC)
     # Formatted by hand: strftime's %Y does not zero-pad years before 1000.
-    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
-            f"{u.second:02d}.{u.microsecond // 1000:03d}Z")
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+        f"{u.second:02d}.{u.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_rfc3339(text: str) -> datetime:

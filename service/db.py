@@ -79,8 +79,9 @@ ALL_METADATA = (log_metadata, metadata)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, timeout_seconds: float = 5.0,
-                sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(
+    url: str, timeout_seconds: float = 5.0, sqlite_synchronous: str = "NORMAL"
+) -> Engine:
     """An engine that fails fast instead of hanging when storage is unavailable.
 
     SQLite: WAL (readers never block the writer), a busy timeout instead of instant
@@ -138,9 +139,15 @@ def make_engine(url: str, timeout_seconds: float = 5.0,
     seconds = max(1, round(timeout_seconds))
     parsed = make_url(url)
     # Keep libpq options given in the URL (a search_path, say) beside our timeouts.
-    options = " ".join(filter(None, [
-        parsed.query.get("options"), f"-c statement_timeout={ms} -c lock_timeout={ms}",
-    ]))
+    options = " ".join(
+        filter(
+            None,
+            [
+                parsed.query.get("options"),
+                f"-c statement_timeout={ms} -c lock_timeout={ms}",
+            ],
+        )
+    )
     engine = create_engine(
         parsed.difference_update_query(["options"]),
         # A pooled connection that died with the server (restart, failover) is found by

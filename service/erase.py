@@ -81,8 +81,11 @@ def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REA
         )
         tx.conn.execute(
             update(appeal_statements)
-            .where(appeal_statements.c.appeal_id.in_(
-                select(appeals.c.appeal_id).where(appeals.c.decision_id == decision_id)))
+            .where(
+                appeal_statements.c.appeal_id.in_(
+                    select(appeals.c.appeal_id).where(appeals.c.decision_id == decision_id)
+                )
+            )
             .where(appeal_statements.c.erased_at.is_(None))
             .values(statement=None, erased_at=time)
         )

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 MASK = "█"
 # Personal data a bystander should never read in a public log, even in a "redacted" excerpt.
 _PERSONAL = re.compile(
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"          # e-mail addresses
-    r"|https?://\S+|www\.\S+"                  # links
-    r"|@\w{2,}"                                # @mentions
-    r"|\+?\d[\d ().-]{6,}\d"                   # phone-like digit runs
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses
+    r"|https?://\S+|www\.\S+"  # links
+    r"|@\w{2,}"  # @mentions
+    r"|\+?\d[\d ().-]{6,}\d"  # phone-like digit runs
 )
 
 

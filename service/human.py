@@ -48,9 +48,17 @@ class HumanDecision:
     notice: str | None = None
 
 
-def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Policy], log: Log,
-           secret: bytes, clock: Clock, published: set[tuple[str, str]],
-           public_url: str = "") -> Moderated:
+def decide(
+    request: HumanDecision,
+    *,
+    reviewer: ApiKey,
+    policies: dict[str, Policy],
+    log: Log,
+    secret: bytes,
+    clock: Clock,
+    published: set[tuple[str, str]],
+    public_url: str = "",
+) -> Moderated:
     """Append a reviewer's decision under ``request.rule`` for the reviewer's app.
 
     ``action`` defaults to the rule's action; any content action but ``allow`` may be
@@ -59,19 +67,24 @@ def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Poli
     """
     policy = policies.get(request.policy_id)
     if policy is None:
-        raise DecisionRefused(f"Unknown policy {request.policy_id!r}; known: "
-                              f"{', '.join(sorted(policies))}.", "#/policy")
+        raise DecisionRefused(
+            f"Unknown policy {request.policy_id!r}; known: {', '.join(sorted(policies))}.",
+            "#/policy",
+        )
     try:
         rule = policy.rule(request.rule_id)
     except KeyError:
         raise DecisionRefused(
             f"Policy {policy.id!r} has no rule {request.rule_id!r}; its rules: "
-            f"{', '.join(r.id for r in policy.rules)}.", "#/rule") from None
+            f"{', '.join(r.id for r in policy.rules)}.",
+            "#/rule",
+        ) from None
     content_action = request.action or rule.action
     if content_action not in CONTENT_ACTIONS or content_action == "allow":
         raise DecisionRefused(
-            f"Rule {rule.id!r} takes no action; name one of: "
-            f"{', '.join(CONTENT_ACTIONS[1:])}.", "#/action")
+            f"Rule {rule.id!r} takes no action; name one of: {', '.join(CONTENT_ACTIONS[1:])}.",
+            "#/action",
+        )
     app = reviewer.app
     subject = subject_pseudonym(secret, app, request.user_id)
     salt = new_salt() if request.text is not None else None
@@ -96,33 +109,62 @@ def decide(request: HumanDecision, *, reviewer: ApiKey, policies: dict[str, Poli
             "time": time,
             "app": app,
             "subject": subject,
-            "content": (content_commitment(salt, request.text)
-                        if salt is not None and request.text is not None else None),
+            "content": (
+                content_commitment(salt, request.text)
+                if salt is not None and request.text is not None
+                else None
+            ),
             "policy": {"id": policy.id, "version": policy.version},
             "classifier": None,
             "scores": {},
-            "rules": [{"id": rule.id, "action": rule.action, "notice": rule.notice,
-                       "labels": [], "spans": []}],
+            "rules": [
+                {
+                    "id": rule.id,
+                    "action": rule.action,
+                    "notice": rule.notice,
+                    "labels": [],
+                    "spans": [],
+                }
+            ],
             "action": outcome.action,
             "content_action": content_action,
             "automated": False,
             "moderator": reviewer.key_id,
             "notice": outcome.notice,
-            "excerpt": (public_excerpt(policy.public_excerpt, request.text, [])
-                        if request.text is not None else None),
+            "excerpt": (
+                public_excerpt(policy.public_excerpt, request.text, [])
+                if request.text is not None
+                else None
+            ),
             **fields,
         }
-        appended = tx.add(body, rules=[rule.id],
-                          strike=(strike["weight"], strike["expires_at"]) if strike else None)
+        appended = tx.add(
+            body,
+            rules=[rule.id],
+            strike=(strike["weight"], strike["expires_at"]) if strike else None,
+        )
         if request.text is not None or request.content_ref is not None:
-            tx.conn.execute(insert(decision_content).values(
-                decision_id=decision_id, app=app, content_ref=request.content_ref,
-                text=request.text, salt=salt, erased_at=None))
-        token, deadline, row = new_token(decision_id=decision_id, app=app, decided_at=now,
-                                         policy=policy)
+            tx.conn.execute(
+                insert(decision_content).values(
+                    decision_id=decision_id,
+                    app=app,
+                    content_ref=request.content_ref,
+                    text=request.text,
+                    salt=salt,
+                    erased_at=None,
+                )
+            )
+        token, deadline, row = new_token(
+            decision_id=decision_id, app=app, decided_at=now, policy=policy
+        )
         store_tokens(tx.conn, [row])
     published.update(newly_published)
-    return Moderated(body=body, appended=appended, tree_size=tx.tree_size,
-                     salt=salt or b"", inclusion_proof=tx.proofs[appended.index],
-                     checkpoint=tx.checkpoint,
-                     appeal=appeal_offer(public_url, decision_id, token, deadline))
+    return Moderated(
+        body=body,
+        appended=appended,
+        tree_size=tx.tree_size,
+        salt=salt or b"",
+        inclusion_proof=tx.proofs[appended.index],
+        checkpoint=tx.checkpoint,
+        appeal=appeal_offer(public_url, decision_id, token, deadline),
+    )

@@ -67,15 +67,21 @@ def check(conn: Connection, claim: Claim, now: datetime) -> None:
         .where(idempotency_keys.c.created_at >= rfc3339(now - RETENTION))
     ).first()
     if row is not None:
-        raise AlreadyDone(json.loads(row.decision_ids),
-                          same=bytes(row.request_hash) == claim.request_hash)
+        raise AlreadyDone(
+            json.loads(row.decision_ids), same=bytes(row.request_hash) == claim.request_hash
+        )
 
 
-def record_row(conn: Connection, claim: Claim, decision_ids: list[str],
-               now: datetime) -> dict:
+def record_row(conn: Connection, claim: Claim, decision_ids: list[str], now: datetime) -> dict:
     """The row recording ``claim``, to write with the decisions; expired keys are purged
     first (and a key past its retention may be used afresh)."""
-    conn.execute(delete(idempotency_keys)
-                 .where(idempotency_keys.c.created_at < rfc3339(now - RETENTION)))
-    return {"app": claim.app, "idem_key": claim.key, "request_hash": claim.request_hash,
-            "decision_ids": json.dumps(decision_ids), "created_at": rfc3339(now)}
+    conn.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < rfc3339(now - RETENTION))
+    )
+    return {
+        "app": claim.app,
+        "idem_key": claim.key,
+        "request_hash": claim.request_hash,
+        "decision_ids": json.dumps(decision_ids),
+        "created_at": rfc3339(now),
+    }

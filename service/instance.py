@@ -76,8 +76,11 @@ def load_instance(directory: Path) -> Instance:
                 added.append(load_private_key_pem(path.read_bytes()))
             except NoteError as exc:
                 raise InstanceError(f"{path}: {exc}") from exc
-    return Instance(signing_key=load_private_key_pem(key_path.read_bytes()), secret=secret,
-                    added_keys=tuple(added))
+    return Instance(
+        signing_key=load_private_key_pem(key_path.read_bytes()),
+        secret=secret,
+        added_keys=tuple(added),
+    )
 
 
 def signer_for(instance: Instance, origin: str) -> Signer:

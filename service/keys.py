@@ -22,18 +22,32 @@ _PREFIX = re.compile(r"[0-9a-f]{12}")
 KEY_PREFIX = "fw"
 _KEY_ID = re.compile(r"(?:key_)?([0-9a-f]{12})")
 
-_RECORD_COLUMNS = (api_keys.c.key_id, api_keys.c.app, api_keys.c.role, api_keys.c.created_at,
-                   api_keys.c.expires_at, api_keys.c.revoked_at, api_keys.c.rate_limit)
+_RECORD_COLUMNS = (
+    api_keys.c.key_id,
+    api_keys.c.app,
+    api_keys.c.role,
+    api_keys.c.created_at,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+    api_keys.c.rate_limit,
+)
 
 # Names keys by id (``key_<prefix>``) only: the secret never reaches a log line.
 logger = logging.getLogger("fairwitness.keys")
 
 # Every authenticated request reads its key afresh, so a revocation holds at once on
 # every server; compiled once because it runs on every request.
-_KEY_BY_PREFIX = Prepared(lambda: select(
-    api_keys.c.key_id, api_keys.c.secret_hash, api_keys.c.app, api_keys.c.role,
-    api_keys.c.expires_at, api_keys.c.revoked_at, api_keys.c.rate_limit,
-).where(api_keys.c.prefix == bindparam("prefix")))
+_KEY_BY_PREFIX = Prepared(
+    lambda: select(
+        api_keys.c.key_id,
+        api_keys.c.secret_hash,
+        api_keys.c.app,
+        api_keys.c.role,
+        api_keys.c.expires_at,
+        api_keys.c.revoked_at,
+        api_keys.c.rate_limit,
+    ).where(api_keys.c.prefix == bindparam("prefix"))
+)
 
 
 @dataclass(frozen=True)
@@ -77,16 +91,22 @@ def check_rate_limit(text: str | None) -> str | None:
     try:
         parse_limit(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a rate limit such as '600 per minute' or 'none'"
-                         ) from None
+        raise ValueError(
+            f"{text!r} is not a rate limit such as '600 per minute' or 'none'"
+        ) from None
     if len(text) > 64:
         raise ValueError("a rate limit is at most 64 characters")
     return text.strip()
 
 
-def create_key(conn: Connection, app: str, role: str, now: datetime,
-               expires_at: datetime | None = None,
-               rate_limit: str | None = None) -> tuple[ApiKey, str]:
+def create_key(
+    conn: Connection,
+    app: str,
+    role: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+    rate_limit: str | None = None,
+) -> tuple[ApiKey, str]:
     """Store a new key's hash; return the key and its plaintext (the only time it exists)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -100,14 +120,27 @@ def create_key(conn: Connection, app: str, role: str, now: datetime,
     key = ApiKey(key_id=f"key_{prefix}", app=app, role=role, rate_limit=rate_limit)
     conn.execute(
         insert(api_keys).values(
-            key_id=key.key_id, prefix=prefix, secret_hash=_hash(plaintext), app=app, role=role,
-            created_at=rfc3339(now), expires_at=rfc3339(expires_at) if expires_at else None,
+            key_id=key.key_id,
+            prefix=prefix,
+            secret_hash=_hash(plaintext),
+            app=app,
+            role=role,
+            created_at=rfc3339(now),
+            expires_at=rfc3339(expires_at) if expires_at else None,
             rate_limit=rate_limit,
         )
     )
-    logger.info("key created", extra={"event": "key_created", "key_id": key.key_id,
-                                      "app": app, "role": role, "rate_limit": rate_limit,
-                                      "expires_at": rfc3339(expires_at) if expires_at else None})
+    logger.info(
+        "key created",
+        extra={
+            "event": "key_created",
+            "key_id": key.key_id,
+            "app": app,
+            "role": role,
+            "rate_limit": rate_limit,
+            "expires_at": rfc3339(expires_at) if expires_at else None,
+        },
+    )
     return key, plaintext
 
 
@@ -119,20 +152,26 @@ def set_rate_limit(conn: Connection, key_id: str, rate_limit: str | None) -> Key
     if found is None:
         raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
     rate_limit = check_rate_limit(rate_limit)
-    conn.execute(update(api_keys).where(api_keys.c.prefix == found[1])
-                 .values(rate_limit=rate_limit))
+    conn.execute(
+        update(api_keys).where(api_keys.c.prefix == found[1]).values(rate_limit=rate_limit)
+    )
     record = _record(conn, found[1])
     if record is None:
         raise LookupError(f"no key {key_id!r}")
-    logger.info("key rate limit set", extra={"event": "key_rate_limit_set",
-                                             "key_id": record.key_id, "app": record.app,
-                                             "rate_limit": rate_limit})
+    logger.info(
+        "key rate limit set",
+        extra={
+            "event": "key_rate_limit_set",
+            "key_id": record.key_id,
+            "app": record.app,
+            "rate_limit": rate_limit,
+        },
+    )
     return record
 
 
 def _record(conn: Connection, prefix: str) -> KeyRecord | None:
-    row = conn.execute(
-        select(*_RECORD_COLUMNS).where(api_keys.c.prefix == prefix)).first()
+    row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.prefix == prefix)).first()
     return KeyRecord(*row) if row else None
 
 
@@ -155,14 +194,23 @@ def revoke_key(conn: Connection, key_id: str, now: datetime) -> KeyRecord:
     if found is None:
         raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
     prefix = found[1]
-    conn.execute(update(api_keys)
-                 .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
-                 .values(revoked_at=rfc3339(now)))
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=rfc3339(now))
+    )
     record = _record(conn, prefix)
     if record is None:
         raise LookupError(f"no key {key_id!r}")
-    logger.info("key revoked", extra={"event": "key_revoked", "key_id": record.key_id,
-                                      "app": record.app, "revoked_at": record.revoked_at})
+    logger.info(
+        "key revoked",
+        extra={
+            "event": "key_revoked",
+            "key_id": record.key_id,
+            "app": record.app,
+            "revoked_at": record.revoked_at,
+        },
+    )
     return record
 
 
@@ -180,11 +228,15 @@ def authenticate(conn: Connection, presented: str, now: datetime) -> ApiKey | No
     if not hmac.compare_digest(bytes(secret_hash), _hash(presented)):
         return None
     if revoked_at is not None:
-        logger.info("revoked key refused", extra={"event": "key_refused", "key_id": key_id,
-                                                  "reason": "revoked"})
+        logger.info(
+            "revoked key refused",
+            extra={"event": "key_refused", "key_id": key_id, "reason": "revoked"},
+        )
         return None
     if expires_at is not None and parse_rfc3339(expires_at) <= now:
-        logger.info("expired key refused", extra={"event": "key_refused", "key_id": key_id,
-                                                  "reason": "expired"})
+        logger.info(
+            "expired key refused",
+            extra={"event": "key_refused", "key_id": key_id, "reason": "expired"},
+        )
         return None
     return ApiKey(key_id=key_id, app=app, role=role, rate_limit=rate_limit)

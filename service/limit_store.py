@@ -35,9 +35,14 @@ class DatabaseStorage(Storage):
 
     STORAGE_SCHEME: ClassVar[list[str]] = [SCHEME]
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
-                 engine: Engine | None = None, clock: Callable[[], float] = time.time,
-                 **options: object) -> None:
+    def __init__(
+        self,
+        uri: str | None = None,
+        wrap_exceptions: bool = False,
+        engine: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+        **options: object,
+    ) -> None:
         if engine is None:
             raise ValueError("the database rate-limit storage needs an engine")
         self._engine = engine
@@ -86,7 +91,8 @@ class DatabaseStorage(Storage):
     def get(self, key: str) -> int:
         with self._engine.connect() as conn:
             hits = conn.execute(
-                select(counters.c.hits).where(counters.c.limit_key == key)
+                select(counters.c.hits)
+                .where(counters.c.limit_key == key)
                 .where(counters.c.expires_at_ms > self._now_ms())
             ).scalar_one_or_none()
         return int(hits or 0)

@@ -35,13 +35,20 @@ class LogQuery:
 
     def select(self) -> Select:
         q = select(log_entries.c.idx, log_entries.c.body, log_entries.c.leaf_hash)
-        columns = {"kind": log_entries.c.kind, "policy": log_entries.c.policy_id,
-                   "action": log_entries.c.action, "app": log_entries.c.app,
-                   "subject": log_entries.c.subject}
+        columns = {
+            "kind": log_entries.c.kind,
+            "policy": log_entries.c.policy_id,
+            "action": log_entries.c.action,
+            "app": log_entries.c.app,
+            "subject": log_entries.c.subject,
+        }
         for name, value in self.filters.items():
             if name == "rule":
-                q = q.where(log_entries.c.idx.in_(
-                    select(log_entry_rules.c.idx).where(log_entry_rules.c.rule == value)))
+                q = q.where(
+                    log_entries.c.idx.in_(
+                        select(log_entry_rules.c.idx).where(log_entry_rules.c.rule == value)
+                    )
+                )
             else:
                 q = q.where(columns[name] == value)
         # Log time never decreases with the index (``AppendTransaction.stamp``), so a time
@@ -51,13 +58,18 @@ class LogQuery:
         if self.since:
             q = q.where(log_entries.c.idx >= _first_index_at(self.since))
         if self.until:
-            q = q.where(log_entries.c.idx < func.coalesce(_first_index_at(self.until),
-                                                          _PAST_THE_END))
+            q = q.where(
+                log_entries.c.idx < func.coalesce(_first_index_at(self.until), _PAST_THE_END)
+            )
         if self.after is not None:
-            q = q.where(log_entries.c.idx > self.after if self.order == "asc"
-                        else log_entries.c.idx < self.after)
-        return q.order_by(log_entries.c.idx.asc() if self.order == "asc"
-                          else log_entries.c.idx.desc())
+            q = q.where(
+                log_entries.c.idx > self.after
+                if self.order == "asc"
+                else log_entries.c.idx < self.after
+            )
+        return q.order_by(
+            log_entries.c.idx.asc() if self.order == "asc" else log_entries.c.idx.desc()
+        )
 
     def page(self, conn: Connection) -> tuple[list, str | None]:
         """One page of rows and the cursor of the next page (None at the end)."""
@@ -84,8 +96,7 @@ _PAST_THE_END = (1 << 63) - 1
 def _first_index_at(moment: str):
     """The index of the first entry whose time is at or after ``moment`` (NULL if none)."""
     c = log_entries.c
-    return (select(c.idx).where(c.time >= moment).order_by(c.time, c.idx).limit(1)
-            .scalar_subquery())
+    return select(c.idx).where(c.time >= moment).order_by(c.time, c.idx).limit(1).scalar_subquery()
 
 
 def encode_cursor(order: str, idx: int) -> str:
@@ -102,8 +113,12 @@ def _decode_cursor(text: str) -> tuple[str, int]:
             raise ValueError
         return order, idx
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(400, "bad-cursor", "The cursor is not one this log issued.",
-                      [field_error("#/query/cursor", "Not a valid cursor.")]) from exc
+        raise Problem(
+            400,
+            "bad-cursor",
+            "The cursor is not one this log issued.",
+            [field_error("#/query/cursor", "Not a valid cursor.")],
+        ) from exc
 
 
 def _time(args: Mapping[str, str], name: str) -> str | None:
@@ -113,8 +128,12 @@ def _time(args: Mapping[str, str], name: str) -> str | None:
     try:
         return rfc3339(parse_rfc3339(value))
     except (ValueError, OverflowError) as exc:
-        raise Problem(400, "bad-parameter", f"{name} must be an RFC 3339 time with a zone.",
-                      [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")]) from exc
+        raise Problem(
+            400,
+            "bad-parameter",
+            f"{name} must be an RFC 3339 time with a zone.",
+            [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")],
+        ) from exc
 
 
 def _index(text: str) -> int:
@@ -123,8 +142,12 @@ def _index(text: str) -> int:
     except ValueError:
         value = -2
     if not -1 <= value < _PAST_THE_END:
-        raise Problem(400, "bad-parameter", "after must be a log index (or -1).",
-                      [field_error("#/query/after", "An integer, -1 or more.")])
+        raise Problem(
+            400,
+            "bad-parameter",
+            "after must be a log index (or -1).",
+            [field_error("#/query/after", "An integer, -1 or more.")],
+        )
     return value
 
 
@@ -141,8 +164,12 @@ def parse_query(args: Mapping[str, str], default_order: str = "asc") -> LogQuery
     filters = {name: args[name] for name in FILTERS if args.get(name)}
     order = args.get("order", default_order)
     if order not in ("asc", "desc"):
-        raise Problem(400, "bad-parameter", "order must be asc or desc.",
-                      [field_error("#/query/order", "Must be asc or desc.")])
+        raise Problem(
+            400,
+            "bad-parameter",
+            "order must be asc or desc.",
+            [field_error("#/query/order", "Must be asc or desc.")],
+        )
     limit = DEFAULT_LIMIT
     if args.get("limit"):
         try:
@@ -150,12 +177,20 @@ def parse_query(args: Mapping[str, str], default_order: str = "asc") -> LogQuery
         except ValueError:
             limit = -1
         if not 1 <= limit <= MAX_LIMIT:
-            raise Problem(400, "bad-parameter", f"limit must be 1 to {MAX_LIMIT}.",
-                          [field_error("#/query/limit", f"An integer from 1 to {MAX_LIMIT}.")])
+            raise Problem(
+                400,
+                "bad-parameter",
+                f"limit must be 1 to {MAX_LIMIT}.",
+                [field_error("#/query/limit", f"An integer from 1 to {MAX_LIMIT}.")],
+            )
     after = None
     if args.get("cursor") and args.get("after"):
-        raise Problem(400, "bad-parameter", "Give cursor or after, not both.",
-                      [field_error("#/query/after", "Not together with cursor.")])
+        raise Problem(
+            400,
+            "bad-parameter",
+            "Give cursor or after, not both.",
+            [field_error("#/query/after", "Not together with cursor.")],
+        )
     if args.get("cursor"):
         order, after = _decode_cursor(args["cursor"])
     elif args.get("after"):

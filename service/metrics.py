@@ -37,12 +37,14 @@ from audit_log.store import Appended, AppendTransaction, Log, head
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_REQUESTS = Counter(
-    "fairwitness_http_requests", "HTTP requests answered, by route pattern and status.",
+    "fairwitness_http_requests",
+    "HTTP requests answered, by route pattern and status.",
     ["method", "route", "status"],
 )
 DECISIONS = Counter(
-    "fairwitness_decisions", "Decisions appended to the log, by policy, action and rule "
-    "(a decision matching several rules counts once per rule; none matched is rule=\"none\").",
+    "fairwitness_decisions",
+    "Decisions appended to the log, by policy, action and rule "
+    '(a decision matching several rules counts once per rule; none matched is rule="none").',
     ["policy", "action", "rule"],
 )
 STORAGE_UNAVAILABLE = Counter(
@@ -117,14 +119,16 @@ class _LogSize:
                 size = head(conn)[0]
         except SQLAlchemyError:
             size = None
-        up = GaugeMetricFamily("fairwitness_database_up",
-                               "1 when the scrape could read the log head, else 0.")
+        up = GaugeMetricFamily(
+            "fairwitness_database_up", "1 when the scrape could read the log head, else 0."
+        )
         up.add_metric([], 0 if size is None else 1)
         yield up
         # Absent rather than a made-up number while storage is unreachable.
         if size is not None:
-            gauge = GaugeMetricFamily("fairwitness_log_size",
-                                      "Entries in the committed log (its tree size).")
+            gauge = GaugeMetricFamily(
+                "fairwitness_log_size", "Entries in the committed log (its tree size)."
+            )
             gauge.add_metric([], size)
             yield gauge
 

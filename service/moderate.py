@@ -59,17 +59,28 @@ class Moderated:
     appeal: dict | None = None
 
 
-def _rule_spans(judge: Judge, text: str, labels: Sequence[str],
-                regex_spans: Sequence[tuple[int, int]]) -> list[list[int]]:
+def _rule_spans(
+    judge: Judge, text: str, labels: Sequence[str], regex_spans: Sequence[tuple[int, int]]
+) -> list[list[int]]:
     spans = {(s, e) for s, e in regex_spans}
     for label in labels:
         spans.update((sp.start, sp.end) for sp in judge.classifier.explain(text, label))
     return [[s, e] for s, e in sorted(spans)]
 
 
-def _decision_body(*, decision_id: str, time: str, app: str, subject: str, content: str,
-                   judge: Judge, scores: dict[str, float], outcome: Outcome,
-                   text: str, matched: list[tuple[dict, list[list[int]]]]) -> dict:
+def _decision_body(
+    *,
+    decision_id: str,
+    time: str,
+    app: str,
+    subject: str,
+    content: str,
+    judge: Judge,
+    scores: dict[str, float],
+    outcome: Outcome,
+    text: str,
+    matched: list[tuple[dict, list[list[int]]]],
+) -> dict:
     policy = judge.policy
     rules = [dict(r, spans=spans) for r, spans in matched]
     all_spans = [(s, e) for _, spans in matched for s, e in spans]
@@ -100,11 +111,15 @@ def strike_fields(outcome: Outcome, now: datetime) -> dict:
     strike = outcome.strike
     step = outcome.escalation
     return {
-        "strike": None if strike is None else {
+        "strike": None
+        if strike is None
+        else {
             "weight": strike.weight,
             "expires_at": rfc3339(strike.expires_after.add_to(now)),
         },
-        "escalation": None if step is None else {
+        "escalation": None
+        if step is None
+        else {
             "active_strikes": outcome.active_strike_weight + (strike.weight if strike else 0),
             "threshold": step.active_strikes,
             "action": step.action,
@@ -113,9 +128,18 @@ def strike_fields(outcome: Outcome, now: datetime) -> dict:
     }
 
 
-def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: Log,
-             secret: bytes, clock: Clock, published: set[tuple[str, str]],
-             public_url: str = "", claim: Claim | None = None) -> list[Moderated]:
+def moderate(
+    items: Sequence[Item],
+    *,
+    app: str,
+    judges: dict[str, Judge],
+    log: Log,
+    secret: bytes,
+    clock: Clock,
+    published: set[tuple[str, str]],
+    public_url: str = "",
+    claim: Claim | None = None,
+) -> list[Moderated]:
     """Judge ``items`` in order and append every decision in ONE transaction.
 
     With a ``claim`` (an idempotency key), the key is checked under the log lock and
@@ -136,13 +160,19 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
             scores[i] = row
     # Rule matching and its explanations depend on the text alone: done before the
     # lock, so the serialised part only adds the author's strikes.
-    matches = [match_rules(judges[item.policy_id].policy, row, item.text)
-               for item, row in zip(items, scores, strict=True)]
+    matches = [
+        match_rules(judges[item.policy_id].policy, row, item.text)
+        for item, row in zip(items, scores, strict=True)
+    ]
     matched_rules = [
         [
             (
-                {"id": m.rule.id, "action": m.rule.action, "notice": m.rule.notice,
-                 "labels": list(m.labels)},
+                {
+                    "id": m.rule.id,
+                    "action": m.rule.action,
+                    "notice": m.rule.notice,
+                    "labels": list(m.labels),
+                },
                 _rule_spans(judges[item.policy_id], item.text, m.labels, m.spans),
             )
             for m in found
@@ -161,9 +191,13 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
         newly_published = publish_policies(tx, policies_used.values(), now, published)
         counted = newest_strike_weights(
             tx.conn,
-            [(subject, item.policy_id) for subject, item in zip(subjects, items, strict=True)
-             if ladder_top(policies_used[item.policy_id])],
-            time, max(ladder_top(p) for p in policies_used.values()),
+            [
+                (subject, item.policy_id)
+                for subject, item in zip(subjects, items, strict=True)
+                if ladder_top(policies_used[item.policy_id])
+            ],
+            time,
+            max(ladder_top(p) for p in policies_used.values()),
         )
         weights = {key: weight for key, (weight, _) in counted.items()}
         exact = {key: complete for key, (_, complete) in counted.items()}
@@ -177,33 +211,51 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
             judge = judges[item.policy_id]
             policy = judge.policy
             key = (subject, policy.id)
-            outcome = decide(policy, found, weights.get(key, 0),
-                             weight_is_exact=exact.get(key, True))
+            outcome = decide(
+                policy, found, weights.get(key, 0), weight_is_exact=exact.get(key, True)
+            )
             decision_id = new_id("dec", now)
             body = _decision_body(
-                decision_id=decision_id, time=time, app=app, subject=subject,
-                content=content_commitment(salt, item.text), judge=judge, scores=row_scores,
-                outcome=outcome, text=item.text, matched=matched,
+                decision_id=decision_id,
+                time=time,
+                app=app,
+                subject=subject,
+                content=content_commitment(salt, item.text),
+                judge=judge,
+                scores=row_scores,
+                outcome=outcome,
+                text=item.text,
+                matched=matched,
             )
             body.update(strike_fields(outcome, now))
             if outcome.strike is not None:
                 # Later items of the same batch must see this decision's strike.
                 weights[key] = weights.get(key, 0) + outcome.strike.weight
             strike = body["strike"]
-            appended = tx.add(body, rules=[m.rule.id for m in outcome.matches],
-                              strike=(strike["weight"], strike["expires_at"]) if strike else None)
+            appended = tx.add(
+                body,
+                rules=[m.rule.id for m in outcome.matches],
+                strike=(strike["weight"], strike["expires_at"]) if strike else None,
+            )
             staged.append((body, appended))
             offer = None
             if body["action"] != "allow":
                 token, deadline, token_row = new_token(
-                    decision_id=decision_id, app=app, decided_at=now, policy=policy)
+                    decision_id=decision_id, app=app, decided_at=now, policy=policy
+                )
                 token_rows.append(token_row)
                 offer = appeal_offer(public_url, decision_id, token, deadline)
             offers.append(offer)
-            private_rows.append({
-                "decision_id": decision_id, "app": app, "content_ref": item.content_ref,
-                "text": item.text, "salt": salt, "erased_at": None,
-            })
+            private_rows.append(
+                {
+                    "decision_id": decision_id,
+                    "app": app,
+                    "content_ref": item.content_ref,
+                    "text": item.text,
+                    "salt": salt,
+                    "erased_at": None,
+                }
+            )
         tx.write_with_entries(_INSERT_CONTENT, private_rows)
         tx.write_with_entries(INSERT_TOKENS, token_rows)
         if claim is not None:
@@ -211,8 +263,14 @@ def moderate(items: Sequence[Item], *, app: str, judges: dict[str, Judge], log: 
             tx.write_with_entries(INSERT_KEY, [record_row(tx.conn, claim, decision_ids, now)])
     published.update(newly_published)
     return [
-        Moderated(body=body, appended=appended, tree_size=tx.tree_size, salt=salt,
-                  inclusion_proof=tx.proofs[appended.index], checkpoint=tx.checkpoint,
-                  appeal=offer)
+        Moderated(
+            body=body,
+            appended=appended,
+            tree_size=tx.tree_size,
+            salt=salt,
+            inclusion_proof=tx.proofs[appended.index],
+            checkpoint=tx.checkpoint,
+            appeal=offer,
+        )
         for (body, appended), salt, offer in zip(staged, salts, offers, strict=True)
     ]

@@ -41,7 +41,8 @@ def is_storage_failure(err: BaseException) -> bool:
         return True
     if isinstance(err, DBAPIError):
         return err.connection_invalidated or (
-            getattr(err.orig, "sqlstate", None) in _TIMEOUT_SQLSTATES)
+            getattr(err.orig, "sqlstate", None) in _TIMEOUT_SQLSTATES
+        )
     return False
 
 
@@ -77,8 +78,9 @@ class OutageLog:
                 self._since = time.monotonic()
             self._refused += 1
         if first:
-            logger.warning("storage unavailable", extra={"event": "storage_unavailable",
-                                                         "reason": cause})
+            logger.warning(
+                "storage unavailable", extra={"event": "storage_unavailable", "reason": cause}
+            )
 
     def served(self) -> None:
         with self._lock:
@@ -86,24 +88,34 @@ class OutageLog:
                 return
             seconds, refused = time.monotonic() - self._since, self._refused
             self._since, self._refused = None, 0
-        logger.info("storage available again", extra={
-            "event": "storage_recovered", "duration_ms": round(seconds * 1000),
-            "count": refused})
+        logger.info(
+            "storage available again",
+            extra={
+                "event": "storage_recovered",
+                "duration_ms": round(seconds * 1000),
+                "count": refused,
+            },
+        )
 
 
 def _unavailable(cause: str, err: BaseException) -> Problem:
     if isinstance(err, CommitUnconfirmed):
         return Problem(
-            503, "commit-unconfirmed",
+            503,
+            "commit-unconfirmed",
             "Storage failed while confirming the commit, so these entries may or may not "
             "be in the log. Look them up (GET /v1/decisions/{id}) before you retry, or "
             "retry with the same Idempotency-Key.",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
-            extra={"entries": err.entry_ids})
-    detail = ("Storage did not answer in time" if cause == "timeout"
-              else "Storage is unavailable")
-    return Problem(503, "storage-unavailable", f"{detail}; nothing was recorded. Retry later.",
-                   headers={"Retry-After": RETRY_AFTER_SECONDS})
+            extra={"entries": err.entry_ids},
+        )
+    detail = "Storage did not answer in time" if cause == "timeout" else "Storage is unavailable"
+    return Problem(
+        503,
+        "storage-unavailable",
+        f"{detail}; nothing was recorded. Retry later.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
 
 def register(app: Flask, engine: Engine) -> None:
@@ -129,7 +141,6 @@ def register(app: Flask, engine: Engine) -> None:
 
     @app.after_request
     def _recovered(response: Response) -> Response:
-        if g.get("storage_reached") and not g.get("storage_failed") \
-                and response.status_code < 500:
+        if g.get("storage_reached") and not g.get("storage_failed") and response.status_code < 500:
             outage.served()
         return response

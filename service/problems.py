@@ -18,9 +18,15 @@ TYPE_BASE = "https://fairwitness.example/problems/"
 class Problem(Exception):
     """An error the client can act on. ``errors`` name the fields at fault."""
 
-    def __init__(self, status: int, slug: str, detail: str,
-                 errors: Sequence[dict] = (), headers: dict | None = None,
-                 extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        errors: Sequence[dict] = (),
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
@@ -77,9 +83,18 @@ def marshmallow_errors(err: ValidationError, base: str = "") -> list[dict]:
     return out
 
 
-_SLUGS = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-          405: "method-not-allowed", 406: "not-acceptable", 409: "conflict",
-          413: "request-too-large", 415: "unsupported-media-type", 429: "rate-limited"}
+_SLUGS = {
+    400: "malformed-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "request-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
 
 
 def register(app: Flask) -> None:
@@ -111,10 +126,16 @@ def register(app: Flask) -> None:
         # Loud on purpose: signing with fewer keys than the schedule names would make
         # every checkpoint of this server look forged to a monitor.
         app.logger.error("cannot sign: %s", err, extra={"event": "signing_key_missing"})
-        return problem_response(Problem(
-            503, "signing-key-missing",
-            "This server does not hold the private key the log now signs with; nothing "
-            "was recorded. Retry later.", headers={"Retry-After": "5"}))
+        return problem_response(
+            Problem(
+                503,
+                "signing-key-missing",
+                "This server does not hold the private key the log now signs with; nothing "
+                "was recorded. Retry later.",
+                headers={"Retry-After": "5"},
+            )
+        )
+
 
 def internal_error(app: Flask) -> Response:
     """The 500 answer to the exception being handled; its details stay in the server log."""

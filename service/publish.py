@@ -14,8 +14,9 @@ from service.db import policy_versions
 from service.ids import new_id
 
 
-def publish_policies(tx: AppendTransaction, policies: Iterable[Policy], now: datetime,
-                     known: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def publish_policies(
+    tx: AppendTransaction, policies: Iterable[Policy], now: datetime, known: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
     """Append a ``policy_published`` entry for each version the store has not seen.
 
     Runs inside an append transaction, so two processes racing to publish the same new
@@ -43,16 +44,22 @@ def publish_policies(tx: AppendTransaction, policies: Iterable[Policy], now: dat
                 "rules": [r.id for r in policy.rules],
             }
             appended = tx.add(body)
-            tx.conn.execute(insert(policy_versions).values(
-                policy_id=policy.id, version=policy.version, source=policy.source,
-                published_at=time, log_index=appended.index,
-            ))
+            tx.conn.execute(
+                insert(policy_versions).values(
+                    policy_id=policy.id,
+                    version=policy.version,
+                    source=policy.source,
+                    published_at=time,
+                    log_index=appended.index,
+                )
+            )
         confirmed.add(key)
     return confirmed
 
 
-def publish_all(log: Log, policies: Iterable[Policy], now: datetime,
-                known: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def publish_all(
+    log: Log, policies: Iterable[Policy], now: datetime, known: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
     with log.append() as tx:
         confirmed = publish_policies(tx, policies, now, known)
     known.update(confirmed)

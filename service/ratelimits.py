@@ -38,8 +38,9 @@ def parse_limit(text: str, setting: str) -> RateLimitItem | None:
     try:
         return parse(text)
     except ValueError as exc:
-        raise ValueError(f"{setting}: {text!r} is not a rate limit such as "
-                         f"'300 per minute' or 'none'") from exc
+        raise ValueError(
+            f"{setting}: {text!r} is not a rate limit such as '300 per minute' or 'none'"
+        ) from exc
 
 
 def client_address() -> str:
@@ -66,15 +67,22 @@ class RateLimits:
             return
         reset, _ = strategy.get_window_stats(item, _PREFIX, scope, identity)
         retry = self.retry_after(reset)
-        raise Problem(429, "rate-limited",
-                      f"Too many requests {who}: the limit is {item}. Retry in {retry} seconds.",
-                      headers={"Retry-After": str(retry)})
+        raise Problem(
+            429,
+            "rate-limited",
+            f"Too many requests {who}: the limit is {item}. Retry in {retry} seconds.",
+            headers={"Retry-After": str(retry)},
+        )
 
     def hit_key(self, key: ApiKey) -> None:
         """Apply the limit set on ``key``, if any."""
         if key.rate_limit:
-            self.hit(parse_limit(key.rate_limit, "rate_limit"), "key", key.key_id,
-                     f"with the key {key.key_id}")
+            self.hit(
+                parse_limit(key.rate_limit, "rate_limit"),
+                "key",
+                key.key_id,
+                f"with the key {key.key_id}",
+            )
 
     def retry_after(self, reset: float) -> int:
         return max(1, math.ceil(reset - self.now()))
@@ -113,10 +121,12 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     if settings.rate_limit_storage not in STORAGES:
         raise ValueError(f"FAIRWITNESS_RATE_LIMIT_STORAGE: must be one of {', '.join(STORAGES)}")
     public = parse_limit(settings.rate_limit_public, "FAIRWITNESS_RATE_LIMIT_PUBLIC")
-    per_ip = parse_limit(settings.rate_limit_appeals_per_ip,
-                         "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP")
-    per_decision = parse_limit(settings.rate_limit_appeals_per_decision,
-                               "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION")
+    per_ip = parse_limit(
+        settings.rate_limit_appeals_per_ip, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP"
+    )
+    per_decision = parse_limit(
+        settings.rate_limit_appeals_per_decision, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION"
+    )
 
     def now() -> float:
         return clock().timestamp()
@@ -152,9 +162,12 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
         breached = limiter.current_limit
         retry = limits.retry_after(breached.window[0]) if breached else 60
         problem = Problem(
-            429, "rate-limited",
+            429,
+            "rate-limited",
             f"Too many requests from your address: the limit is {err.limit.limit}. "
-            f"Retry in {retry} seconds.", headers={"Retry-After": str(retry)})
+            f"Retry in {retry} seconds.",
+            headers={"Retry-After": str(retry)},
+        )
         if request.blueprint == "web":
             from service.blueprints.web import error_page
 

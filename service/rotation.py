@@ -72,13 +72,28 @@ def rotate_signing_key(log: Log, new_key: Signer, overlap: Overlap, clock: Clock
             raise RotationError(f"{new_key.verifier_key()} is already one of the log's keys")
         now = clock()
         time = tx.stamp(rfc3339(now))
-        body = rotation_body(new_id("key", now), time, new_key.verifier(),
-                             schedule.current.verifier, overlap.end(time))
+        body = rotation_body(
+            new_id("key", now),
+            time,
+            new_key.verifier(),
+            schedule.current.verifier,
+            overlap.end(time),
+        )
         appended = tx.add(body)
         new_schedule = tx.rotate_key(parse_rotation(body), appended.index)
-    logger.info("signing key rotated", extra={
-        "event": "signing_key_rotated", "key_id": new_key.key_id.hex(),
-        "reason": f"previous key {schedule.current.label} signs until "
-                  f"{body['previous_signs_until']}"})
-    return Rotated(body=body, appended=appended, schedule=new_schedule,
-                   tree_size=tx.tree_size, checkpoint=tx.checkpoint)
+    logger.info(
+        "signing key rotated",
+        extra={
+            "event": "signing_key_rotated",
+            "key_id": new_key.key_id.hex(),
+            "reason": f"previous key {schedule.current.label} signs until "
+            f"{body['previous_signs_until']}",
+        },
+    )
+    return Rotated(
+        body=body,
+        appended=appended,
+        schedule=new_schedule,
+        tree_size=tx.tree_size,
+        checkpoint=tx.checkpoint,
+    )

@@ -39,9 +39,14 @@ def build_judges(policies: PolicySet) -> dict[str, Judge]:
         missing = sorted(policy.labels() - set(classifier.labels))
         if missing:
             raise PolicyError(
-                file=policy.path, rule=None, field="classifier", line=None,
-                message=(f"classifier {policy.classifier!r} gives no label "
-                         f"{', '.join(missing)}; it gives {', '.join(classifier.labels)}"),
+                file=policy.path,
+                rule=None,
+                field="classifier",
+                line=None,
+                message=(
+                    f"classifier {policy.classifier!r} gives no label "
+                    f"{', '.join(missing)}; it gives {', '.join(classifier.labels)}"
+                ),
             )
         judges[policy.id] = Judge(policy=policy, classifier=classifier)
     return judges
@@ -52,11 +57,21 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     policies = load_policy_dir(settings.policy_dir)
     judges = build_judges(policies)
     instance = load_instance(settings.instance_dir)
-    engine = make_engine(settings.effective_database_url, settings.db_timeout_seconds,
-                         settings.sqlite_synchronous)
-    log = MeteredLog(engine=engine, origin=settings.log_origin,
-                     signers=signers_for(instance, settings.log_origin),
-                     load_signers=partial(reload_signers, settings.instance_dir,
-                                          settings.log_origin))
-    return Runtime(settings=settings, engine=engine, log=log, policies=policies,
-                   judges=judges, instance=instance, clock=clock)
+    engine = make_engine(
+        settings.effective_database_url, settings.db_timeout_seconds, settings.sqlite_synchronous
+    )
+    log = MeteredLog(
+        engine=engine,
+        origin=settings.log_origin,
+        signers=signers_for(instance, settings.log_origin),
+        load_signers=partial(reload_signers, settings.instance_dir, settings.log_origin),
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        log=log,
+        policies=policies,
+        judges=judges,
+        instance=instance,
+        clock=clock,
+    )

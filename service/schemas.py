@@ -14,8 +14,15 @@ from marshmallow import (
 
 from service.body import text_problem
 
-ACTION_NAMES = ("allow", "label", "reduce_visibility", "hold_for_review", "remove",
-                "restrict_account", "suspend_account")
+ACTION_NAMES = (
+    "allow",
+    "label",
+    "reduce_visibility",
+    "hold_for_review",
+    "remove",
+    "restrict_account",
+    "suspend_account",
+)
 
 
 class StrictSchema(Schema):
@@ -32,8 +39,9 @@ def _checked_string(value: str) -> None:
 class ModerationItemSchema(StrictSchema):
     text = fields.String(required=True)
     subject = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    content_ref = fields.String(load_default=None, allow_none=True,
-                                validate=validate.Length(min=1, max=256))
+    content_ref = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
+    )
     policy = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
     @validates("text")
@@ -53,8 +61,11 @@ class ModerationItemSchema(StrictSchema):
 
 
 class ModerationBatchSchema(StrictSchema):
-    items = fields.List(fields.Nested(ModerationItemSchema), required=True,
-                        validate=validate.Length(min=1, max=1000))
+    items = fields.List(
+        fields.Nested(ModerationItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+    )
 
 
 class PolicyRefSchema(Schema):
@@ -274,8 +285,9 @@ def _checked_text(value: str, what: str) -> None:
 class AppealRequestSchema(StrictSchema):
     decision_id = fields.String(required=True, validate=validate.Regexp(DECISION_ID))
     statement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    token = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Length(min=1, max=256))
+    token = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
+    )
 
     @validates("statement")
     def _statement(self, value: str, **_: object) -> None:
@@ -298,8 +310,9 @@ class AppealFiledSchema(Schema):
 
 class ResolutionRequestSchema(StrictSchema):
     outcome = fields.String(required=True, validate=validate.OneOf(OUTCOME_NAMES))
-    action = fields.String(load_default=None, allow_none=True,
-                           validate=validate.OneOf(ACTION_NAMES))
+    action = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(ACTION_NAMES)
+    )
     rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
 
     @validates("rationale")
@@ -363,13 +376,16 @@ class HumanDecisionRequestSchema(StrictSchema):
     subject = fields.String(required=True, validate=validate.Length(min=1, max=256))
     policy = fields.String(required=True, validate=validate.Length(min=1, max=64))
     rule = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    action = fields.String(load_default=None, allow_none=True,
-                           validate=validate.OneOf(ACTION_NAMES))
-    content_ref = fields.String(load_default=None, allow_none=True,
-                                validate=validate.Length(min=1, max=256))
+    action = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(ACTION_NAMES)
+    )
+    content_ref = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
+    )
     text = fields.String(load_default=None, allow_none=True)
-    notice = fields.String(load_default=None, allow_none=True,
-                           validate=validate.Length(min=1, max=5000))
+    notice = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=5000)
+    )
 
     @validates("subject", "policy", "rule", "content_ref")
     def _plain(self, value: str | None, **_: object) -> None:
@@ -418,8 +434,9 @@ class TransparencyAppealsSchema(Schema):
     open = fields.Integer(required=True)
     overdue = fields.Integer(required=True)
     overdue_ids = fields.List(fields.String(), required=True)
-    overturn_rate_by_rule = fields.Dict(keys=fields.String(),
-                                        values=fields.Nested(RuleOverturnSchema), required=True)
+    overturn_rate_by_rule = fields.Dict(
+        keys=fields.String(), values=fields.Nested(RuleOverturnSchema), required=True
+    )
     time_to_resolution_seconds = fields.Nested(TimeToResolutionSchema, required=True)
 
 

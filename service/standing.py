@@ -47,8 +47,9 @@ def _reversed(entries: list[Mapping]) -> set[str]:
     return {e["ref"] for e in entries if e.get("kind") == "reversal" and e.get("ref")}
 
 
-def active_strikes(entries: Iterable[Mapping], now: datetime,
-                   policy_id: str | None = None) -> list[ActiveStrike]:
+def active_strikes(
+    entries: Iterable[Mapping], now: datetime, policy_id: str | None = None
+) -> list[ActiveStrike]:
     """Strikes issued by decisions that are neither expired at ``now`` nor reversed."""
     entries = list(entries)
     gone = _reversed(entries)
@@ -61,11 +62,16 @@ def active_strikes(entries: Iterable[Mapping], now: datetime,
             continue
         if parse_rfc3339(strike["expires_at"]) <= now:
             continue
-        out.append(ActiveStrike(
-            decision_id=e["id"], policy_id=e["policy"]["id"],
-            rules=tuple(r["id"] for r in e.get("rules", ())), weight=int(strike["weight"]),
-            issued_at=e["time"], expires_at=strike["expires_at"],
-        ))
+        out.append(
+            ActiveStrike(
+                decision_id=e["id"],
+                policy_id=e["policy"]["id"],
+                rules=tuple(r["id"] for r in e.get("rules", ())),
+                weight=int(strike["weight"]),
+                issued_at=e["time"],
+                expires_at=strike["expires_at"],
+            )
+        )
     return out
 
 
@@ -85,18 +91,28 @@ def active_restrictions(entries: Iterable[Mapping], now: datetime) -> list[Activ
             continue
         if not e.get("ends_at") or parse_rfc3339(e["ends_at"]) <= now:
             continue
-        out.append(ActiveRestriction(
-            decision_id=e["ref"], policy_id=e["policy"]["id"], action=e["action"],
-            starts_at=started.get(e["ref"], e["time"]), ends_at=e["ends_at"],
-        ))
+        out.append(
+            ActiveRestriction(
+                decision_id=e["ref"],
+                policy_id=e["policy"]["id"],
+                action=e["action"],
+                starts_at=started.get(e["ref"], e["time"]),
+                ends_at=e["ends_at"],
+            )
+        )
     for e in entries:
         esc = e.get("escalation")
         if e.get("kind") != "decision" or not esc or e["id"] in gone:
             continue
         if esc.get("ends_at") is None or parse_rfc3339(esc["ends_at"]) <= now:
             continue
-        out.append(ActiveRestriction(
-            decision_id=e["id"], policy_id=e["policy"]["id"], action=esc["action"],
-            starts_at=e["time"], ends_at=esc["ends_at"],
-        ))
+        out.append(
+            ActiveRestriction(
+                decision_id=e["id"],
+                policy_id=e["policy"]["id"],
+                action=esc["action"],
+                starts_at=e["time"],
+                ends_at=esc["ends_at"],
+            )
+        )
     return out

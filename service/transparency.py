@@ -39,8 +39,9 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def report(entries: Iterable[Mapping], now: datetime, since: str | None = None,
-           until: str | None = None) -> dict:
+def report(
+    entries: Iterable[Mapping], now: datetime, since: str | None = None, until: str | None = None
+) -> dict:
     """The numbers for the window. ``since``/``until`` are fixed-width RFC 3339 (as the
     log writes times), so text order is time order."""
     by_action: Counter[str] = Counter()
@@ -85,11 +86,13 @@ def report(entries: Iterable[Mapping], now: datetime, since: str | None = None,
             per_rule.setdefault(rule, Counter())[res["outcome"]] += 1
         appeal = filed.get(appeal_id)
         if appeal is not None:
-            durations.append((parse_rfc3339(res["time"])
-                              - parse_rfc3339(appeal["time"])).total_seconds())
+            durations.append(
+                (parse_rfc3339(res["time"]) - parse_rfc3339(appeal["time"])).total_seconds()
+            )
     time_now = rfc3339(now)
-    overdue = sorted(a["id"] for a in filed.values()
-                     if a["id"] not in resolved and a["decide_by"] < time_now)
+    overdue = sorted(
+        a["id"] for a in filed.values() if a["id"] not in resolved and a["decide_by"] < time_now
+    )
     open_now = sum(1 for a in filed.values() if a["id"] not in resolved)
 
     return {
@@ -111,9 +114,12 @@ def report(entries: Iterable[Mapping], now: datetime, since: str | None = None,
             "overdue": len(overdue),
             "overdue_ids": overdue,
             "overturn_rate_by_rule": {
-                rule: {"resolved": sum(c.values()), "overturned": c["overturned"],
-                       "modified": c["modified"],
-                       "overturn_rate": round(c["overturned"] / sum(c.values()), 4)}
+                rule: {
+                    "resolved": sum(c.values()),
+                    "overturned": c["overturned"],
+                    "modified": c["modified"],
+                    "overturn_rate": round(c["overturned"] / sum(c.values()), 4),
+                }
                 for rule, c in sorted(per_rule.items())
             },
             "time_to_resolution_seconds": {

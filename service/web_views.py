@@ -114,9 +114,13 @@ def checkpoint_view(note: str) -> CheckpointView | None:
         return None
     root_base64 = body.split("\n")[2]
     return CheckpointView(
-        origin=checkpoint.origin, size=checkpoint.size, root_base64=root_base64,
+        origin=checkpoint.origin,
+        size=checkpoint.size,
+        root_base64=root_base64,
         root_hex=checkpoint.root.hex(),
-        signers=tuple(f"{s.name}+{s.key_id.hex()}" for s in signatures), note=note)
+        signers=tuple(f"{s.name}+{s.key_id.hex()}" for s in signatures),
+        note=note,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,12 +146,18 @@ def entry_row(view: Mapping) -> EntryRow:
     policy = entry.get("policy")
     rules = entry.get("rules") or ()
     return EntryRow(
-        index=int(view["index"]), id=str(entry.get("id", "")), kind=str(entry.get("kind", "")),
-        time=str(entry.get("time", "")), app=entry.get("app"), subject=entry.get("subject"),
+        index=int(view["index"]),
+        id=str(entry.get("id", "")),
+        kind=str(entry.get("kind", "")),
+        time=str(entry.get("time", "")),
+        app=entry.get("app"),
+        subject=entry.get("subject"),
         policy=policy.get("id") if isinstance(policy, Mapping) else None,
         action=entry.get("action"),
         rules=tuple(str(r["id"]) if isinstance(r, Mapping) else str(r) for r in rules),
-        ref=entry.get("ref"), leaf_hash=str(view["leaf_hash"]))
+        ref=entry.get("ref"),
+        leaf_hash=str(view["leaf_hash"]),
+    )
 
 
 def policy_source(conn: Connection, policy_id: str, version: str) -> bytes | None:
@@ -262,7 +272,8 @@ def per_day_by_action(conn: Connection, start: str, end: str) -> dict[str, dict[
     rows = conn.execute(
         select(day, log_entries.c.action, func.count())
         .where(log_entries.c.kind == "decision")
-        .where(log_entries.c.time >= start).where(log_entries.c.time < end)
+        .where(log_entries.c.time >= start)
+        .where(log_entries.c.time < end)
         .group_by(day, log_entries.c.action)
     ).all()
     out: dict[str, dict[str, int]] = {}
@@ -271,8 +282,9 @@ def per_day_by_action(conn: Connection, start: str, end: str) -> dict[str, dict[
     return out
 
 
-def chart_days(now: datetime, since: str | None, until: str | None,
-               most: int) -> tuple[list[str], bool]:
+def chart_days(
+    now: datetime, since: str | None, until: str | None, most: int
+) -> tuple[list[str], bool]:
     """The UTC days a daily chart of the window [since, until) shows: at most the last
     ``most`` of them, and none after ``now``. Also whether the window starts earlier."""
     end = now
@@ -290,8 +302,12 @@ def chart_days(now: datetime, since: str | None, until: str | None,
     return days, clipped
 
 
-def stacked_day_chart(days: Sequence[str], counts: Mapping[str, Mapping[str, int]],
-                      width: int = 720, height: int = 260) -> Chart:
+def stacked_day_chart(
+    days: Sequence[str],
+    counts: Mapping[str, Mapping[str, int]],
+    width: int = 720,
+    height: int = 260,
+) -> Chart:
     """One bar per day, stacked by action in severity order, with a labelled y axis."""
     left, right, top, bottom = 40, 10, 10, 40
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -308,21 +324,36 @@ def stacked_day_chart(days: Sequence[str], counts: Mapping[str, Mapping[str, int
                 continue
             h = plot_h * n / peak
             y -= h
-            bars.append(Bar(round(x, 2), round(y, 2), round(bar_w, 2), round(h, 2),
-                            f"a-{action}", f"{d}: {n} {action_words(action).lower()}"))
+            bars.append(
+                Bar(
+                    round(x, 2),
+                    round(y, 2),
+                    round(bar_w, 2),
+                    round(h, 2),
+                    f"a-{action}",
+                    f"{d}: {n} {action_words(action).lower()}",
+                )
+            )
     step = max(1, round(len(days) / 6))
     for i in range(0, len(days), step):
-        labels.append(Label(round(left + i * slot + slot / 2, 2), height - bottom + 16,
-                            days[i][5:], "middle"))
+        labels.append(
+            Label(round(left + i * slot + slot / 2, 2), height - bottom + 16, days[i][5:], "middle")
+        )
     for value in sorted({0, peak // 2, peak}):
-        labels.append(Label(left - 6, round(top + plot_h - plot_h * value / peak + 4, 2),
-                            str(value), "end"))
-    return Chart(width, height, tuple(bars), tuple(labels),
-                 (left, top + plot_h, width - right, top + plot_h))
+        labels.append(
+            Label(left - 6, round(top + plot_h - plot_h * value / peak + 4, 2), str(value), "end")
+        )
+    return Chart(
+        width, height, tuple(bars), tuple(labels), (left, top + plot_h, width - right, top + plot_h)
+    )
 
 
-def horizontal_bars(items: Sequence[tuple[str, float, str]], peak: float | None = None,
-                    width: int = 720, css: str = "bar") -> Chart:
+def horizontal_bars(
+    items: Sequence[tuple[str, float, str]],
+    peak: float | None = None,
+    width: int = 720,
+    css: str = "bar",
+) -> Chart:
     """One labelled bar per item: (label, value, text shown after the bar)."""
     row, left, right = 28, 170, 150
     plot_w = width - left - right

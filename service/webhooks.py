@@ -80,8 +80,9 @@ def check_url(url: str, allow_private: bool = False) -> None:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise WebhookError("Must not contain spaces or control characters.")
     if not allow_private and not _may_be_public(parts.hostname):
-        raise WebhookError(f"{parts.hostname} is not a public address; webhooks are sent "
-                           f"only to public hosts.")
+        raise WebhookError(
+            f"{parts.hostname} is not a public address; webhooks are sent only to public hosts."
+        )
 
 
 def _may_be_public(host: str) -> bool:
@@ -110,29 +111,40 @@ class Registered:
     created_at: str
 
 
-def register_webhook(engine: Engine, *, app: str, url: str, now: datetime,
-                     allow_private: bool = False) -> Registered:
+def register_webhook(
+    engine: Engine, *, app: str, url: str, now: datetime, allow_private: bool = False
+) -> Registered:
     """Store a webhook for ``app`` and return its signing secret (shown only now)."""
     check_url(url, allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     webhook_id = new_id("whk", now)
     with engine.begin() as conn:
-        count = conn.execute(select(func.count()).select_from(webhooks)
-                             .where(webhooks.c.app == app)
-                             .where(webhooks.c.revoked_at.is_(None))).scalar_one()
+        count = conn.execute(
+            select(func.count())
+            .select_from(webhooks)
+            .where(webhooks.c.app == app)
+            .where(webhooks.c.revoked_at.is_(None))
+        ).scalar_one()
         if count >= MAX_WEBHOOKS_PER_APP:
-            raise WebhookError(f"An app may register at most {MAX_WEBHOOKS_PER_APP} webhooks.",
-                               conflict=True)
-        conn.execute(insert(webhooks).values(webhook_id=webhook_id, app=app, url=url,
-                                             secret=secret, created_at=rfc3339(now)))
+            raise WebhookError(
+                f"An app may register at most {MAX_WEBHOOKS_PER_APP} webhooks.", conflict=True
+            )
+        conn.execute(
+            insert(webhooks).values(
+                webhook_id=webhook_id, app=app, url=url, secret=secret, created_at=rfc3339(now)
+            )
+        )
     return Registered(webhook_id=webhook_id, url=url, secret=secret, created_at=rfc3339(now))
 
 
 def list_webhooks(conn: Connection, *, app: str) -> list[dict]:
     """``app``'s live webhooks, oldest first (never their secrets)."""
-    rows = conn.execute(select(webhooks.c.webhook_id, webhooks.c.url, webhooks.c.created_at)
-                        .where(webhooks.c.app == app).where(webhooks.c.revoked_at.is_(None))
-                        .order_by(webhooks.c.created_at, webhooks.c.webhook_id)).all()
+    rows = conn.execute(
+        select(webhooks.c.webhook_id, webhooks.c.url, webhooks.c.created_at)
+        .where(webhooks.c.app == app)
+        .where(webhooks.c.revoked_at.is_(None))
+        .order_by(webhooks.c.created_at, webhooks.c.webhook_id)
+    ).all()
     return [{"id": r.webhook_id, "url": r.url, "created_at": r.created_at} for r in rows]
 
 
@@ -146,43 +158,67 @@ def remove_webhook(engine: Engine, *, app: str, webhook_id: str, now: datetime) 
     webhook is as unknown as a missing one)."""
     time = rfc3339(now)
     with engine.begin() as conn:
-        removed = conn.execute(update(webhooks)
-                               .where(webhooks.c.webhook_id == webhook_id)
-                               .where(webhooks.c.app == app)
-                               .where(webhooks.c.revoked_at.is_(None))
-                               .values(revoked_at=time)).rowcount
+        removed = conn.execute(
+            update(webhooks)
+            .where(webhooks.c.webhook_id == webhook_id)
+            .where(webhooks.c.app == app)
+            .where(webhooks.c.revoked_at.is_(None))
+            .values(revoked_at=time)
+        ).rowcount
         if not removed:
             return None
-        return conn.execute(update(webhook_deliveries)
-                            .where(webhook_deliveries.c.webhook_id == webhook_id)
-                            .where(webhook_deliveries.c.status == "pending")
-                            .values(status="failed", next_attempt_at=None,
-                                    last_error=REMOVED)).rowcount
+        return conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.webhook_id == webhook_id)
+            .where(webhook_deliveries.c.status == "pending")
+            .values(status="failed", next_attempt_at=None, last_error=REMOVED)
+        ).rowcount
 
 
 # --- events ----------------------------------------------------------------------------
 
 
-def enqueue_event(conn: Connection, *, app: str, event_type: str, data: dict,
-                  now: datetime) -> int:
+def enqueue_event(conn: Connection, *, app: str, event_type: str, data: dict, now: datetime) -> int:
     """Write one pending outbox row per live webhook of ``app``; return how many.
 
     Call it on the connection of the transaction that makes the event true.
     """
-    hooks = conn.execute(select(webhooks.c.webhook_id).where(webhooks.c.app == app)
-                         .where(webhooks.c.revoked_at.is_(None))).scalars().all()
+    hooks = (
+        conn.execute(
+            select(webhooks.c.webhook_id)
+            .where(webhooks.c.app == app)
+            .where(webhooks.c.revoked_at.is_(None))
+        )
+        .scalars()
+        .all()
+    )
     if not hooks:
         return 0
     event_id = new_id("evt", now)
     time = rfc3339(now)
-    payload = json.dumps({"id": event_id, "type": event_type, "created_at": time,
-                          "app": app, "data": data}, separators=(",", ":"), sort_keys=True)
-    conn.execute(insert(webhook_deliveries), [
-        {"delivery_id": new_id("dlv", now), "webhook_id": hook, "app": app,
-         "event_id": event_id, "event_type": event_type, "payload": payload,
-         "status": "pending", "attempts": 0, "next_attempt_at": time, "created_at": time}
-        for hook in hooks
-    ])
+    payload = json.dumps(
+        {"id": event_id, "type": event_type, "created_at": time, "app": app, "data": data},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    conn.execute(
+        insert(webhook_deliveries),
+        [
+            {
+                "delivery_id": new_id("dlv", now),
+                "webhook_id": hook,
+                "app": app,
+                "event_id": event_id,
+                "event_type": event_type,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": time,
+                "created_at": time,
+            }
+            for hook in hooks
+        ],
+    )
     return len(hooks)
 
 
@@ -192,8 +228,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify_signature(secret: str, header: str, body: bytes, now: int,
-                     tolerance_seconds: int = 300) -> bool:
+def verify_signature(
+    secret: str, header: str, body: bytes, now: int, tolerance_seconds: int = 300
+) -> bool:
     """What a receiver runs: the header's timestamp is recent and a ``v1`` MAC matches."""
     fields: dict[str, list[str]] = {}
     for part in header.split(","):
@@ -316,25 +353,29 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list:
     return claimed
 
 
-def deliver_due(engine: Engine, clock: Clock, send: Sender = http_send,
-                limit: int = 100) -> dict[str, int]:
+def deliver_due(
+    engine: Engine, clock: Clock, send: Sender = http_send, limit: int = 100
+) -> dict[str, int]:
     """Attempt every delivery due now, once each; returns counts by resulting state."""
     counts = {"delivered": 0, "pending": 0, "failed": 0}
     for row in _claim(engine, clock(), limit):
         body = row.payload.encode()
         timestamp = int(clock().timestamp())
-        headers = {"Content-Type": "application/json",
-                   "User-Agent": "FairWitness-Webhooks/1",
-                   SIGNATURE_HEADER: sign(row.secret, timestamp, body),
-                   "Fairwitness-Event": row.event_type,
-                   "Fairwitness-Delivery": row.delivery_id}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "FairWitness-Webhooks/1",
+            SIGNATURE_HEADER: sign(row.secret, timestamp, body),
+            "Fairwitness-Event": row.event_type,
+            "Fairwitness-Delivery": row.delivery_id,
+        }
         status, error = send(row.url, body, headers)
         now = clock()
         attempts = row.attempts + 1
         values: dict = {"attempts": attempts, "last_status": status, "last_error": error}
         if status is not None and 200 <= status < 300:
-            values.update(status="delivered", delivered_at=rfc3339(now), next_attempt_at=None,
-                          last_error=None)
+            values.update(
+                status="delivered", delivered_at=rfc3339(now), next_attempt_at=None, last_error=None
+            )
         elif attempts >= MAX_ATTEMPTS:
             values.update(status="failed", next_attempt_at=None)
         else:
@@ -342,29 +383,45 @@ def deliver_due(engine: Engine, clock: Clock, send: Sender = http_send,
             if error is None:
                 values["last_error"] = f"HTTP {status}"
         with engine.begin() as conn:
-            conn.execute(update(webhook_deliveries)
-                         .where(webhook_deliveries.c.delivery_id == row.delivery_id)
-                         .values(**values))
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.delivery_id == row.delivery_id)
+                .values(**values)
+            )
         counts[values.get("status", "pending")] += 1
     return counts
 
 
-def list_deliveries(conn: Connection, *, app: str, status: str | None,
-                    limit: int) -> list[dict]:
-    q = (select(webhook_deliveries, webhooks.c.url)
-         .join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)
-         .where(webhook_deliveries.c.app == app))
+def list_deliveries(conn: Connection, *, app: str, status: str | None, limit: int) -> list[dict]:
+    q = (
+        select(webhook_deliveries, webhooks.c.url)
+        .join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)
+        .where(webhook_deliveries.c.app == app)
+    )
     if status:
         q = q.where(webhook_deliveries.c.status == status)
-    rows = conn.execute(q.order_by(webhook_deliveries.c.created_at.desc(),
-                                   webhook_deliveries.c.delivery_id.desc()).limit(limit)).all()
-    return [{
-        "id": r.delivery_id, "webhook_id": r.webhook_id, "url": r.url,
-        "event_id": r.event_id, "event_type": r.event_type, "status": r.status,
-        "attempts": r.attempts, "last_status": r.last_status, "last_error": r.last_error,
-        "next_attempt_at": r.next_attempt_at, "created_at": r.created_at,
-        "delivered_at": r.delivered_at,
-    } for r in rows]
+    rows = conn.execute(
+        q.order_by(
+            webhook_deliveries.c.created_at.desc(), webhook_deliveries.c.delivery_id.desc()
+        ).limit(limit)
+    ).all()
+    return [
+        {
+            "id": r.delivery_id,
+            "webhook_id": r.webhook_id,
+            "url": r.url,
+            "event_id": r.event_id,
+            "event_type": r.event_type,
+            "status": r.status,
+            "attempts": r.attempts,
+            "last_status": r.last_status,
+            "last_error": r.last_error,
+            "next_attempt_at": r.next_attempt_at,
+            "created_at": r.created_at,
+            "delivered_at": r.delivered_at,
+        }
+        for r in rows
+    ]
 
 
 class Dispatcher:
@@ -375,8 +432,9 @@ class Dispatcher:
     shutdown wait for the attempts under way.
     """
 
-    def __init__(self, engine_of: Callable[[], Engine], clock: Clock,
-                 send: Sender = http_send) -> None:
+    def __init__(
+        self, engine_of: Callable[[], Engine], clock: Clock, send: Sender = http_send
+    ) -> None:
         self._engine_of = engine_of
         self._clock = clock
         self.send = send

@@ -29,11 +29,15 @@ _pg_status: dict[str, str | None] = {}
 
 def _create_test_database() -> None:
     url = make_url(POSTGRES_URL)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
+    admin = create_engine(
+        url.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                              {"n": url.database}).first()
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+        ).first()
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{url.database}"'))
     admin.dispose()
@@ -130,8 +134,12 @@ def app(database_url: str, instance_dir: Path, clock: Clock):
     application = create_app(
         # Test webhook receivers listen on 127.0.0.1; test_webhooks holds the default
         # (public addresses only) to account.
-        {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY,
-         "webhook_allow_private": True},
+        {
+            "database_url": database_url,
+            "instance_dir": instance_dir,
+            "policy_dir": LIBRARY,
+            "webhook_allow_private": True,
+        },
         clock=clock,
     )
     yield application

@@ -79,15 +79,27 @@ def _optional_client_key() -> ApiKey | None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "unauthenticated", "Send an API key as 'Authorization: Bearer <key>'.",
-                      headers=_UNAUTHENTICATED)
+        raise Problem(
+            401,
+            "unauthenticated",
+            "Send an API key as 'Authorization: Bearer <key>'.",
+            headers=_UNAUTHENTICATED,
+        )
     key = request_key()
     if key is None:
-        raise Problem(401, "unauthenticated", "The API key is unknown, revoked or expired.",
-                      headers=_UNAUTHENTICATED)
+        raise Problem(
+            401,
+            "unauthenticated",
+            "The API key is unknown, revoked or expired.",
+            headers=_UNAUTHENTICATED,
+        )
     if key.role != "client":
-        raise Problem(403, "forbidden", "Appeals are filed with the decision's appeal token or "
-                      f"a client key; this key's role is {key.role}.")
+        raise Problem(
+            403,
+            "forbidden",
+            "Appeals are filed with the decision's appeal token or "
+            f"a client key; this key's role is {key.role}.",
+        )
     limits_of().hit_key(key)
     return key
 
@@ -98,28 +110,52 @@ def file_appeal():
     key = _optional_client_key()
     loaded = _load(_request, json_body())
     if loaded["token"] is None and key is None:
-        raise Problem(401, "unauthenticated",
-                      "Send the appeal token from the decision's notice as 'token', or act "
-                      "for your user with your app's client key.", headers=_UNAUTHENTICATED)
+        raise Problem(
+            401,
+            "unauthenticated",
+            "Send the appeal token from the decision's notice as 'token', or act "
+            "for your user with your app's client key.",
+            headers=_UNAUTHENTICATED,
+        )
     if key is None:
         # Filing with a token needs no account, so it is limited by address and, against
         # guessing a decision's token, by decision.
         limits = limits_of()
-        limits.hit(limits.appeals_per_ip, "appeals-ip", client_address(),
-                   "to file appeals from your address")
-        limits.hit(limits.appeals_per_decision, "appeals-decision", loaded["decision_id"],
-                   f"to appeal decision {loaded['decision_id']}")
+        limits.hit(
+            limits.appeals_per_ip,
+            "appeals-ip",
+            client_address(),
+            "to file appeals from your address",
+        )
+        limits.hit(
+            limits.appeals_per_decision,
+            "appeals-decision",
+            loaded["decision_id"],
+            f"to appeal decision {loaded['decision_id']}",
+        )
     try:
         filed = use_cases.file_appeal(
-            decision_id=loaded["decision_id"], statement=loaded["statement"],
-            token=loaded["token"], key=key, log=runtime.log,
-            policies=runtime.policies.policies, clock=runtime.clock)
+            decision_id=loaded["decision_id"],
+            statement=loaded["statement"],
+            token=loaded["token"],
+            key=key,
+            log=runtime.log,
+            policies=runtime.policies.policies,
+            clock=runtime.clock,
+        )
     except use_cases.AppealError as err:
         raise _problem(err) from err
     body = filed.body
-    return _filed.dump({"id": body["id"], "decision_id": body["ref"], "status": "open",
-                        "filed_at": body["time"], "decide_by": body["decide_by"],
-                        "filed_by": body["filed_by"]}), 201
+    return _filed.dump(
+        {
+            "id": body["id"],
+            "decision_id": body["ref"],
+            "status": "open",
+            "filed_at": body["time"],
+            "decide_by": body["decide_by"],
+            "filed_by": body["filed_by"],
+        }
+    ), 201
 
 
 def _bad_parameter(name: str, detail: str) -> Problem:
@@ -144,12 +180,21 @@ def list_appeals():
         try:
             cursor = use_cases.decode_cursor(request.args["cursor"])
         except ValueError:
-            raise Problem(400, "bad-cursor", "The cursor is not one this service issued.",
-                          [field_error("#/query/cursor", "Not a valid cursor.")]) from None
+            raise Problem(
+                400,
+                "bad-cursor",
+                "The cursor is not one this service issued.",
+                [field_error("#/query/cursor", "Not a valid cursor.")],
+            ) from None
     with runtime.engine.connect() as conn:
         items, next_cursor = use_cases.list_appeals(
-            conn, app=current_key().app, status=status, now=runtime.clock(), limit=limit,
-            cursor=cursor)
+            conn,
+            app=current_key().app,
+            status=status,
+            now=runtime.clock(),
+            limit=limit,
+            cursor=cursor,
+        )
     return _list.dump({"appeals": items, "next_cursor": next_cursor})
 
 
@@ -174,22 +219,31 @@ def resolve_appeal(appeal_id: str):
     loaded = _load(_resolution_request, json_body())
     try:
         resolved = use_cases.resolve_appeal(
-            appeal_id=appeal_id, outcome=loaded["outcome"], action=loaded["action"],
-            rationale=loaded["rationale"], reviewer=current_key(), log=runtime.log,
-            clock=runtime.clock)
+            appeal_id=appeal_id,
+            outcome=loaded["outcome"],
+            action=loaded["action"],
+            rationale=loaded["rationale"],
+            reviewer=current_key(),
+            log=runtime.log,
+            clock=runtime.clock,
+        )
     except use_cases.AppealError as err:
         raise _problem(err) from err
     if resolved.webhook_deliveries:
         dispatcher(current_app).kick()
-    return _resolution.dump({
-        "resolution": resolved.body,
-        "reversal": resolved.reversal,
-        "receipt": {"index": resolved.appended.index,
-                    "leaf_hash": resolved.appended.leaf_hash.hex(),
-                    "tree_size": resolved.tree_size,
-                    "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
-                    "checkpoint": resolved.checkpoint},
-    }), 201
+    return _resolution.dump(
+        {
+            "resolution": resolved.body,
+            "reversal": resolved.reversal,
+            "receipt": {
+                "index": resolved.appended.index,
+                "leaf_hash": resolved.appended.leaf_hash.hex(),
+                "tree_size": resolved.tree_size,
+                "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
+                "checkpoint": resolved.checkpoint,
+            },
+        }
+    ), 201
 
 
 @bp.post("/v1/decisions")
@@ -199,21 +253,36 @@ def create_human_decision():
     loaded = _load(_human_request, json_body())
     try:
         made = decide(
-            HumanDecision(user_id=loaded["subject"], policy_id=loaded["policy"],
-                          rule_id=loaded["rule"], action=loaded["action"],
-                          content_ref=loaded["content_ref"], text=loaded["text"],
-                          notice=loaded["notice"]),
-            reviewer=current_key(), policies=dict(runtime.policies.policies),
-            log=runtime.log, secret=runtime.instance.secret, clock=runtime.clock,
-            published=runtime.published, public_url=runtime.settings.public_url)
+            HumanDecision(
+                user_id=loaded["subject"],
+                policy_id=loaded["policy"],
+                rule_id=loaded["rule"],
+                action=loaded["action"],
+                content_ref=loaded["content_ref"],
+                text=loaded["text"],
+                notice=loaded["notice"],
+            ),
+            reviewer=current_key(),
+            policies=dict(runtime.policies.policies),
+            log=runtime.log,
+            secret=runtime.instance.secret,
+            clock=runtime.clock,
+            published=runtime.published,
+            public_url=runtime.settings.public_url,
+        )
     except DecisionRefused as err:
         raise invalid([field_error(err.pointer, err.detail)], err.detail) from err
-    return _human_result.dump({
-        "decision": made.body,
-        "receipt": {"index": made.appended.index, "leaf_hash": made.appended.leaf_hash.hex(),
-                    "tree_size": made.tree_size,
-                    "inclusion_proof": [h.hex() for h in made.inclusion_proof],
-                    "checkpoint": made.checkpoint,
-                    "content_salt": made.salt.hex() if made.salt else None},
-        "appeal": made.appeal,
-    }), 201
+    return _human_result.dump(
+        {
+            "decision": made.body,
+            "receipt": {
+                "index": made.appended.index,
+                "leaf_hash": made.appended.leaf_hash.hex(),
+                "tree_size": made.tree_size,
+                "inclusion_proof": [h.hex() for h in made.inclusion_proof],
+                "checkpoint": made.checkpoint,
+                "content_salt": made.salt.hex() if made.salt else None,
+            },
+            "appeal": made.appeal,
+        }
+    ), 201

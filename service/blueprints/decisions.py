@@ -32,48 +32,73 @@ def get_decision(decision_id: str):
     if not ENTRY_ID.fullmatch(decision_id):
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
     with runtime.engine.connect() as conn:
-        row = conn.execute(_columns().where(log_entries.c.entry_id == decision_id)
-                           .where(log_entries.c.kind == "decision")).first()
+        row = conn.execute(
+            _columns()
+            .where(log_entries.c.entry_id == decision_id)
+            .where(log_entries.c.kind == "decision")
+        ).first()
         if row is None:
             raise Problem(404, "not-found", f"No decision {decision_id!r}.")
         # A stored checkpoint, never a fresh signature: reads cost no signing and every
         # reader of the same tree sees the same signed note.
         size, note = latest_checkpoint(conn)
         proof = prove_inclusion(conn, row.idx, size)
-        related = conn.execute(_columns().where(log_entries.c.ref == decision_id)
-                               .order_by(log_entries.c.idx)).all()
-    return _decision.dump({
-        "entry": json.loads(row.body),
-        "receipt": {"index": row.idx, "leaf_hash": bytes(row.leaf_hash).hex(),
-                    "tree_size": size, "inclusion_proof": [h.hex() for h in proof],
-                    "checkpoint": note},
-        "related": [entry_view(r) for r in related],
-    })
+        related = conn.execute(
+            _columns().where(log_entries.c.ref == decision_id).order_by(log_entries.c.idx)
+        ).all()
+    return _decision.dump(
+        {
+            "entry": json.loads(row.body),
+            "receipt": {
+                "index": row.idx,
+                "leaf_hash": bytes(row.leaf_hash).hex(),
+                "tree_size": size,
+                "inclusion_proof": [h.hex() for h in proof],
+                "checkpoint": note,
+            },
+            "related": [entry_view(r) for r in related],
+        }
+    )
 
 
 @bp.get("/v1/subjects/<subject>")
 def get_subject(subject: str):
     runtime = current_app.extensions["fairwitness"]
     if not SUBJECT.fullmatch(subject):
-        raise Problem(404, "not-found",
-                      "Subjects are pseudonyms of the form sub_ followed by 32 hex digits.")
+        raise Problem(
+            404, "not-found", "Subjects are pseudonyms of the form sub_ followed by 32 hex digits."
+        )
     now = runtime.clock()
     with runtime.engine.connect() as conn:
-        rows = conn.execute(_columns().where(log_entries.c.subject == subject)
-                            .order_by(log_entries.c.idx.desc())).all()
+        rows = conn.execute(
+            _columns().where(log_entries.c.subject == subject).order_by(log_entries.c.idx.desc())
+        ).all()
     bodies = [json.loads(r.body) for r in rows]
-    return _subject.dump({
-        "subject": subject,
-        "as_of": rfc3339(now),
-        "active_restrictions": [
-            {"decision_id": r.decision_id, "policy": r.policy_id, "action": r.action,
-             "starts_at": r.starts_at, "ends_at": r.ends_at}
-            for r in active_restrictions(bodies, now)
-        ],
-        "active_strikes": [
-            {"decision_id": s.decision_id, "policy": s.policy_id, "rules": list(s.rules),
-             "weight": s.weight, "issued_at": s.issued_at, "expires_at": s.expires_at}
-            for s in active_strikes(bodies, now)
-        ],
-        "entries": [entry_view(r) for r in rows],
-    })
+    return _subject.dump(
+        {
+            "subject": subject,
+            "as_of": rfc3339(now),
+            "active_restrictions": [
+                {
+                    "decision_id": r.decision_id,
+                    "policy": r.policy_id,
+                    "action": r.action,
+                    "starts_at": r.starts_at,
+                    "ends_at": r.ends_at,
+                }
+                for r in active_restrictions(bodies, now)
+            ],
+            "active_strikes": [
+                {
+                    "decision_id": s.decision_id,
+                    "policy": s.policy_id,
+                    "rules": list(s.rules),
+                    "weight": s.weight,
+                    "issued_at": s.issued_at,
+                    "expires_at": s.expires_at,
+                }
+                for s in active_strikes(bodies, now)
+            ],
+            "entries": [entry_view(r) for r in rows],
+        }
+    )

@@ -24,7 +24,8 @@ def readyz():
         "policies": bool(runtime.judges),
         # Judges are built only from classifiers whose artifacts passed their SHA-256
         # check; a judge without a versioned classifier means loading went wrong.
-        "classifiers": bool(runtime.judges) and all(
+        "classifiers": bool(runtime.judges)
+        and all(
             j.classifier.version.startswith("sha256:") and j.classifier.labels
             for j in runtime.judges.values()
         ),
@@ -40,8 +41,10 @@ def readyz():
         # never runs behind a rotation, so a newly announced key is among them).
         now = rfc3339(runtime.clock())
         checks["signing_keys"] = all(
-            runtime.log.keyring.holds(k.verifier) for k in schedule.keys
-            if k.signs_until is None or now <= k.signs_until)
+            runtime.log.keyring.holds(k.verifier)
+            for k in schedule.keys
+            if k.signs_until is None or now <= k.signs_until
+        )
     except SQLAlchemyError:
         checks["database"] = False
     ready = all(checks.values())

@@ -40,8 +40,20 @@ _consistency = ConsistencyProofSchema()
 _checkpoints = CheckpointListSchema()
 _keys = LogKeyListSchema()
 
-CSV_COLUMNS = ("index", "id", "kind", "time", "app", "subject", "policy", "policy_version",
-               "action", "rules", "leaf_hash", "entry")
+CSV_COLUMNS = (
+    "index",
+    "id",
+    "kind",
+    "time",
+    "app",
+    "subject",
+    "policy",
+    "policy_version",
+    "action",
+    "rules",
+    "leaf_hash",
+    "entry",
+)
 NDJSON = "application/x-ndjson"
 
 
@@ -51,8 +63,11 @@ def _runtime():
 
 def entry_view(row) -> dict:
     """A stored entry as the API shows it: the exact hashed body, index and leaf hash."""
-    return {"index": int(row.idx), "leaf_hash": bytes(row.leaf_hash).hex(),
-            "entry": json.loads(row.body)}
+    return {
+        "index": int(row.idx),
+        "leaf_hash": bytes(row.leaf_hash).hex(),
+        "entry": json.loads(row.body),
+    }
 
 
 def _csv_row(row) -> list:
@@ -60,9 +75,20 @@ def _csv_row(row) -> list:
     policy = entry.get("policy") or {}
     rules = entry.get("rules") or []
     rule_ids = [r["id"] if isinstance(r, dict) else r for r in rules]
-    return [row.idx, entry.get("id"), entry.get("kind"), entry.get("time"), entry.get("app"),
-            entry.get("subject"), policy.get("id"), policy.get("version"), entry.get("action"),
-            " ".join(rule_ids), bytes(row.leaf_hash).hex(), row.body]
+    return [
+        row.idx,
+        entry.get("id"),
+        entry.get("kind"),
+        entry.get("time"),
+        entry.get("app"),
+        entry.get("subject"),
+        policy.get("id"),
+        policy.get("version"),
+        entry.get("action"),
+        " ".join(rule_ids),
+        bytes(row.leaf_hash).hex(),
+        row.body,
+    ]
 
 
 def export_response(query, mimetype: str) -> Response:
@@ -101,15 +127,17 @@ def export_response(query, mimetype: str) -> Response:
 @bp.get("/v1/log/entries")
 def list_entries():
     query = parse_query(request.args)
-    best = request.accept_mimetypes.best_match(["application/json", NDJSON, "text/csv"],
-                                               default="application/json")
+    best = request.accept_mimetypes.best_match(
+        ["application/json", NDJSON, "text/csv"], default="application/json"
+    )
     if best in (NDJSON, "text/csv"):
         return export_response(query, best)
     with _runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
-    return _page.dump({"entries": [entry_view(r) for r in rows], "next_cursor": cursor,
-                       "tree_size": size})
+    return _page.dump(
+        {"entries": [entry_view(r) for r in rows], "next_cursor": cursor, "tree_size": size}
+    )
 
 
 @bp.get("/v1/log/checkpoint")
@@ -129,15 +157,19 @@ def list_checkpoints():
         rows = conn.execute(
             select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
             .where(log_checkpoints.c.size > after)
-            .order_by(log_checkpoints.c.size).limit(limit + 1)
+            .order_by(log_checkpoints.c.size)
+            .limit(limit + 1)
         ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return _checkpoints.dump({
-        "checkpoints": [{"size": r.size, "note": r.note, "created_at": r.created_at}
-                        for r in rows],
-        "next_after": rows[-1].size if more else None,
-    })
+    return _checkpoints.dump(
+        {
+            "checkpoints": [
+                {"size": r.size, "note": r.note, "created_at": r.created_at} for r in rows
+            ],
+            "next_after": rows[-1].size if more else None,
+        }
+    )
 
 
 @bp.get("/v1/log/key")
@@ -145,13 +177,15 @@ def get_key():
     """Every key that ever signed the log, newest first: verifier key lines as
     ``text/plain`` (the default, what C2SP tools read), or with their validity as JSON."""
     runtime = _runtime()
-    best = request.accept_mimetypes.best_match(["text/plain", "application/json"],
-                                               default="text/plain")
+    best = request.accept_mimetypes.best_match(
+        ["text/plain", "application/json"], default="text/plain"
+    )
     with runtime.engine.connect() as conn:
         schedule = runtime.log.keyring.current_schedule(conn)
     if best == "application/json":
-        return _keys.dump({"origin": runtime.log.origin,
-                           "keys": key_list(schedule, rfc3339(runtime.clock()))})
+        return _keys.dump(
+            {"origin": runtime.log.origin, "keys": key_list(schedule, rfc3339(runtime.clock()))}
+        )
     lines = "".join(k.verifier_key + "\n" for k in schedule.newest_first())
     return Response(lines, mimetype="text/plain")
 
@@ -159,23 +193,36 @@ def get_key():
 MAX_INDEX = (1 << 63) - 1
 
 
-def _int_arg(name: str, *, default: int | None = None, minimum: int = 0,
-             maximum: int = MAX_INDEX) -> int:
+def _int_arg(
+    name: str, *, default: int | None = None, minimum: int = 0, maximum: int = MAX_INDEX
+) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         if default is None:
-            raise Problem(400, "bad-parameter", f"The query parameter {name} is required.",
-                          [field_error(f"#/query/{name}", "Required.")])
+            raise Problem(
+                400,
+                "bad-parameter",
+                f"The query parameter {name} is required.",
+                [field_error(f"#/query/{name}", "Required.")],
+            )
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise Problem(400, "bad-parameter", f"{name} must be an integer.",
-                      [field_error(f"#/query/{name}", "Not an integer.")]) from None
+        raise Problem(
+            400,
+            "bad-parameter",
+            f"{name} must be an integer.",
+            [field_error(f"#/query/{name}", "Not an integer.")],
+        ) from None
     if value < minimum or value > maximum:
         bound = f"from {minimum} to {maximum}"
-        raise Problem(422, "out-of-range", f"{name} must be {bound}.",
-                      [field_error(f"#/query/{name}", f"Must be {bound}.")])
+        raise Problem(
+            422,
+            "out-of-range",
+            f"{name} must be {bound}.",
+            [field_error(f"#/query/{name}", f"Must be {bound}.")],
+        )
     return value
 
 
@@ -186,12 +233,17 @@ def inclusion_proof():
         current, _ = head(conn)
         size = _int_arg("size", default=current, minimum=1, maximum=current)
         if index >= size:
-            raise Problem(422, "out-of-range", f"index {index} is not in a tree of size {size}.",
-                          [field_error("#/query/index", f"Must be below size ({size}).")])
+            raise Problem(
+                422,
+                "out-of-range",
+                f"index {index} is not in a tree of size {size}.",
+                [field_error("#/query/index", f"Must be below size ({size}).")],
+            )
         proof = prove_inclusion(conn, index, size)
         root = merkle.tree_hash(size, lambda idxs: read_hashes(conn, idxs))
-    return _inclusion.dump({"index": index, "size": size, "root": root.hex(),
-                            "proof": [h.hex() for h in proof]})
+    return _inclusion.dump(
+        {"index": index, "size": size, "root": root.hex(), "proof": [h.hex() for h in proof]}
+    )
 
 
 @bp.get("/v1/log/proof/consistency")
@@ -201,7 +253,11 @@ def consistency_proof():
         current, _ = head(conn)
         new = _int_arg("to", default=current, minimum=1, maximum=current)
         if old > new:
-            raise Problem(422, "out-of-range", f"from {old} is after to {new}.",
-                          [field_error("#/query/from", f"Must not exceed to ({new}).")])
+            raise Problem(
+                422,
+                "out-of-range",
+                f"from {old} is after to {new}.",
+                [field_error("#/query/from", f"Must not exceed to ({new}).")],
+            )
         proof = prove_consistency(conn, old, new)
     return _consistency.dump({"from_": old, "to": new, "proof": [h.hex() for h in proof]})

@@ -31,17 +31,22 @@ _receipt_and_offer = ModerationResultSchema(exclude=("decision",))
 def _result_json(m: Moderated) -> str:
     """One result as JSON text. The decision is the canonical text the log hashed,
     byte for byte (re-encoding it could only cost time, or change a byte)."""
-    rest = json.dumps(_receipt_and_offer.dump({
-        "receipt": {
-            "index": m.appended.index,
-            "leaf_hash": m.appended.leaf_hash.hex(),
-            "tree_size": m.tree_size,
-            "inclusion_proof": [h.hex() for h in m.inclusion_proof],
-            "checkpoint": m.checkpoint,
-            "content_salt": m.salt.hex() if m.salt is not None else None,
-        },
-        "appeal": m.appeal,
-    }), separators=(",", ":"))
+    rest = json.dumps(
+        _receipt_and_offer.dump(
+            {
+                "receipt": {
+                    "index": m.appended.index,
+                    "leaf_hash": m.appended.leaf_hash.hex(),
+                    "tree_size": m.tree_size,
+                    "inclusion_proof": [h.hex() for h in m.inclusion_proof],
+                    "checkpoint": m.checkpoint,
+                    "content_salt": m.salt.hex() if m.salt is not None else None,
+                },
+                "appeal": m.appeal,
+            }
+        ),
+        separators=(",", ":"),
+    )
     return '{"decision":' + m.appended.canonical.decode("utf-8") + "," + rest[1:]
 
 
@@ -50,8 +55,13 @@ def _claim(app: str, payload: object) -> Claim | None:
     if key is None:
         return None
     if not valid_key(key):
-        raise invalid([field_error(f"#/headers/{HEADER}",
-                                   "1 to 255 printable ASCII characters, without spaces.")])
+        raise invalid(
+            [
+                field_error(
+                    f"#/headers/{HEADER}", "1 to 255 printable ASCII characters, without spaces."
+                )
+            ]
+        )
     return Claim(app=app, key=key, request_hash=request_hash(payload))
 
 
@@ -61,21 +71,42 @@ def _replay(runtime, decision_ids: list[str]) -> list[Moderated]:
     not among them: only its hash was kept."""
     with runtime.engine.connect() as conn:
         size, note = latest_checkpoint(conn)
-        rows = {r.entry_id: r for r in conn.execute(
-            select(log_entries.c.entry_id, log_entries.c.idx, log_entries.c.body,
-                   log_entries.c.leaf_hash).where(log_entries.c.entry_id.in_(decision_ids)))}
-        salts = dict(conn.execute(
-            select(decision_content.c.decision_id, decision_content.c.salt)
-            .where(decision_content.c.decision_id.in_(decision_ids))).all())
+        rows = {
+            r.entry_id: r
+            for r in conn.execute(
+                select(
+                    log_entries.c.entry_id,
+                    log_entries.c.idx,
+                    log_entries.c.body,
+                    log_entries.c.leaf_hash,
+                ).where(log_entries.c.entry_id.in_(decision_ids))
+            )
+        }
+        salts = dict(
+            conn.execute(
+                select(decision_content.c.decision_id, decision_content.c.salt).where(
+                    decision_content.c.decision_id.in_(decision_ids)
+                )
+            ).all()
+        )
         found = [rows[i] for i in decision_ids]
-        proofs = merkle.prove_records(size, [r.idx for r in found],
-                                      lambda idxs: read_hashes(conn, idxs))
+        proofs = merkle.prove_records(
+            size, [r.idx for r in found], lambda idxs: read_hashes(conn, idxs)
+        )
     return [
-        Moderated(body=json.loads(r.body),
-                  appended=Appended(index=r.idx, leaf_hash=bytes(r.leaf_hash),
-                                    entry_id=r.entry_id, canonical=r.body.encode("utf-8")),
-                  tree_size=size, salt=salts.get(r.entry_id), inclusion_proof=proof,
-                  checkpoint=note)
+        Moderated(
+            body=json.loads(r.body),
+            appended=Appended(
+                index=r.idx,
+                leaf_hash=bytes(r.leaf_hash),
+                entry_id=r.entry_id,
+                canonical=r.body.encode("utf-8"),
+            ),
+            tree_size=size,
+            salt=salts.get(r.entry_id),
+            inclusion_proof=proof,
+            checkpoint=note,
+        )
         for r, proof in zip(found, proofs, strict=True)
     ]
 
@@ -92,9 +123,10 @@ def _answer(results: list[Moderated], is_batch: bool, replayed: bool = False) ->
 
 
 def _reused() -> Problem:
-    return invalid([field_error(f"#/headers/{HEADER}",
-                                "This key was used with a different request body.")],
-                   "The idempotency key was already used for another request.")
+    return invalid(
+        [field_error(f"#/headers/{HEADER}", "This key was used with a different request body.")],
+        "The idempotency key was already used for another request.",
+    )
 
 
 @bp.post("/v1/moderations")
@@ -132,18 +164,34 @@ def create_moderation():
         policy_id = raw["policy"] or default_policy
         if policy_id not in runtime.judges:
             pointer = f"#/items/{position}/policy" if is_batch else "#/policy"
-            errors.append(field_error(pointer, f"Unknown policy {policy_id!r}; known: "
-                                               f"{', '.join(sorted(runtime.judges))}."))
-        items.append(Item(text=raw["text"], user_id=raw["subject"], policy_id=policy_id,
-                          content_ref=raw["content_ref"]))
+            errors.append(
+                field_error(
+                    pointer,
+                    f"Unknown policy {policy_id!r}; known: {', '.join(sorted(runtime.judges))}.",
+                )
+            )
+        items.append(
+            Item(
+                text=raw["text"],
+                user_id=raw["subject"],
+                policy_id=policy_id,
+                content_ref=raw["content_ref"],
+            )
+        )
     if errors:
         raise invalid(errors)
 
     try:
         results = moderate(
-            items, app=current_key().app, judges=runtime.judges, log=runtime.log,
-            secret=runtime.instance.secret, clock=runtime.clock, published=runtime.published,
-            public_url=runtime.settings.public_url, claim=claim,
+            items,
+            app=current_key().app,
+            judges=runtime.judges,
+            log=runtime.log,
+            secret=runtime.instance.secret,
+            clock=runtime.clock,
+            published=runtime.published,
+            public_url=runtime.settings.public_url,
+            claim=claim,
         )
     except AlreadyDone as done:
         if not done.same:

@@ -17,9 +17,14 @@ _detail = PolicyDetailSchema()
 
 
 def _summary(policy) -> dict:
-    return {"id": policy.id, "title": policy.title, "summary": policy.summary,
-            "version": policy.version, "classifier": policy.classifier,
-            "public_excerpt": policy.public_excerpt}
+    return {
+        "id": policy.id,
+        "title": policy.title,
+        "summary": policy.summary,
+        "version": policy.version,
+        "classifier": policy.classifier,
+        "public_excerpt": policy.public_excerpt,
+    }
 
 
 def _policy_or_404(policy_id: str):
@@ -42,30 +47,44 @@ def get_policy(policy_id: str):
     policy = _policy_or_404(policy_id)
     with runtime.engine.connect() as conn:
         rows = conn.execute(
-            select(policy_versions.c.version, policy_versions.c.published_at,
-                   policy_versions.c.log_index)
+            select(
+                policy_versions.c.version,
+                policy_versions.c.published_at,
+                policy_versions.c.log_index,
+            )
             .where(policy_versions.c.policy_id == policy_id)
             .order_by(policy_versions.c.log_index)
         ).all()
     body = _summary(policy)
     body["rules"] = [
-        {"id": r.id, "title": r.title, "description": r.description, "action": r.action,
-         "notice": r.notice,
-         "strike": ({"weight": r.strike.weight, "expires_after": r.strike.expires_after.text}
-                    if r.strike else None),
-         "examples": {"match": list(r.examples.match), "no_match": list(r.examples.no_match)}}
+        {
+            "id": r.id,
+            "title": r.title,
+            "description": r.description,
+            "action": r.action,
+            "notice": r.notice,
+            "strike": (
+                {"weight": r.strike.weight, "expires_after": r.strike.expires_after.text}
+                if r.strike
+                else None
+            ),
+            "examples": {"match": list(r.examples.match), "no_match": list(r.examples.no_match)},
+        }
         for r in policy.rules
     ]
     body["escalation"] = [
-        {"active_strikes": s.active_strikes, "action": s.action,
-         "for": s.for_.text if s.for_ else None}
+        {
+            "active_strikes": s.active_strikes,
+            "action": s.action,
+            "for": s.for_.text if s.for_ else None,
+        }
         for s in policy.escalation
     ]
-    body["appeals"] = {"window": policy.appeals.window.text,
-                       "decide_within": policy.appeals.decide_within.text}
-    body["versions"] = [
-        {"version": v, "published_at": at, "log_index": idx} for v, at, idx in rows
-    ]
+    body["appeals"] = {
+        "window": policy.appeals.window.text,
+        "decide_within": policy.appeals.decide_within.text,
+    }
+    body["versions"] = [{"version": v, "published_at": at, "log_index": idx} for v, at, idx in rows]
     return _detail.dump(body)
 
 

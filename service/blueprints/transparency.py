@@ -31,8 +31,12 @@ def _time(name: str) -> str | None:
         return rfc3339(moment)
     except (ValueError, OverflowError):
         detail = f"{name} must be an RFC 3339 time with a zone."
-        raise Problem(400, "bad-parameter", detail,
-                      [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")]) from None
+        raise Problem(
+            400,
+            "bad-parameter",
+            detail,
+            [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")],
+        ) from None
 
 
 @bp.get("/v1/transparency")
@@ -49,9 +53,17 @@ def get_transparency():
     # resolution in the window may close an appeal filed before it. Decisions outside
     # the window are read only when an appeal names them (for per-rule rates).
     appealed = select(c.ref).where(c.kind == "appeal_filed")
-    query = (select(c.body).where(or_(in_window, c.kind.in_(APPEAL_KINDS),
-                                      (c.kind == "decision") & c.entry_id.in_(appealed)))
-             .order_by(c.idx))
+    query = (
+        select(c.body)
+        .where(
+            or_(
+                in_window,
+                c.kind.in_(APPEAL_KINDS),
+                (c.kind == "decision") & c.entry_id.in_(appealed),
+            )
+        )
+        .order_by(c.idx)
+    )
     with runtime.engine.connect() as conn:
         bodies = [json.loads(b) for (b,) in conn.execute(query)]
     return _report.dump(report(bodies, runtime.clock(), since, until))

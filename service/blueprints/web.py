@@ -59,8 +59,13 @@ def _security_headers(resp: Response) -> Response:
 
 def error_page(status: int, detail: str, errors=(), headers=None) -> Response:
     """An error as a page a person can read, with the API's status and headers."""
-    html = render_template("error.html", status=status, title=HTTPStatus(status).phrase,
-                           detail=detail, errors=list(errors))
+    html = render_template(
+        "error.html",
+        status=status,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+        errors=list(errors),
+    )
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers.update(headers or {})
     return resp
@@ -82,8 +87,11 @@ def _http(err: HTTPException) -> Response:
 @bp.errorhandler(PoolTimeout)
 def _storage(err: Exception) -> Response:
     current_app.logger.warning("storage unavailable: %s", type(err).__name__)
-    return error_page(503, "The log's storage is unavailable right now. Try again shortly.",
-                       headers={"Retry-After": "1"})
+    return error_page(
+        503,
+        "The log's storage is unavailable right now. Try again shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 @bp.errorhandler(Exception)
@@ -104,9 +112,13 @@ def home():
         schedule = runtime.log.keyring.current_schedule(conn)
     checkpoint = views.checkpoint_view(latest[1]) if latest else None
     return render_template(
-        "home.html", checkpoint=checkpoint, apps=apps, max_apps=views.MAX_APPS_LISTED,
+        "home.html",
+        checkpoint=checkpoint,
+        apps=apps,
+        max_apps=views.MAX_APPS_LISTED,
         keys=[k.verifier_key for k in schedule.newest_first()],
-        policies=policies.list_policies()["policies"])
+        policies=policies.list_policies()["policies"],
+    )
 
 
 @bp.get("/log")
@@ -125,13 +137,22 @@ def log_page():
     if request.args.get("cursor"):
         api_args["cursor"] = request.args["cursor"]
     return render_template(
-        "log.html", rows=[views.entry_row(entry_view(r)) for r in rows], args=args,
-        filtered=bool(args), paged=query.after is not None, older=older, tree_size=size,
-        apps=apps, policy_ids=sorted(_runtime().policies.policies),
-        kinds=views.KINDS, actions=views.ACTIONS,
+        "log.html",
+        rows=[views.entry_row(entry_view(r)) for r in rows],
+        args=args,
+        filtered=bool(args),
+        paged=query.after is not None,
+        older=older,
+        tree_size=size,
+        apps=apps,
+        policy_ids=sorted(_runtime().policies.policies),
+        kinds=views.KINDS,
+        actions=views.ACTIONS,
         json_url=url_for("log.list_entries", **api_args),
         api_url=url_for("log.list_entries", _external=True, **args),
-        csv_url=url_for("web.log_csv", **args), ndjson_url=url_for("web.log_ndjson", **args))
+        csv_url=url_for("web.log_csv", **args),
+        ndjson_url=url_for("web.log_ndjson", **args),
+    )
 
 
 @bp.get("/log/export.csv")
@@ -155,16 +176,29 @@ def decision_page(decision_id: str):
     rules = []
     for rule in entry["rules"]:
         text = texts.get(rule["id"], {})
-        segments = (views.excerpt_segments(entry["excerpt"], rule["spans"])
-                    if entry["excerpt"] is not None else None)
-        rules.append({**rule, "title": text.get("title"), "description": text.get("description"),
-                      "segments": segments})
+        segments = (
+            views.excerpt_segments(entry["excerpt"], rule["spans"])
+            if entry["excerpt"] is not None
+            else None
+        )
+        rules.append(
+            {
+                **rule,
+                "title": text.get("title"),
+                "description": text.get("description"),
+                "segments": segments,
+            }
+        )
     receipt = view["receipt"]
     return render_template(
-        "decision.html", entry=entry, rules=rules, receipt=receipt,
+        "decision.html",
+        entry=entry,
+        rules=rules,
+        receipt=receipt,
         related=[views.entry_row(r) for r in view["related"]],
         checkpoint=views.checkpoint_view(receipt["checkpoint"]),
-        policy_known=policy["id"] in _runtime().policies.policies)
+        policy_known=policy["id"] in _runtime().policies.policies,
+    )
 
 
 @bp.get("/policies")
@@ -177,8 +211,12 @@ def _version_arg(name: str) -> str | None:
     if value is None or value == "":
         return None
     if not VERSION.fullmatch(value):
-        raise Problem(400, "bad-parameter", f"{name} must be a policy version, sha256:<64 hex>.",
-                      [field_error(f"#/query/{name}", "Not a policy version.")])
+        raise Problem(
+            400,
+            "bad-parameter",
+            f"{name} must be a policy version, sha256:<64 hex>.",
+            [field_error(f"#/query/{name}", "Not a policy version.")],
+        )
     return value
 
 
@@ -190,27 +228,39 @@ def policy_page(policy_id: str):
     if old or new:
         if not (old and new):
             missing = "to" if old else "from"
-            raise Problem(400, "bad-parameter", "A diff needs both from and to versions.",
-                          [field_error(f"#/query/{missing}", "Required with the other.")])
+            raise Problem(
+                400,
+                "bad-parameter",
+                "A diff needs both from and to versions.",
+                [field_error(f"#/query/{missing}", "Required with the other.")],
+            )
         with _runtime().engine.connect() as conn:
             sources = {v: views.policy_source(conn, policy_id, v) for v in (old, new)}
         for name, version in (("from", old), ("to", new)):
             if sources[version] is None:
-                raise Problem(404, "not-found",
-                              f"No published version {version} of {policy_id}.",
-                              [field_error(f"#/query/{name}", "Not a published version.")])
+                raise Problem(
+                    404,
+                    "not-found",
+                    f"No published version {version} of {policy_id}.",
+                    [field_error(f"#/query/{name}", "Not a published version.")],
+                )
         diff = views.policy_diff(sources[old], sources[new], old, new)
     return render_template(
-        "policy.html", policy=detail, diff=diff, diff_from=old, diff_to=new,
-        describe=views.describe_duration)
+        "policy.html",
+        policy=detail,
+        diff=diff,
+        diff_from=old,
+        diff_to=new,
+        describe=views.describe_duration,
+    )
 
 
 @bp.get("/subjects/<subject>")
 def subject_page(subject: str):
     standing = decisions.get_subject(subject)
     return render_template(
-        "subject.html", standing=standing,
-        entries=[views.entry_row(e) for e in standing["entries"]])
+        "subject.html", standing=standing, entries=[views.entry_row(e) for e in standing["entries"]]
+    )
 
 
 @bp.get("/appeals/<appeal_id>")
@@ -229,8 +279,9 @@ def transparency_page():
     # The request's own values (already validated by the JSON view): the report's window
     # is text for comparing with log times, and does not always parse back.
     window = {k: request.args[k] for k in ("since", "until") if request.args.get(k)}
-    days, clipped = views.chart_days(_runtime().clock(), window.get("since"),
-                                     window.get("until"), CHART_DAYS)
+    days, clipped = views.chart_days(
+        _runtime().clock(), window.get("since"), window.get("until"), CHART_DAYS
+    )
     counts = {}
     if days:
         since, until = report["window"]["since"], report["window"]["until"]
@@ -242,18 +293,37 @@ def transparency_page():
     rates = report["appeals"]["overturn_rate_by_rule"]
     timing = report["appeals"]["time_to_resolution_seconds"]
     return render_template(
-        "transparency.html", report=report, days=days, chart_days=CHART_DAYS, clipped=clipped,
+        "transparency.html",
+        report=report,
+        days=days,
+        chart_days=CHART_DAYS,
+        clipped=clipped,
         per_day=views.stacked_day_chart(days, counts) if days else None,
         actions_seen=[a for a in views.ACTIONS if any(a in c for c in counts.values())],
         overturn=views.horizontal_bars(
-            [(rule, r["overturn_rate"],
-              f"{r['overturn_rate']:.0%} ({r['overturned']} of {r['resolved']})")
-             for rule, r in rates.items()], peak=1.0) if rates else None,
+            [
+                (
+                    rule,
+                    r["overturn_rate"],
+                    f"{r['overturn_rate']:.0%} ({r['overturned']} of {r['resolved']})",
+                )
+                for rule, r in rates.items()
+            ],
+            peak=1.0,
+        )
+        if rates
+        else None,
         timing=views.horizontal_bars(
-            [(name, timing[key], views.describe_seconds(timing[key]))
-             for name, key in (("median", "median"), ("90th percentile", "p90"))
-             if timing[key] is not None]) if timing["count"] else None,
-        json_url=url_for("transparency.get_transparency", **window))
+            [
+                (name, timing[key], views.describe_seconds(timing[key]))
+                for name, key in (("median", "median"), ("90th percentile", "p90"))
+                if timing[key] is not None
+            ]
+        )
+        if timing["count"]
+        else None,
+        json_url=url_for("transparency.get_transparency", **window),
+    )
 
 
 @bp.app_template_filter("action_words")
@@ -276,14 +346,20 @@ def _when(value):
 
 @bp.app_template_global()
 def subject_link(subject):
-    return (url_for("web.subject_page", subject=subject)
-            if isinstance(subject, str) and decisions.SUBJECT.fullmatch(subject) else None)
+    return (
+        url_for("web.subject_page", subject=subject)
+        if isinstance(subject, str) and decisions.SUBJECT.fullmatch(subject)
+        else None
+    )
 
 
 @bp.app_template_global()
 def nav_links() -> list[tuple[str, str]]:
-    return [("web.log_page", "Log"), ("web.policies_page", "Policies"),
-            ("web.transparency_page", "Transparency")]
+    return [
+        ("web.log_page", "Log"),
+        ("web.policies_page", "Policies"),
+        ("web.transparency_page", "Transparency"),
+    ]
 
 
 def _page_of(entry_id: str | None) -> str | None:

@@ -40,7 +40,8 @@ def dispatcher(app: Flask) -> Dispatcher:
         runtime = app.extensions["fairwitness"]
         send = make_sender(allow_private=runtime.settings.webhook_allow_private)
         found = app.extensions.setdefault(
-            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock, send))
+            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock, send)
+        )
     return found
 
 
@@ -56,15 +57,25 @@ def create_webhook():
     except ValidationError as err:
         raise invalid(marshmallow_errors(err)) from err
     try:
-        made = register_webhook(runtime.engine, app=current_key().app, url=loaded["url"],
-                                now=runtime.clock(),
-                                allow_private=runtime.settings.webhook_allow_private)
+        made = register_webhook(
+            runtime.engine,
+            app=current_key().app,
+            url=loaded["url"],
+            now=runtime.clock(),
+            allow_private=runtime.settings.webhook_allow_private,
+        )
     except WebhookError as err:
         if err.conflict:
             raise Problem(409, "conflict", err.detail) from err
         raise invalid([field_error("#/url", err.detail)]) from err
-    return _created.dump({"id": made.webhook_id, "url": made.url, "secret": made.secret,
-                          "created_at": made.created_at}), 201
+    return _created.dump(
+        {
+            "id": made.webhook_id,
+            "url": made.url,
+            "secret": made.secret,
+            "created_at": made.created_at,
+        }
+    ), 201
 
 
 @bp.get("/v1/webhooks/deliveries")
@@ -99,8 +110,9 @@ def get_webhooks():
 @require_role("client")
 def delete_webhook(webhook_id: str):
     runtime = current_app.extensions["fairwitness"]
-    ended = remove_webhook(runtime.engine, app=current_key().app, webhook_id=webhook_id,
-                           now=runtime.clock())
+    ended = remove_webhook(
+        runtime.engine, app=current_key().app, webhook_id=webhook_id, now=runtime.clock()
+    )
     if ended is None:
         raise Problem(404, "not-found", f"Your app has no webhook {webhook_id}.")
     return Response(status=204)

@@ -67,8 +67,11 @@ def test_a_monitor_pinning_the_old_key_learns_the_new_one():
 def test_a_retired_key_signing_after_its_window_fails():
     bodies, schedule, _ = rotated_log(NEW, until_day=5)
     served, notes = build(bodies, lambda t: [OLD])  # the old key never stopped
-    with pytest.raises(AuditError, match=r"checkpoint_signature: checkpoint 5 .*no signature by "
-                                         r"a trusted key valid then"):
+    with pytest.raises(
+        AuditError,
+        match=r"checkpoint_signature: checkpoint 5 .*no signature by "
+        r"a trusted key valid then",
+    ):
         run(served, notes, [OLD, NEW], schedule)
 
 
@@ -84,9 +87,13 @@ def test_a_served_key_list_that_disagrees_with_the_log_fails():
     bodies, schedule, signers_at = rotated_log(NEW, until_day=5)
     served, notes = build(bodies, signers_at)
     lying = KeySchedule.single(OLD.verifier()).rotated(
-        parse_rotation(rotation_body("key_0001", at(3), NEW.verifier(), OLD.verifier(), at(8))))
-    with pytest.raises(AuditError, match=r"key_list: the log serves .* as valid from the start "
-                                         "until 2026-11-08"):
+        parse_rotation(rotation_body("key_0001", at(3), NEW.verifier(), OLD.verifier(), at(8)))
+    )
+    with pytest.raises(
+        AuditError,
+        match=r"key_list: the log serves .* as valid from the start "
+        "until 2026-11-08",
+    ):
         run(served, notes, [OLD], lying)
     extra = KeySchedule((*schedule.keys, KeySchedule.single(ROGUE.verifier()).keys[0]))
     with pytest.raises(AuditError, match=r"key_list: .* never announced"):

@@ -55,13 +55,17 @@ def test_non_canonicalizable_bodies_raise(body: object) -> None:
 
 
 _json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
 )
 _json = st.recursive(
     _json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -78,8 +82,24 @@ def test_fast_path_equals_the_reference_encoder(body) -> None:
     assert canonical(body) == expected
 
 
-@pytest.mark.parametrize("value", [0.0, -0.0, 1.0, 0.5, 0.9312, 1e-4, 9.99e-5, 1e16, 1e21,
-                                   123456789.125, 2.0**53, 2.0**53 + 2, -3.25e-7])
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.0,
+        -0.0,
+        1.0,
+        0.5,
+        0.9312,
+        1e-4,
+        9.99e-5,
+        1e16,
+        1e21,
+        123456789.125,
+        2.0**53,
+        2.0**53 + 2,
+        -3.25e-7,
+    ],
+)
 def test_fast_path_numbers_match_the_reference(value) -> None:
     assert canonical({"x": value, "y": [value]}) == rfc8785.dumps({"x": value, "y": [value]})
 

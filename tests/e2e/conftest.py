@@ -28,8 +28,13 @@ BIN = Path(sys.executable).parent
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 # A word no policy, template or lexicon holds: if it shows up on a page, private text
@@ -62,8 +67,13 @@ class Instance:
     appeals: dict[str, str] = field(default_factory=dict)
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run([str(BIN / "fairwitness"), *args], env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(BIN / "fairwitness"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -75,22 +85,32 @@ class Instance:
         body = {"text": text, "subject": subject}
         if content_ref is not None:
             body["content_ref"] = content_ref
-        resp = requests.post(self.url + "/v1/moderations", json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {self.keys[app]}"})
+        resp = requests.post(
+            self.url + "/v1/moderations",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.keys[app]}"},
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()["decision"]
 
     def appeal(self, app: str, decision_id: str, statement: str) -> str:
-        resp = requests.post(self.url + "/v1/appeals", timeout=10,
-                             json={"decision_id": decision_id, "statement": statement},
-                             headers={"Authorization": f"Bearer {self.keys[app]}"})
+        resp = requests.post(
+            self.url + "/v1/appeals",
+            timeout=10,
+            json={"decision_id": decision_id, "statement": statement},
+            headers={"Authorization": f"Bearer {self.keys[app]}"},
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()["id"]
 
     def resolve(self, reviewer_key: str, appeal_id: str, outcome: str, rationale: str) -> None:
-        resp = requests.post(self.url + f"/v1/appeals/{appeal_id}/resolution", timeout=10,
-                             json={"outcome": outcome, "rationale": rationale},
-                             headers={"Authorization": f"Bearer {reviewer_key}"})
+        resp = requests.post(
+            self.url + f"/v1/appeals/{appeal_id}/resolution",
+            timeout=10,
+            json={"outcome": outcome, "rationale": rationale},
+            headers={"Authorization": f"Bearer {reviewer_key}"},
+        )
         assert resp.status_code == 201, resp.text
 
     def sql(self, *statements: str, params=()) -> None:
@@ -105,9 +125,18 @@ class Instance:
         # pipe would stall it.
         self.server_log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "service:create_app()"],
-            env=self.env, stdout=self.server_log, stderr=subprocess.STDOUT)
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "service:create_app()",
+            ],
+            env=self.env,
+            stdout=self.server_log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -133,9 +162,11 @@ class Instance:
 
 
 def make_instance(root: Path) -> Instance:
-    env = {**os.environ,
-           "FAIRWITNESS_INSTANCE_DIR": str(root / "instance"),
-           "FAIRWITNESS_DATABASE_URL": f"sqlite:///{root / 'fw.db'}"}
+    env = {
+        **os.environ,
+        "FAIRWITNESS_INSTANCE_DIR": str(root / "instance"),
+        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{root / 'fw.db'}",
+    }
     env.pop("FAIRWITNESS_POLICY_DIR", None)
     instance = Instance(url="", env=env, db_path=root / "fw.db")
     instance.cli("init")
@@ -152,11 +183,17 @@ def publish_earlier_policy_version(instance: Instance, root: Path) -> None:
     path = policy_dir / "civility.yaml"
     source = path.read_text(encoding="utf-8")
     assert "title: Civility standard\n" in source
-    path.write_text(source.replace("title: Civility standard\n",
-                                   "title: Civility standard (draft)\n", 1), encoding="utf-8")
-    app = create_app({"database_url": instance.env["FAIRWITNESS_DATABASE_URL"],
-                      "instance_dir": instance.env["FAIRWITNESS_INSTANCE_DIR"],
-                      "policy_dir": policy_dir})
+    path.write_text(
+        source.replace("title: Civility standard\n", "title: Civility standard (draft)\n", 1),
+        encoding="utf-8",
+    )
+    app = create_app(
+        {
+            "database_url": instance.env["FAIRWITNESS_DATABASE_URL"],
+            "instance_dir": instance.env["FAIRWITNESS_INSTANCE_DIR"],
+            "policy_dir": policy_dir,
+        }
+    )
     app.extensions["fairwitness"].engine.dispose()
 
 
@@ -173,20 +210,26 @@ def site(tmp_path_factory) -> Iterator[Instance]:
     try:
         d = instance.decisions
         for i in range(4):
-            d[f"threat{i}"] = instance.moderate("forum", f"I will hurt you {MARKER}", "alice",
-                                                f"post-{i}")
+            d[f"threat{i}"] = instance.moderate(
+                "forum", f"I will hurt you {MARKER}", "alice", f"post-{i}"
+            )
         d["insult"] = instance.moderate("forum", f"you idiot {MARKER}", XSS_ATTR, XSS_SCRIPT)
-        d["kind"] = instance.moderate(XSS_APP, f"Have a lovely day {MARKER}", XSS_SCRIPT,
-                                      XSS_ATTR)
+        d["kind"] = instance.moderate(XSS_APP, f"Have a lovely day {MARKER}", XSS_SCRIPT, XSS_ATTR)
         d["erased"] = instance.moderate("forum", f"I will hurt you too {MARKER}", "bob", "p-9")
         instance.cli("content", "erase", d["erased"]["id"])
         reviewer = instance.cli("keys", "create", "--app", "forum", "--role", "reviewer")
         instance.appeals["overturned"] = instance.appeal(
-            "forum", d["threat0"]["id"], f"It was a joke {MARKER} {XSS_SCRIPT}")
-        instance.resolve(reviewer, instance.appeals["overturned"], "overturned",
-                         f"Read in context this was a quote, not a threat. {XSS_ATTR}")
-        instance.appeals["open"] = instance.appeal("forum", d["insult"]["id"],
-                                                   f"Not an insult {MARKER}")
+            "forum", d["threat0"]["id"], f"It was a joke {MARKER} {XSS_SCRIPT}"
+        )
+        instance.resolve(
+            reviewer,
+            instance.appeals["overturned"],
+            "overturned",
+            f"Read in context this was a quote, not a threat. {XSS_ATTR}",
+        )
+        instance.appeals["open"] = instance.appeal(
+            "forum", d["insult"]["id"], f"Not an insult {MARKER}"
+        )
         yield instance
     finally:
         instance.stop()
@@ -213,8 +256,9 @@ def browser():
         pytest.skip(message)
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 

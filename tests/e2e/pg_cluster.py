@@ -45,17 +45,23 @@ class Cluster:
 
     def _ctl(self, action: str, *options: str) -> None:
         # The redirect to systemctl would fail in a container without systemd.
-        done = _run("pg_ctlcluster", "--skip-systemctl-redirect", *options, self.version,
-                    NAME, action)
+        done = _run(
+            "pg_ctlcluster", "--skip-systemctl-redirect", *options, self.version, NAME, action
+        )
         if done.returncode != 0:
             raise ClusterUnavailable(
-                f"pg_ctlcluster {self.version} {NAME} {action}: {done.stderr.strip()}")
+                f"pg_ctlcluster {self.version} {NAME} {action}: {done.stderr.strip()}"
+            )
 
     @property
     def running(self) -> bool:
         # Exit 0: running; 3: stopped (pg_ctl's own codes).
-        return _run("pg_ctlcluster", "--skip-systemctl-redirect", self.version, NAME,
-                    "status").returncode == 0
+        return (
+            _run(
+                "pg_ctlcluster", "--skip-systemctl-redirect", self.version, NAME, "status"
+            ).returncode
+            == 0
+        )
 
     def start(self, timeout: float = 30.0) -> None:
         if not self.running:
@@ -97,8 +103,11 @@ class Cluster:
 
 
 def _version() -> str:
-    versions = sorted((p.name for p in CONF_ROOT.iterdir() if p.name.isdigit()), key=int) \
-        if CONF_ROOT.is_dir() else []
+    versions = (
+        sorted((p.name for p in CONF_ROOT.iterdir() if p.name.isdigit()), key=int)
+        if CONF_ROOT.is_dir()
+        else []
+    )
     if not versions:
         raise ClusterUnavailable(f"no PostgreSQL under {CONF_ROOT}")
     return versions[-1]
@@ -125,8 +134,18 @@ def dedicated_cluster() -> Cluster:
     port = _configured_port(version)
     if port is None:
         port = free_port()
-        done = _run("pg_createcluster", "--start-conf", "manual", "--port", str(port),
-                    version, NAME, "--", "--auth=trust", timeout=120)
+        done = _run(
+            "pg_createcluster",
+            "--start-conf",
+            "manual",
+            "--port",
+            str(port),
+            version,
+            NAME,
+            "--",
+            "--auth=trust",
+            timeout=120,
+        )
         if done.returncode != 0:
             raise ClusterUnavailable(f"pg_createcluster failed: {done.stderr.strip()}")
     return Cluster(version=version, port=port)

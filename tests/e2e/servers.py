@@ -23,8 +23,11 @@ BIN = Path(sys.executable).parent
 def instance_env(instance_dir: Path, database_url: str, **settings: str) -> dict[str, str]:
     """The environment of one host: this process's, with the instance's ``FAIRWITNESS_*``
     variables, and none that a developer's shell may have set for another instance."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FAIRWITNESS_") or k == "FAIRWITNESS_TEST_POSTGRES_URL"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FAIRWITNESS_") or k == "FAIRWITNESS_TEST_POSTGRES_URL"
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["FAIRWITNESS_INSTANCE_DIR"] = str(instance_dir)
     env["FAIRWITNESS_DATABASE_URL"] = database_url
@@ -35,8 +38,9 @@ def instance_env(instance_dir: Path, database_url: str, **settings: str) -> dict
 
 def fairwitness(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     """Run ``fairwitness ARGS`` and return its stdout; fail the test on a non-zero exit."""
-    done = subprocess.run([str(BIN / "fairwitness"), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(BIN / "fairwitness"), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"fairwitness {' '.join(args)}: {done.stderr}"
     return done.stdout.strip()
 
@@ -49,8 +53,7 @@ class Gunicorn:
     The server's output goes to ``log_path`` (a file, not a pipe nobody drains).
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path | None = None,
-                 workers: int = 2) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path | None = None, workers: int = 2) -> None:
         self.env = env
         self.log_path = log_path
         self.workers = workers
@@ -62,9 +65,19 @@ class Gunicorn:
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(
-                [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
-                 str(self.workers), "service:create_app()"],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    str(BIN / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(self.workers),
+                    "service:create_app()",
+                ],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()

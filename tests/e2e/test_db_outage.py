@@ -88,17 +88,27 @@ def _client(url: str, key: str, worker: int, stop: threading.Event, traffic: Tra
             n += 1
             started = time.monotonic()
             try:
-                resp = session.post(url + "/v1/moderations", timeout=30,
-                                    headers={"Authorization": f"Bearer {key}"},
-                                    json={"text": f"see you at the market #{worker}-{n}",
-                                          "subject": f"user-{worker}"})
+                resp = session.post(
+                    url + "/v1/moderations",
+                    timeout=30,
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={
+                        "text": f"see you at the market #{worker}-{n}",
+                        "subject": f"user-{worker}",
+                    },
+                )
             except requests.RequestException as exc:
-                answer = Answer(started, time.monotonic() - started, 0,
-                                error=f"{type(exc).__name__}: {exc}")
+                answer = Answer(
+                    started, time.monotonic() - started, 0, error=f"{type(exc).__name__}: {exc}"
+                )
             else:
-                answer = Answer(started, time.monotonic() - started, resp.status_code,
-                                resp.headers.get("Content-Type", ""),
-                                resp.json() if resp.content else None)
+                answer = Answer(
+                    started,
+                    time.monotonic() - started,
+                    resp.status_code,
+                    resp.headers.get("Content-Type", ""),
+                    resp.json() if resp.content else None,
+                )
                 if resp.status_code == 503:
                     time.sleep(0.05)  # what a polite client does on Retry-After, shortened
             with traffic.lock:
@@ -106,10 +116,12 @@ def _client(url: str, key: str, worker: int, stop: threading.Event, traffic: Tra
 
 
 def _metric(body: str, name: str, **labels: str) -> float:
-    return sum(sample.value for family in text_string_to_metric_families(body)
-               for sample in family.samples
-               if sample.name == name and all(sample.labels.get(k) == v
-                                              for k, v in labels.items()))
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def _wait_for_201(traffic: Traffic, after: float, timeout: float) -> float:
@@ -152,8 +164,9 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
     cluster, url = outage_cluster
     # The poller reads /readyz and the log anonymously, past the public per-address
     # budget; the limits have tests of their own.
-    env = instance_env(tmp_path / "instance", url, db_timeout_seconds=str(DB_TIMEOUT),
-                       rate_limit_storage="off")
+    env = instance_env(
+        tmp_path / "instance", url, db_timeout_seconds=str(DB_TIMEOUT), rate_limit_storage="off"
+    )
     fairwitness(env, "init")
     key = fairwitness(env, "keys", "create", "--app", "forum", "--role", "client")
     server = Gunicorn(env, tmp_path / "gunicorn.log")
@@ -161,8 +174,10 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
     master = server.proc.pid
     traffic = Traffic()
     stop = threading.Event()
-    threads = [threading.Thread(target=_client, args=(server.url, key, w, stop, traffic),
-                                daemon=True) for w in range(CLIENTS)]
+    threads = [
+        threading.Thread(target=_client, args=(server.url, key, w, stop, traffic), daemon=True)
+        for w in range(CLIENTS)
+    ]
     try:
         for t in threads:
             t.start()
@@ -198,20 +213,20 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
         metrics = requests.get(server.url + "/metrics", timeout=30).text
         assert _metric(metrics, "fairwitness_database_up") == 1
         assert _metric(metrics, "fairwitness_http_requests_total", status="503") > 0
-        assert _metric(metrics, "fairwitness_storage_unavailable_total",
-                       cause="unreachable") > 0
+        assert _metric(metrics, "fairwitness_storage_unavailable_total", cause="unreachable") > 0
         # Each worker logs an outage when it starts and when it ends, not per request.
         log = server.output()
         assert 0 < log.count('"event": "storage_unavailable"') <= 2 * len(outages) * 2
         assert log.count('"event": "storage_recovered"') >= len(outages)
 
         acknowledged = traffic.acknowledged()
-        verifiers = [Verifier.from_key(line) for line in
-                     requests.get(server.url + "/v1/log/key", timeout=30).text.splitlines()]
+        verifiers = [
+            Verifier.from_key(line)
+            for line in requests.get(server.url + "/v1/log/key", timeout=30).text.splitlines()
+        ]
         with requests.Session() as session:
             for doc in acknowledged:
-                resp = session.get(f"{server.url}/v1/decisions/{doc['decision']['id']}",
-                                   timeout=30)
+                resp = session.get(f"{server.url}/v1/decisions/{doc['decision']['id']}", timeout=30)
                 assert resp.status_code == 200, resp.text
                 assert resp.json()["entry"] == doc["decision"]
                 verify_document(resp.json(), verifiers)
@@ -226,10 +241,13 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
         assert_log_consistent(url)
         engine = make_engine(url)
         with engine.connect() as conn:
-            decisions = {r[0] for r in conn.execute(text(
-                "SELECT entry_id FROM log_entries WHERE kind = 'decision'"))}
-            content = {r[0] for r in conn.execute(text(
-                "SELECT decision_id FROM decision_content"))}
+            decisions = {
+                r[0]
+                for r in conn.execute(
+                    text("SELECT entry_id FROM log_entries WHERE kind = 'decision'")
+                )
+            }
+            content = {r[0] for r in conn.execute(text("SELECT decision_id FROM decision_content"))}
         engine.dispose()
         # A refused request may still have committed (the answer to COMMIT can be what
         # was lost), but never half of one, and never an acknowledged one missing.
@@ -237,8 +255,10 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
         assert content == decisions
         summary = fairwitness(env, "log", "audit", "--url", server.url)
         assert summary.startswith("ok: "), summary
-        print(f"{len(acknowledged)} acknowledged, {len(refused)} refused "
-              f"(slowest refusal {slowest:.2f} s); {summary}")
+        print(
+            f"{len(acknowledged)} acknowledged, {len(refused)} refused "
+            f"(slowest refusal {slowest:.2f} s); {summary}"
+        )
     finally:
         stop.set()
         server.stop()

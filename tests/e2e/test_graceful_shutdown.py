@@ -38,9 +38,20 @@ class Server:
         # Through the command an operator runs, with one worker: the request in flight
         # is the one that worker holds.
         self.proc = subprocess.Popen(
-            [str(BIN / "fairwitness"), "serve", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "1", "--graceful-timeout", "60"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                str(BIN / "fairwitness"),
+                "serve",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--graceful-timeout",
+                "60",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 60
         while True:
             try:
@@ -62,15 +73,21 @@ class Server:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
-    env = {**os.environ,
-           "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-           "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}"}
+    env = {
+        **os.environ,
+        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
+        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}",
+    }
     for name in ("FAIRWITNESS_POLICY_DIR", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run([str(BIN / "fairwitness"), "keys", "create", "--app", "forum",
-                          "--role", "client"], env=env, check=True, capture_output=True,
-                         text=True).stdout.strip()
+    key = subprocess.run(
+        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     yield env, key
 
 
@@ -79,10 +96,18 @@ def test_sigterm_lets_the_batch_in_flight_finish(instance, tmp_path: Path):
     env, key = instance
     server = Server(env, tmp_path / "server.log")
     try:
-        body = json.dumps({"items": [
-            {"text": f"I will hurt you, number {i}" if i % 3 else f"Lovely day {i}",
-             "subject": f"user-{i % 40}", "content_ref": f"post-{i}"}
-            for i in range(ITEMS)]}).encode()
+        body = json.dumps(
+            {
+                "items": [
+                    {
+                        "text": f"I will hurt you, number {i}" if i % 3 else f"Lovely day {i}",
+                        "subject": f"user-{i % 40}",
+                        "content_ref": f"post-{i}",
+                    }
+                    for i in range(ITEMS)
+                ]
+            }
+        ).encode()
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         conn.putrequest("POST", "/v1/moderations")
         conn.putheader("Authorization", f"Bearer {key}")
@@ -111,16 +136,22 @@ def test_sigterm_lets_the_batch_in_flight_finish(instance, tmp_path: Path):
 
     restarted = Server(env, tmp_path / "server.log")
     try:
-        keys = [Verifier.from_key(line) for line in
-                requests.get(restarted.url + "/v1/log/key", timeout=10).text.splitlines()]
-        lines = requests.get(restarted.url + "/v1/log/entries?kind=decision", timeout=60,
-                             headers={"Accept": "application/x-ndjson"}).text.splitlines()
+        keys = [
+            Verifier.from_key(line)
+            for line in requests.get(restarted.url + "/v1/log/key", timeout=10).text.splitlines()
+        ]
+        lines = requests.get(
+            restarted.url + "/v1/log/entries?kind=decision",
+            timeout=60,
+            headers={"Accept": "application/x-ndjson"},
+        ).text.splitlines()
         logged = {json.loads(line)["entry"]["id"] for line in lines}
         assert {r["decision"]["id"] for r in results} <= logged
         for result in (results[0], results[-1]):
             verify_document(result, keys)
             public = requests.get(
-                restarted.url + f"/v1/decisions/{result['decision']['id']}", timeout=10).json()
+                restarted.url + f"/v1/decisions/{result['decision']['id']}", timeout=10
+            ).json()
             assert public["entry"] == result["decision"]
             verify_document(public, keys)
     finally:

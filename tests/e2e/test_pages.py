@@ -21,9 +21,14 @@ from sqlalchemy import event
 from tests.e2e.conftest import MARKER, XSS_APP, XSS_ATTR, XSS_SCRIPT, XSS_STRINGS, watched_page
 
 VERIFIED = re.compile(
-    r"^Verified: entry (\d+) is in the log of size (\d+), checkpoint signed by (\S+)$")
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True}
+    r"^Verified: entry (\d+) is in the log of size (\d+), checkpoint signed by (\S+)$"
+)
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 def page_paths(site) -> dict[str, str]:
@@ -78,7 +83,8 @@ def test_every_page_opens_in_chromium(browser, site):
                     # Readable on a phone: nothing wider than the screen but the tables,
                     # which scroll inside their own region.
                     overflow = page.page.evaluate(
-                        "() => document.documentElement.scrollWidth - window.innerWidth")
+                        "() => document.documentElement.scrollWidth - window.innerWidth"
+                    )
                     assert overflow <= 1, (path, overflow)
                 page.screenshot(name + view)
                 assert page.dialogs == [], (path, page.dialogs)
@@ -119,11 +125,13 @@ def test_log_filters_page_and_export(page, site):
     # Exact names: a decision id is random base32 and may well contain "CSV".
     csv_href = page.page.get_by_role("link", name="CSV", exact=True).get_attribute("href")
     assert "rule=threat" in csv_href and "kind=decision" in csv_href
-    exported = list(csv.DictReader(io.StringIO(
-        requests.get(site.url + csv_href, timeout=10).text)))
+    exported = list(csv.DictReader(io.StringIO(requests.get(site.url + csv_href, timeout=10).text)))
     assert sorted(int(r["index"]) for r in exported) == sorted(indexes)
-    api = requests.get(site.url + "/v1/log/entries", timeout=10,
-                       params={"kind": "decision", "rule": "threat", "app": "forum"}).json()
+    api = requests.get(
+        site.url + "/v1/log/entries",
+        timeout=10,
+        params={"kind": "decision", "rule": "threat", "app": "forum"},
+    ).json()
     assert sorted(e["index"] for e in api["entries"]) == sorted(indexes)
     ndjson_href = page.page.get_by_role("link", name="NDJSON", exact=True).get_attribute("href")
     lines = requests.get(site.url + ndjson_href, timeout=10).text.splitlines()
@@ -145,9 +153,13 @@ def test_log_filters_page_and_export(page, site):
 
 
 def test_bad_filters_get_a_friendly_400(page):
-    for path, field in (("/log?since=yesterday", "since"), ("/log?limit=0", "limit"),
-                        ("/log?cursor=nonsense", "cursor"), ("/transparency?until=soon", "until"),
-                        ("/policies/civility?from=v1&to=v2", "from")):
+    for path, field in (
+        ("/log?since=yesterday", "since"),
+        ("/log?limit=0", "limit"),
+        ("/log?cursor=nonsense", "cursor"),
+        ("/transparency?until=soon", "until"),
+        ("/policies/civility?from=v1&to=v2", "from"),
+    ):
         page.goto(path, status=400)
         text = page.page.inner_text("main")
         assert "Bad Request" in text and field in text, (path, text)
@@ -161,7 +173,8 @@ def test_bad_filters_get_a_friendly_400(page):
 def test_decision_links_to_a_proof_that_verifies(page, site):
     page.goto("/log?kind=decision&rule=threat")
     page.page.locator("main table tbody tr").first.locator("td").last.get_by_role(
-        "link").first.click()
+        "link"
+    ).first.click()
     page.page.wait_for_url(re.compile(r"/decisions/dec_"))
     status = page.page.locator("#proof-status.ok")
     status.wait_for()
@@ -199,19 +212,29 @@ def test_policy_page_shows_rules_history_and_diff(page):
     page.page.get_by_role("link", name="Civility standard").click()
     page.page.wait_for_url(re.compile(r"/policies/civility$"))
     text = page.page.inner_text("main")
-    for words in ("Threats of violence", "Repeated breaches", "Appeals", "Version history",
-                  "expires after 90 days", "6 months"):
+    for words in (
+        "Threats of violence",
+        "Repeated breaches",
+        "Appeals",
+        "Version history",
+        "expires after 90 days",
+        "6 months",
+    ):
         assert words in text, words
     page.page.get_by_role("link", name="changes from the version before").click()
     page.page.wait_for_url(re.compile(r"from=sha256"))
     # The two versions differ in their title line only (see publish_earlier_policy_version).
-    removed = [line.rsplit("\n", 1)[-1] for line in
-               page.page.locator("pre.diff .del").all_inner_texts()]
-    added = [line.rsplit("\n", 1)[-1] for line in
-             page.page.locator("pre.diff .add").all_inner_texts()]
+    removed = [
+        line.rsplit("\n", 1)[-1] for line in page.page.locator("pre.diff .del").all_inner_texts()
+    ]
+    added = [
+        line.rsplit("\n", 1)[-1] for line in page.page.locator("pre.diff .add").all_inner_texts()
+    ]
     assert len(removed) == len(added) == 1, (removed, added)
-    assert {removed[0][1:], added[0][1:]} == {"title: Civility standard",
-                                              "title: Civility standard (draft)"}
+    assert {removed[0][1:], added[0][1:]} == {
+        "title: Civility standard",
+        "title: Civility standard (draft)",
+    }
 
 
 def test_subject_page_shows_standing(page, site):
@@ -240,8 +263,12 @@ def test_transparency_page_draws_charts(page, site):
 def test_no_page_shows_private_text(browser, site):
     """The policy's public_excerpt is none: the posted texts (and appeal statements),
     which all carry MARKER, must appear on no page, before or after scripts run."""
-    paths = [*page_paths(site).values(), "/log/export.csv", "/log/export.ndjson",
-             "/log?kind=appeal_filed"]
+    paths = [
+        *page_paths(site).values(),
+        "/log/export.csv",
+        "/log/export.ndjson",
+        "/log?kind=appeal_filed",
+    ]
     for path in paths:
         html = requests.get(site.url + path, timeout=10).text
         assert MARKER not in html, path
@@ -255,17 +282,19 @@ def test_no_page_shows_private_text(browser, site):
 
 def test_planted_markup_is_escaped_and_never_runs(browser, site):
     d = site.decisions
-    paths = [*page_paths(site).values(),
-             f"/log?app={requests.utils.quote(XSS_APP)}",
-             f"/log?rule={requests.utils.quote(XSS_ATTR)}",
-             f"/log?kind={requests.utils.quote(XSS_SCRIPT)}&action={requests.utils.quote(XSS_ATTR)}",
-             f"/log?subject={requests.utils.quote(XSS_SCRIPT)}&policy={requests.utils.quote(XSS_ATTR)}",
-             f"/log?since={requests.utils.quote(XSS_ATTR)}",
-             f"/transparency?since={requests.utils.quote(XSS_SCRIPT)}",
-             f"/decisions/{requests.utils.quote(XSS_SCRIPT)}",
-             f"/subjects/{requests.utils.quote(XSS_ATTR)}",
-             f"/policies/civility?from={requests.utils.quote(XSS_ATTR)}",
-             f"/decisions/{d['kind']['id']}"]
+    paths = [
+        *page_paths(site).values(),
+        f"/log?app={requests.utils.quote(XSS_APP)}",
+        f"/log?rule={requests.utils.quote(XSS_ATTR)}",
+        f"/log?kind={requests.utils.quote(XSS_SCRIPT)}&action={requests.utils.quote(XSS_ATTR)}",
+        f"/log?subject={requests.utils.quote(XSS_SCRIPT)}&policy={requests.utils.quote(XSS_ATTR)}",
+        f"/log?since={requests.utils.quote(XSS_ATTR)}",
+        f"/transparency?since={requests.utils.quote(XSS_SCRIPT)}",
+        f"/decisions/{requests.utils.quote(XSS_SCRIPT)}",
+        f"/subjects/{requests.utils.quote(XSS_ATTR)}",
+        f"/policies/civility?from={requests.utils.quote(XSS_ATTR)}",
+        f"/decisions/{d['kind']['id']}",
+    ]
     planted = 0
     for path in paths:
         resp = requests.get(site.url + path, timeout=10)
@@ -283,8 +312,14 @@ def test_planted_markup_is_escaped_and_never_runs(browser, site):
 
 
 def test_security_headers_on_every_response(site):
-    paths = [*page_paths(site).values(), "/log?since=bad", "/decisions/nope",
-             "/static/verify.js", "/static/style.css", "/log/export.csv"]
+    paths = [
+        *page_paths(site).values(),
+        "/log?since=bad",
+        "/decisions/nope",
+        "/static/verify.js",
+        "/static/style.css",
+        "/log/export.csv",
+    ]
     for path in paths:
         resp = requests.get(site.url + path, timeout=10)
         csp = resp.headers["Content-Security-Policy"]
@@ -294,8 +329,11 @@ def test_security_headers_on_every_response(site):
         assert directives["frame-ancestors"] == ["'none'"], csp
         assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        assert resp.headers["Referrer-Policy"] in ("no-referrer", "strict-origin",
-                                                   "strict-origin-when-cross-origin")
+        assert resp.headers["Referrer-Policy"] in (
+            "no-referrer",
+            "strict-origin",
+            "strict-origin-when-cross-origin",
+        )
         if resp.headers["Content-Type"].startswith("text/html"):
             assert _inline_code(resp.text) == [], path
 
@@ -318,7 +356,8 @@ class _InlineFinder(HTMLParser):
             if name.startswith("on") or name == "style":
                 self.found.append(f"{name}= on <{tag}>")
             if name in ("href", "src", "action") and (value or "").strip().lower().startswith(
-                    "javascript:"):
+                "javascript:"
+            ):
                 self.found.append(f"javascript: URL on <{tag}>")
 
 
@@ -340,8 +379,11 @@ def test_tampered_entry_fails_verification_in_the_browser(browser, fresh_site):
         with_body = requests.get(site.url + f"/v1/decisions/{decision['id']}", timeout=10)
         assert "removed" in with_body.json()["entry"]["notice"]
         site.sql("DROP TRIGGER log_entries_no_update")
-        site.sql("UPDATE log_entries SET body = replace(body, 'was removed', 'was rem0ved') "
-                 "WHERE entry_id = ?", params=(decision["id"],))
+        site.sql(
+            "UPDATE log_entries SET body = replace(body, 'was removed', 'was rem0ved') "
+            "WHERE entry_id = ?",
+            params=(decision["id"],),
+        )
 
         page.page.reload()
         status = page.page.locator("#proof-status.fail")
@@ -359,8 +401,9 @@ def test_log_page_reads_by_keyset_without_offset_or_count(sqlite_url, instance_d
     from service import create_app
     from tests.conftest import LIBRARY, make_key
 
-    app = create_app({"database_url": sqlite_url, "instance_dir": instance_dir,
-                      "policy_dir": LIBRARY})
+    app = create_app(
+        {"database_url": sqlite_url, "instance_dir": instance_dir, "policy_dir": LIBRARY}
+    )
     engine = app.extensions["fairwitness"].engine
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
@@ -404,8 +447,13 @@ def test_excerpt_highlighting_and_diff_are_plain_data():
     from service.web_views import excerpt_segments, policy_diff
 
     assert excerpt_segments("you ███ idiot", [[4, 7], [50, 60]]) == [
-        ("you ", False), ("███", True), (" idiot", False)]
+        ("you ", False),
+        ("███", True),
+        (" idiot", False),
+    ]
     assert excerpt_segments("", [[0, 3]]) == []
     lines = policy_diff(b"a: 1\nb: <x>\n", b"a: 1\nb: <y>\n", "old", "new")
     assert [(line.kind, line.text) for line in lines if line.kind in ("add", "del")] == [
-        ("del", "-b: <x>"), ("add", "+b: <y>")]
+        ("del", "-b: <x>"),
+        ("add", "+b: <y>"),
+    ]

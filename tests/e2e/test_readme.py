@@ -27,13 +27,23 @@ def test_readme_curl_example(tmp_path: Path):
     env = {**os.environ, "FAIRWITNESS_INSTANCE_DIR": "instance"}
     for name in ("FAIRWITNESS_DATABASE_URL", "FAIRWITNESS_POLICY_DIR"):
         env.pop(name, None)
-    init = subprocess.run([str(BIN / "fairwitness"), "init", "--demo-key"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, check=True)
+    init = subprocess.run(
+        [str(BIN / "fairwitness"), "init", "--demo-key"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert (tmp_path / "instance" / "demo-client.key").read_text().strip() in init.stderr
     port = free_port()
-    server = subprocess.Popen([str(BIN / "fairwitness"), "serve", "--bind",
-                               f"127.0.0.1:{port}"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "fairwitness"), "serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -43,8 +53,14 @@ def test_readme_curl_example(tmp_path: Path):
             except requests.RequestException:
                 time.sleep(0.2)
         command = curl.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-        out = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

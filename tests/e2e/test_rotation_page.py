@@ -8,8 +8,10 @@ import requests
 
 from tests.e2e.conftest import watched_page
 
-VERIFIED = re.compile(r"^Verified: entry \d+ is in the log of size \d+, checkpoint signed by "
-                      r"(\S+) and (\S+)$")
+VERIFIED = re.compile(
+    r"^Verified: entry \d+ is in the log of size \d+, checkpoint signed by "
+    r"(\S+) and (\S+)$"
+)
 
 
 def test_a_rotated_log_verifies_in_the_browser(browser, fresh_site):

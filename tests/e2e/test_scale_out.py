@@ -39,8 +39,13 @@ REVOKE_AFTER = 8.0
 BATCH_EVERY = 8  # every 8th request of a client is a batch
 BATCH_ITEMS = 10
 USERS = 7
-TEXTS = ("I will hurt you", "Have a lovely day, neighbour", "you are an idiot",
-         "see you at the market", "click here for free gift cards")
+TEXTS = (
+    "I will hurt you",
+    "Have a lovely day, neighbour",
+    "you are an idiot",
+    "see you at the market",
+    "click here for free gift cards",
+)
 
 
 @dataclass
@@ -58,12 +63,14 @@ class Traffic:
 
 
 def _post(session: requests.Session, url: str, key: str, body: dict) -> requests.Response:
-    return session.post(url + "/v1/moderations", json=body, timeout=30,
-                        headers={"Authorization": f"Bearer {key}"})
+    return session.post(
+        url + "/v1/moderations", json=body, timeout=30, headers={"Authorization": f"Bearer {key}"}
+    )
 
 
-def _client(servers: dict[str, Gunicorn], key: str, worker: int, stop: threading.Event,
-            traffic: Traffic) -> None:
+def _client(
+    servers: dict[str, Gunicorn], key: str, worker: int, stop: threading.Event, traffic: Traffic
+) -> None:
     names = sorted(servers)
     n = 0
     with requests.Session() as session:
@@ -73,8 +80,12 @@ def _client(servers: dict[str, Gunicorn], key: str, worker: int, stop: threading
             name = names[(worker + n) % len(names)]
             if n % BATCH_EVERY == 0:
                 users = [f"user-{(n + i) % USERS}" for i in range(BATCH_ITEMS)]
-                body = {"items": [{"text": f"{TEXTS[i % len(TEXTS)]} #{worker}-{n}-{i}",
-                                   "subject": u} for i, u in enumerate(users)]}
+                body = {
+                    "items": [
+                        {"text": f"{TEXTS[i % len(TEXTS)]} #{worker}-{n}-{i}", "subject": u}
+                        for i, u in enumerate(users)
+                    ]
+                }
             else:
                 users = [f"user-{n % USERS}"]
                 body = {"text": f"{TEXTS[n % len(TEXTS)]} #{worker}-{n}", "subject": users[0]}
@@ -93,11 +104,13 @@ def _client(servers: dict[str, Gunicorn], key: str, worker: int, stop: threading
                 results = doc["results"] if "items" in body else [doc]
                 traffic.batches += "items" in body
                 traffic.acknowledged.extend(
-                    (name, user, result) for user, result in zip(users, results, strict=True))
+                    (name, user, result) for user, result in zip(users, results, strict=True)
+                )
 
 
-def _sample_checkpoints(servers: dict[str, Gunicorn], stop: threading.Event,
-                        traffic: Traffic) -> None:
+def _sample_checkpoints(
+    servers: dict[str, Gunicorn], stop: threading.Event, traffic: Traffic
+) -> None:
     with requests.Session() as session:
         while not stop.wait(0.4):
             for name, server in servers.items():
@@ -109,8 +122,9 @@ def _sample_checkpoints(servers: dict[str, Gunicorn], stop: threading.Event,
                         traffic.unexpected.append(f"{name} checkpoint: {resp.status_code}")
 
 
-def _revoke_on_both(servers: dict[str, Gunicorn], env_a: dict[str, str],
-                    env_b: dict[str, str], traffic: Traffic) -> None:
+def _revoke_on_both(
+    servers: dict[str, Gunicorn], env_a: dict[str, str], env_b: dict[str, str], traffic: Traffic
+) -> None:
     """A key created on host B works on both servers; revoked on host A, it is refused by
     both from the very next request."""
     doomed = fairwitness(env_b, "keys", "create", "--app", "doomed", "--role", "client")
@@ -131,20 +145,21 @@ def _revoke_on_both(servers: dict[str, Gunicorn], env_a: dict[str, str],
     assert [k["status"] for k in listed if k["app"] == "doomed"] == ["revoked"]
 
 
-def _check_checkpoints(servers: dict[str, Gunicorn], verifiers: list[Verifier],
-                       traffic: Traffic) -> int:
+def _check_checkpoints(
+    servers: dict[str, Gunicorn], verifiers: list[Verifier], traffic: Traffic
+) -> int:
     """Every sampled or receipted checkpoint verifies; equal sizes have equal roots; each
     one is proved consistent with the next larger one by the server that did not serve
     the larger one. Returns the number of proofs checked."""
     served = list(traffic.checkpoints)
-    served += [(name, result["receipt"]["checkpoint"])
-               for name, _, result in traffic.acknowledged]
+    served += [(name, result["receipt"]["checkpoint"]) for name, _, result in traffic.acknowledged]
     by_size: dict[int, tuple[str, Checkpoint]] = {}
     for name, note in served:
         checkpoint = verify_note(note, verifiers)
         if checkpoint.size in by_size:
             assert by_size[checkpoint.size][1].root == checkpoint.root, (
-                f"two roots for tree size {checkpoint.size}")
+                f"two roots for tree size {checkpoint.size}"
+            )
         else:
             by_size[checkpoint.size] = (name, checkpoint)
     assert {name for name, _ in by_size.values()} == set(servers), "one server's checkpoints only"
@@ -154,16 +169,20 @@ def _check_checkpoints(servers: dict[str, Gunicorn], verifiers: list[Verifier],
     with requests.Session() as session:
         for (_, old), (new_name, new) in pairwise(ordered):
             prover = servers[other[new_name]]
-            resp = session.get(prover.url + "/v1/log/proof/consistency",
-                               params={"from": old.size, "to": new.size}, timeout=30)
+            resp = session.get(
+                prover.url + "/v1/log/proof/consistency",
+                params={"from": old.size, "to": new.size},
+                timeout=30,
+            )
             assert resp.status_code == 200, resp.text
             verify_consistency(old, new, parse_proof(resp.json()["proof"]))
             proofs += 1
     return proofs
 
 
-def _check_receipts_elsewhere(servers: dict[str, Gunicorn], verifiers: list[Verifier],
-                              traffic: Traffic) -> None:
+def _check_receipts_elsewhere(
+    servers: dict[str, Gunicorn], verifiers: list[Verifier], traffic: Traffic
+) -> None:
     """Each acknowledged decision, fetched from the server that did NOT acknowledge it,
     is the same body with a receipt that verifies."""
     other = {a: b for a, b in zip(sorted(servers), reversed(sorted(servers)), strict=True)}
@@ -172,8 +191,7 @@ def _check_receipts_elsewhere(servers: dict[str, Gunicorn], verifiers: list[Veri
         name, _, result = item
         verify_document(result, verifiers)
         decision = result["decision"]
-        resp = requests.get(f"{servers[other[name]].url}/v1/decisions/{decision['id']}",
-                            timeout=30)
+        resp = requests.get(f"{servers[other[name]].url}/v1/decisions/{decision['id']}", timeout=30)
         assert resp.status_code == 200, (decision["id"], resp.text)
         public = resp.json()
         assert public["entry"] == decision
@@ -200,16 +218,20 @@ def test_two_servers_share_one_postgres_log(postgres_url: str, tmp_path: Path):
         shutil.copy2(host_a / "instance" / name, host_b / "instance" / name)
     fairwitness(env_b, "init")
     assert sorted(p.name for p in (host_b / "instance").iterdir()) == sorted(
-        [SIGNING_KEY_FILE, SECRET_FILE]), "init on the second host created something"
+        [SIGNING_KEY_FILE, SECRET_FILE]
+    ), "init on the second host created something"
     key = fairwitness(env_a, "keys", "create", "--app", "forum", "--role", "client")
 
     servers = {"A": Gunicorn(env_a, tmp_path / "a.log"), "B": Gunicorn(env_b, tmp_path / "b.log")}
     traffic = Traffic()
     stop = threading.Event()
-    threads = [threading.Thread(target=_client, args=(servers, key, w, stop, traffic),
-                                daemon=True) for w in range(CLIENTS)]
-    threads.append(threading.Thread(target=_sample_checkpoints, args=(servers, stop, traffic),
-                                    daemon=True))
+    threads = [
+        threading.Thread(target=_client, args=(servers, key, w, stop, traffic), daemon=True)
+        for w in range(CLIENTS)
+    ]
+    threads.append(
+        threading.Thread(target=_sample_checkpoints, args=(servers, stop, traffic), daemon=True)
+    )
     try:
         for server in servers.values():
             server.start()
@@ -223,9 +245,11 @@ def test_two_servers_share_one_postgres_log(postgres_url: str, tmp_path: Path):
         for t in threads:
             t.join(timeout=60)
         assert not any(t.is_alive() for t in threads), "a client hung"
-        print(f"{traffic.requests} requests ({traffic.batches} batches of {BATCH_ITEMS}), "
-              f"{len(traffic.acknowledged)} decisions acknowledged by 2 servers in "
-              f"{LOAD_SECONDS:.0f} s")
+        print(
+            f"{traffic.requests} requests ({traffic.batches} batches of {BATCH_ITEMS}), "
+            f"{len(traffic.acknowledged)} decisions acknowledged by 2 servers in "
+            f"{LOAD_SECONDS:.0f} s"
+        )
         assert not traffic.unexpected, traffic.unexpected[:5]
         assert {name for name, _, _ in traffic.acknowledged} == {"A", "B"}
 
@@ -233,17 +257,24 @@ def test_two_servers_share_one_postgres_log(postgres_url: str, tmp_path: Path):
         assert_log_consistent(postgres_url)
         indexes = [r["receipt"]["index"] for _, _, r in traffic.acknowledged]
         assert len(indexes) == len(set(indexes)), "two receipts name one index"
-        exported = requests.get(servers["B"].url + "/v1/log/entries", timeout=60,
-                                headers={"Accept": "application/x-ndjson"}).text.splitlines()
+        exported = requests.get(
+            servers["B"].url + "/v1/log/entries",
+            timeout=60,
+            headers={"Accept": "application/x-ndjson"},
+        ).text.splitlines()
         logged = [json.loads(line)["entry"] for line in exported]
         decision_ids = [e["id"] for e in logged if e["kind"] == "decision"]
         assert len(decision_ids) == len(set(decision_ids))
         # Every request answered 201, so the log holds exactly the acknowledged decisions.
-        assert sorted(decision_ids) == sorted(r["decision"]["id"]
-                                              for _, _, r in traffic.acknowledged)
+        assert sorted(decision_ids) == sorted(
+            r["decision"]["id"] for _, _, r in traffic.acknowledged
+        )
         # Policies were published once, whichever host booted first.
-        published = [(e["policy"]["id"], e["policy"]["version"])
-                     for e in logged if e["kind"] == "policy_published"]
+        published = [
+            (e["policy"]["id"], e["policy"]["version"])
+            for e in logged
+            if e["kind"] == "policy_published"
+        ]
         assert len(published) == len(set(published))
 
         # Both hosts derive one pseudonym per user: the secret really is shared.
@@ -266,11 +297,22 @@ def test_two_servers_share_one_postgres_log(postgres_url: str, tmp_path: Path):
         # second run also checks B's tree extends the one A showed.
         state = tmp_path / "monitor.json"
         for server in servers.values():
-            summary = fairwitness(env_a, "log", "audit", "--url", server.url,
-                                  "--key", str(key_file), "--state", str(state))
+            summary = fairwitness(
+                env_a,
+                "log",
+                "audit",
+                "--url",
+                server.url,
+                "--key",
+                str(key_file),
+                "--state",
+                str(state),
+            )
             assert summary.startswith("ok: "), summary
-        print(f"{len(traffic.checkpoints)} sampled checkpoints, {proofs} cross-server "
-              f"consistency proofs; audit: {summary}")
+        print(
+            f"{len(traffic.checkpoints)} sampled checkpoints, {proofs} cross-server "
+            f"consistency proofs; audit: {summary}"
+        )
     finally:
         stop.set()
         for server in servers.values():

@@ -23,28 +23,37 @@ def _counter(text: str, name: str, **labels: str) -> float:
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v
-                                           for k, v in labels.items()):
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
 
 
 @pytest.mark.slow
 def test_metrics_add_up_over_gunicorn_workers(tmp_path: Path):
-    env = {**os.environ,
-           "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-           "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}"}
+    env = {
+        **os.environ,
+        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
+        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}",
+    }
     env.pop("FAIRWITNESS_POLICY_DIR", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run([str(BIN / "fairwitness"), "keys", "create", "--app", "forum",
-                          "--role", "client"], env=env, check=True, capture_output=True,
-                         text=True).stdout.strip()
+    key = subprocess.run(
+        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(BIN / "fairwitness"), "serve", "--bind", f"127.0.0.1:{port}",
-                             "--workers", "3"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "fairwitness"), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 30
         while True:
@@ -58,21 +67,40 @@ def test_metrics_add_up_over_gunicorn_workers(tmp_path: Path):
         with requests.Session() as session:
             for i in range(POSTS):
                 # A new connection each time, so the workers share the requests.
-                resp = requests.post(url + "/v1/moderations",
-                                     headers={"Authorization": f"Bearer {key}",
-                                              "Connection": "close"},
-                                     json={"text": f"I will hurt you {i}", "subject": f"u{i}"},
-                                     timeout=10)
+                resp = requests.post(
+                    url + "/v1/moderations",
+                    headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                    json={"text": f"I will hurt you {i}", "subject": f"u{i}"},
+                    timeout=10,
+                )
                 assert resp.status_code == 201, resp.text
-            scrapes = [session.get(url + "/metrics", headers={"Connection": "close"},
-                                   timeout=5).text for _ in range(6)]
+            scrapes = [
+                session.get(url + "/metrics", headers={"Connection": "close"}, timeout=5).text
+                for _ in range(6)
+            ]
         for text in scrapes:
             # The multiprocess registry answered (the per-process default one has these).
             assert "python_gc_objects_collected_total" not in text
-            assert _counter(text, "fairwitness_http_requests_total", method="POST",
-                            route="/v1/moderations", status="201") == POSTS
-            assert _counter(text, "fairwitness_decisions_total", policy="civility",
-                            action="remove", rule="threat") == POSTS
+            assert (
+                _counter(
+                    text,
+                    "fairwitness_http_requests_total",
+                    method="POST",
+                    route="/v1/moderations",
+                    status="201",
+                )
+                == POSTS
+            )
+            assert (
+                _counter(
+                    text,
+                    "fairwitness_decisions_total",
+                    policy="civility",
+                    action="remove",
+                    rule="threat",
+                )
+                == POSTS
+            )
             assert _counter(text, "fairwitness_log_append_seconds_count") >= POSTS
             assert _counter(text, "fairwitness_log_size") >= POSTS
     finally:

@@ -23,8 +23,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def moderate(client, auth, text=THREAT, subject="author-1") -> dict:
-    resp = client.post("/v1/moderations", json={"text": text, "subject": subject},
-                       headers=auth)
+    resp = client.post("/v1/moderations", json={"text": text, "subject": subject}, headers=auth)
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
 
@@ -36,8 +35,9 @@ def file(client, decision_id, statement="I was quoting a film.", token=None, hea
     return client.post("/v1/appeals", json=body, headers=headers or {})
 
 
-def resolve(client, appeal_id, headers, outcome="overturned", rationale="A film quote.",
-            action=None):
+def resolve(
+    client, appeal_id, headers, outcome="overturned", rationale="A film quote.", action=None
+):
     body = {"outcome": outcome, "rationale": rationale}
     if action is not None:
         body["action"] = action
@@ -75,8 +75,10 @@ def test_acting_decisions_carry_a_secret_appeal_offer(client, auth, app, clock):
     engine = app.extensions["fairwitness"].engine
     with engine.connect() as conn:
         logged = " ".join(r[0] for r in conn.exec_driver_sql("SELECT body FROM log_entries"))
-        stored = conn.execute(text("SELECT token_hash, deadline FROM appeal_tokens "
-                                   "WHERE decision_id = :d"), {"d": decision["id"]}).one()
+        stored = conn.execute(
+            text("SELECT token_hash, deadline FROM appeal_tokens WHERE decision_id = :d"),
+            {"d": decision["id"]},
+        ).one()
     assert appeal["token"] not in logged and "appeal" not in decision
     assert bytes(stored.token_hash) == hashlib.sha256(appeal["token"].encode()).digest()
     assert stored.deadline == appeal["deadline"]
@@ -87,10 +89,14 @@ def test_allow_has_no_appeal_offer(client, auth):
 
 
 def test_batch_items_get_their_own_tokens(client, auth):
-    items = [{"text": THREAT, "subject": "a"}, {"text": KIND, "subject": "b"},
-             {"text": THREAT, "subject": "c"}]
+    items = [
+        {"text": THREAT, "subject": "a"},
+        {"text": KIND, "subject": "b"},
+        {"text": THREAT, "subject": "c"},
+    ]
     results = client.post("/v1/moderations", json={"items": items}, headers=auth).get_json()[
-        "results"]
+        "results"
+    ]
     offers = [r["appeal"] for r in results]
     assert offers[1] is None
     assert offers[0]["token"] != offers[2]["token"]
@@ -111,10 +117,15 @@ def test_author_files_with_the_token(client, auth, app, clock):
     assert log_size(app) == before + 1
     entry = entries(app, "appeal_filed")[-1]
     assert entry == {
-        "kind": "appeal_filed", "id": filed["id"], "time": filed["filed_at"],
-        "ref": result["decision"]["id"], "app": "forum-example",
-        "subject": result["decision"]["subject"], "policy": result["decision"]["policy"],
-        "decide_by": filed["decide_by"], "filed_by": "author",
+        "kind": "appeal_filed",
+        "id": filed["id"],
+        "time": filed["filed_at"],
+        "ref": result["decision"]["id"],
+        "app": "forum-example",
+        "subject": result["decision"]["subject"],
+        "policy": result["decision"]["policy"],
+        "decide_by": filed["decide_by"],
+        "filed_by": "author",
     }
     # The statement is private.
     assert "quoting a film" not in json.dumps(entries(app))
@@ -153,10 +164,14 @@ def test_refusals_append_nothing(client, auth, app, clock, database_url):
     _refused(client, app, lambda: file(client, decision_id, headers=other_app), 403)
     _refused(client, app, lambda: file(client, allowed, headers=auth), 409)
     _refused(client, app, lambda: file(client, "dec_" + "0" * 26, token=token), 404)
-    for statement, pointer in (("", "#/statement"), ("   ", "#/statement"),
-                               ("x" * 5001, "#/statement")):
-        problem = _refused(client, app, lambda s=statement: file(client, decision_id, s,
-                                                                  token=token), 422)
+    for statement, pointer in (
+        ("", "#/statement"),
+        ("   ", "#/statement"),
+        ("x" * 5001, "#/statement"),
+    ):
+        problem = _refused(
+            client, app, lambda s=statement: file(client, decision_id, s, token=token), 422
+        )
         assert pointer in [e["pointer"] for e in problem["errors"]]
     problem = _refused(client, app, lambda: file(client, "dec_nope", token=token), 422)
     assert "#/decision_id" in [e["pointer"] for e in problem["errors"]]
@@ -169,8 +184,12 @@ def test_refusals_append_nothing(client, auth, app, clock, database_url):
 def test_window_closes(client, auth, app, clock):
     result = moderate(client, auth)
     clock.advance(days=186)  # past six months from any start date
-    problem = _refused(client, app, lambda: file(client, result["decision"]["id"],
-                                                 token=result["appeal"]["token"]), 409)
+    problem = _refused(
+        client,
+        app,
+        lambda: file(client, result["decision"]["id"], token=result["appeal"]["token"]),
+        409,
+    )
     assert "window" in problem["detail"]
 
 
@@ -180,8 +199,9 @@ def test_just_inside_the_window(client, auth, app, clock):
     result = moderate(client, auth)
     deadline = parse_rfc3339(result["appeal"]["deadline"])
     clock.now = deadline
-    assert file(client, result["decision"]["id"],
-                token=result["appeal"]["token"]).status_code == 201
+    assert (
+        file(client, result["decision"]["id"], token=result["appeal"]["token"]).status_code == 201
+    )
 
 
 def test_appeals_per_decision_are_capped(client, auth, app, reviewer):
@@ -190,8 +210,7 @@ def test_appeals_per_decision_are_capped(client, auth, app, reviewer):
     for _ in range(3):
         resp = file(client, decision_id, token=token)
         assert resp.status_code == 201, resp.get_json()
-        assert resolve(client, resp.get_json()["id"], reviewer,
-                       outcome="upheld").status_code == 201
+        assert resolve(client, resp.get_json()["id"], reviewer, outcome="upheld").status_code == 201
     problem = _refused(client, app, lambda: file(client, decision_id, token=token), 409)
     assert "at most 3" in problem["detail"]
 
@@ -254,12 +273,14 @@ def test_resolution_refusals_append_nothing(client, auth, app, reviewer, databas
         (lambda: resolve(client, appeal_id, reviewer, outcome="modified"), 422),
         (lambda: resolve(client, appeal_id, reviewer, outcome="upheld", action="label"), 422),
         # Not lighter than the original remove.
-        (lambda: resolve(client, appeal_id, reviewer, outcome="modified", action="remove"),
-         422),
-        (lambda: resolve(client, appeal_id, reviewer, outcome="modified",
-                         action="suspend_account"), 422),
-        (lambda: resolve(client, appeal_id, reviewer, outcome="modified", action="allow"),
-         422),
+        (lambda: resolve(client, appeal_id, reviewer, outcome="modified", action="remove"), 422),
+        (
+            lambda: resolve(
+                client, appeal_id, reviewer, outcome="modified", action="suspend_account"
+            ),
+            422,
+        ),
+        (lambda: resolve(client, appeal_id, reviewer, outcome="modified", action="allow"), 422),
     ]
     for call, status in cases:
         _refused(client, app, call, status)
@@ -267,8 +288,14 @@ def test_resolution_refusals_append_nothing(client, auth, app, reviewer, databas
 
 def test_modified_lightens_the_action_and_voids_the_strike(client, auth, app, reviewer):
     decision, appeal_id = _filed(client, auth)
-    body = resolve(client, appeal_id, reviewer, outcome="modified", action="label",
-                   rationale="Rude, not a threat.").get_json()
+    body = resolve(
+        client,
+        appeal_id,
+        reviewer,
+        outcome="modified",
+        action="label",
+        rationale="Rude, not a threat.",
+    ).get_json()
     assert body["reversal"]["action"] == "label" and body["reversal"]["ends_at"] is None
     standing = client.get(f"/v1/subjects/{decision['subject']}").get_json()
     assert standing["active_strikes"] == []
@@ -279,8 +306,7 @@ def test_modified_lightens_the_action_and_voids_the_strike(client, auth, app, re
 # --- standing and redemption ----------------------------------------------------------
 
 
-def test_reversal_removes_strike_restriction_and_escalation(client, auth, app, reviewer,
-                                                            clock):
+def test_reversal_removes_strike_restriction_and_escalation(client, auth, app, reviewer, clock):
     first = moderate(client, auth, subject="repeat")
     second = moderate(client, auth, subject="repeat")["decision"]
     assert first["decision"]["escalation"] is None
@@ -296,7 +322,11 @@ def test_reversal_removes_strike_restriction_and_escalation(client, auth, app, r
     assert [s["decision_id"] for s in standing["active_strikes"]] == [first["decision"]["id"]]
     assert standing["active_restrictions"] == []
     assert {e["entry"]["kind"] for e in standing["entries"]} >= {
-        "decision", "appeal_filed", "appeal_resolved", "reversal"}
+        "decision",
+        "appeal_filed",
+        "appeal_resolved",
+        "reversal",
+    }
 
     # Escalation (the SQL side) agrees: one live strike of 2, plus 2 new, escalates again.
     again = moderate(client, auth, subject="repeat")["decision"]
@@ -342,8 +372,11 @@ def test_sql_and_entry_standing_agree_after_reversal(client, auth, app, reviewer
     bodies = [e["entry"] for e in view["entries"]]
     with app.extensions["fairwitness"].engine.connect() as conn:
         sql = live_strike_weights(conn, [subject], rfc3339(now))
-    assert sql == {(subject, "civility"): strike_weight(bodies, now, "civility")} == {
-        (subject, "civility"): 2}
+    assert (
+        sql
+        == {(subject, "civility"): strike_weight(bodies, now, "civility")}
+        == {(subject, "civility"): 2}
+    )
 
 
 # --- public view, listing, overdue ----------------------------------------------------------
@@ -374,8 +407,9 @@ def test_reviewers_list_open_appeals_by_deadline(client, auth, reviewer, clock, 
     page = client.get("/v1/appeals?status=open&limit=2", headers=reviewer).get_json()
     assert [a["id"] for a in page["appeals"]] == ids[:2]
     assert page["appeals"][0]["statement"] == "I was quoting a film."
-    rest = client.get(f"/v1/appeals?status=open&limit=2&cursor={page['next_cursor']}",
-                      headers=reviewer).get_json()
+    rest = client.get(
+        f"/v1/appeals?status=open&limit=2&cursor={page['next_cursor']}", headers=reviewer
+    ).get_json()
     assert [a["id"] for a in rest["appeals"]] == ids[2:] and rest["next_cursor"] is None
     resolve(client, ids[0], reviewer, outcome="upheld")
     open_now = client.get("/v1/appeals", headers=reviewer).get_json()["appeals"]
@@ -386,14 +420,19 @@ def test_reviewers_list_open_appeals_by_deadline(client, auth, reviewer, clock, 
     other = bearer(make_key(database_url, "another-app", "reviewer"))
     assert client.get("/v1/appeals", headers=other).get_json()["appeals"] == []
     assert client.get("/v1/appeals", headers=auth).status_code == 403
-    assert client.get("/v1/appeals", headers=reviewer,
-                      query_string={"status": "sideways"}).status_code == 400
-    assert client.get("/v1/appeals", headers=reviewer,
-                      query_string={"cursor": "nonsense"}).status_code == 400
+    assert (
+        client.get("/v1/appeals", headers=reviewer, query_string={"status": "sideways"}).status_code
+        == 400
+    )
+    assert (
+        client.get("/v1/appeals", headers=reviewer, query_string={"cursor": "nonsense"}).status_code
+        == 400
+    )
 
 
-def test_overdue_count_in_cli_and_transparency(client, auth, app, clock, database_url,
-                                               instance_dir, monkeypatch):
+def test_overdue_count_in_cli_and_transparency(
+    client, auth, app, clock, database_url, instance_dir, monkeypatch
+):
     from service import cli
 
     # The CLI reads the real clock, so the late appeal is filed a month in the past.
@@ -418,8 +457,11 @@ def test_append_only_guards_on_the_new_tables(client, auth, app, reviewer):
     _, appeal_id = _filed(client, auth)
     resolve(client, appeal_id, reviewer, outcome="upheld")
     engine = app.extensions["fairwitness"].engine
-    for table, column in (("appeal_tokens", "deadline"), ("appeals", "decide_by"),
-                          ("appeal_resolutions", "outcome")):
+    for table, column in (
+        ("appeal_tokens", "deadline"),
+        ("appeals", "decide_by"),
+        ("appeal_resolutions", "outcome"),
+    ):
         for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
                 conn.execute(text(statement))

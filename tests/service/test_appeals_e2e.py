@@ -40,9 +40,15 @@ def _story(client, auth, app, database_url, clock, receiver):
     hook = client.post("/v1/webhooks", json={"url": receiver.url}, headers=auth).get_json()
 
     # 1. The post is removed and a strike issued; the author gets a secret appeal offer.
-    result = client.post("/v1/moderations", headers=auth, json={
-        "text": "I will find you and hurt you", "subject": "ada", "content_ref": "post-1",
-    }).get_json()
+    result = client.post(
+        "/v1/moderations",
+        headers=auth,
+        json={
+            "text": "I will find you and hurt you",
+            "subject": "ada",
+            "content_ref": "post-1",
+        },
+    ).get_json()
     decision, offer = result["decision"], result["appeal"]
     assert decision["action"] == "remove" and decision["strike"]["weight"] == 2
     subject = decision["subject"]
@@ -51,10 +57,14 @@ def _story(client, auth, app, database_url, clock, receiver):
 
     # 2. A day later the author appeals with the token (no key).
     clock.advance(days=1)
-    resp = client.post("/v1/appeals", json={
-        "decision_id": decision["id"], "token": offer["token"],
-        "statement": "It is a line from the film I was reviewing.",
-    })
+    resp = client.post(
+        "/v1/appeals",
+        json={
+            "decision_id": decision["id"],
+            "token": offer["token"],
+            "statement": "It is a line from the film I was reviewing.",
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     appeal = resp.get_json()
 
@@ -63,9 +73,14 @@ def _story(client, auth, app, database_url, clock, receiver):
     queue = client.get("/v1/appeals?status=open", headers=reviewer).get_json()["appeals"]
     assert [a["id"] for a in queue] == [appeal["id"]]
     assert queue[0]["statement"] == "It is a line from the film I was reviewing."
-    resp = client.post(f"/v1/appeals/{appeal['id']}/resolution", headers=reviewer, json={
-        "outcome": "overturned", "rationale": "A quotation in a film review threatens no one.",
-    })
+    resp = client.post(
+        f"/v1/appeals/{appeal['id']}/resolution",
+        headers=reviewer,
+        json={
+            "outcome": "overturned",
+            "rationale": "A quotation in a film review threatens no one.",
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     resolution = resp.get_json()
 
@@ -83,8 +98,9 @@ def _story(client, auth, app, database_url, clock, receiver):
     app.extensions["fairwitness.webhooks"].join()
     assert len(receiver.received) == 1
     headers, body, _ = receiver.received[0]
-    assert verify_signature(hook["secret"], headers[SIGNATURE_HEADER], body,
-                            now=int(clock.now.timestamp()))
+    assert verify_signature(
+        hook["secret"], headers[SIGNATURE_HEADER], body, now=int(clock.now.timestamp())
+    )
     event = json.loads(body)
     assert event["type"] == "appeal.resolved"
     assert event["data"]["decision_id"] == decision["id"]
@@ -108,8 +124,9 @@ def _story(client, auth, app, database_url, clock, receiver):
     checkpoint = verify_note(note, [Verifier.from_key(k) for k in keys])
     size = client.get("/v1/log/entries?limit=1").get_json()["tree_size"]
     assert checkpoint.size == size == resolution["receipt"]["tree_size"]
-    proof = client.get(f"/v1/log/proof/inclusion?index={resolution['receipt']['index']}"
-                       f"&size={size}").get_json()
+    proof = client.get(
+        f"/v1/log/proof/inclusion?index={resolution['receipt']['index']}&size={size}"
+    ).get_json()
     assert bytes.fromhex(proof["root"]) == checkpoint.root
 
     # 8. And a monitor that knows only the public API agrees: `fairwitness log audit`.
@@ -120,7 +137,11 @@ def _story(client, auth, app, database_url, clock, receiver):
         clean = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
         audit = subprocess.run(
             [FAIRWITNESS, "log", "audit", "--url", f"http://127.0.0.1:{server.server_port}"],
-            env=clean, capture_output=True, text=True, timeout=120)
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.shutdown()
         thread.join(timeout=10)

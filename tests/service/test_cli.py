@@ -17,8 +17,14 @@ FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 
 
 def run(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([FAIRWITNESS, *args], env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [FAIRWITNESS, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -54,11 +60,18 @@ def test_keys_create_prints_only_the_key_on_stdout(env):
 
     from service import create_app
 
-    app = create_app({"database_url": env["FAIRWITNESS_DATABASE_URL"],
-                      "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
-                      "policy_dir": LIBRARY})
-    resp = app.test_client().post("/v1/moderations", json={"text": "hi", "subject": "u"},
-                                  headers={"Authorization": f"Bearer {lines[0]}"})
+    app = create_app(
+        {
+            "database_url": env["FAIRWITNESS_DATABASE_URL"],
+            "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
+            "policy_dir": LIBRARY,
+        }
+    )
+    resp = app.test_client().post(
+        "/v1/moderations",
+        json={"text": "hi", "subject": "u"},
+        headers={"Authorization": f"Bearer {lines[0]}"},
+    )
     assert resp.status_code == 403  # a reviewer key is real, but not a client key
     app.extensions["fairwitness"].engine.dispose()
 
@@ -117,8 +130,12 @@ def test_malformed_policy_stops_start_up_with_one_clear_line(tmp_path, env):
 
     run(["init"], {**env, "FAIRWITNESS_POLICY_DIR": str(LIBRARY)})
     with pytest.raises(PolicyError) as caught:
-        create_app({"database_url": env["FAIRWITNESS_DATABASE_URL"],
-                    "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
-                    "policy_dir": target})
+        create_app(
+            {
+                "database_url": env["FAIRWITNESS_DATABASE_URL"],
+                "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
+                "policy_dir": target,
+            }
+        )
     assert caught.value.line == at + 1
     assert caught.value.field.endswith("action")

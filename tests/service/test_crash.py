@@ -31,12 +31,23 @@ from tests.service.test_storage import assert_log_consistent
 BIN = Path(sys.executable).parent
 KILLS = 3
 CLIENTS = 4
-TEXTS = ("I will hurt you", "Have a lovely day, neighbour", "you are an idiot",
-         "see you at the market")
+TEXTS = (
+    "I will hurt you",
+    "Have a lovely day, neighbour",
+    "you are an idiot",
+    "see you at the market",
+)
 
 
-def _client(server: Server, key: str, worker: int, stop: threading.Event,
-            acknowledged: list[dict], unexpected: list[str], lock: threading.Lock) -> None:
+def _client(
+    server: Server,
+    key: str,
+    worker: int,
+    stop: threading.Event,
+    acknowledged: list[dict],
+    unexpected: list[str],
+    lock: threading.Lock,
+) -> None:
     n = 0
     with requests.Session() as session:
         while not stop.is_set():
@@ -46,11 +57,15 @@ def _client(server: Server, key: str, worker: int, stop: threading.Event,
                 continue
             n += 1
             try:
-                resp = session.post(url + "/v1/moderations",
-                                    headers={"Authorization": f"Bearer {key}"},
-                                    json={"text": f"{TEXTS[n % len(TEXTS)]} #{worker}-{n}",
-                                          "subject": f"user-{worker}-{n % 5}"},
-                                    timeout=5)
+                resp = session.post(
+                    url + "/v1/moderations",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={
+                        "text": f"{TEXTS[n % len(TEXTS)]} #{worker}-{n}",
+                        "subject": f"user-{worker}-{n % 5}",
+                    },
+                    timeout=5,
+                )
             except requests.RequestException:
                 continue  # killed mid-request: not acknowledged, may or may not be logged
             with lock:
@@ -62,17 +77,19 @@ def _client(server: Server, key: str, worker: int, stop: threading.Event,
                     unexpected.append(f"{resp.status_code} {resp.text[:200]}")
 
 
-def _run_and_kill(env: dict[str, str], key: str,
-                  seed: int) -> tuple[Server, list[dict], list[str]]:
+def _run_and_kill(env: dict[str, str], key: str, seed: int) -> tuple[Server, list[dict], list[str]]:
     rng = random.Random(seed)
     server = Server(env)
     acknowledged: list[dict] = []
     unexpected: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
-    threads = [threading.Thread(target=_client, daemon=True,
-                                args=(server, key, w, stop, acknowledged, unexpected, lock))
-               for w in range(CLIENTS)]
+    threads = [
+        threading.Thread(
+            target=_client, daemon=True, args=(server, key, w, stop, acknowledged, unexpected, lock)
+        )
+        for w in range(CLIENTS)
+    ]
     try:
         server.start()
         for t in threads:
@@ -90,8 +107,10 @@ def _run_and_kill(env: dict[str, str], key: str,
 
 def _check_after_crashes(url: str, server: Server, acknowledged: list[dict]) -> None:
     assert acknowledged, "no moderation was acknowledged; the test proved nothing"
-    verifiers = [Verifier.from_key(line) for line in
-                 requests.get(server.url + "/v1/log/key", timeout=5).text.splitlines()]
+    verifiers = [
+        Verifier.from_key(line)
+        for line in requests.get(server.url + "/v1/log/key", timeout=5).text.splitlines()
+    ]
     with requests.Session() as session:
         for doc in acknowledged:
             verify_document(doc, verifiers)
@@ -104,12 +123,13 @@ def _check_after_crashes(url: str, server: Server, acknowledged: list[dict]) -> 
 
     engine = make_engine(url)
     with engine.connect() as conn:
-        kinds = dict(conn.execute(text(
-            "SELECT entry_id, kind FROM log_entries")).all())
-        content = {row[0] for row in conn.execute(text(
-            "SELECT decision_id FROM decision_content")).all()}
-        tokens = {row[0] for row in conn.execute(text(
-            "SELECT decision_id FROM appeal_tokens")).all()}
+        kinds = dict(conn.execute(text("SELECT entry_id, kind FROM log_entries")).all())
+        content = {
+            row[0] for row in conn.execute(text("SELECT decision_id FROM decision_content")).all()
+        }
+        tokens = {
+            row[0] for row in conn.execute(text("SELECT decision_id FROM appeal_tokens")).all()
+        }
     engine.dispose()
     decisions = {entry_id for entry_id, kind in kinds.items() if kind == "decision"}
     assert set(kinds.values()) <= {"decision", "policy_published"}
@@ -132,16 +152,22 @@ def test_sigkill_loses_no_acknowledged_decision(crash_url: str, tmp_path: Path):
     started = time.monotonic()
     # The check reads every acknowledged decision back anonymously, far faster than
     # the public rate limit allows: this test is about durability, not limits.
-    env = {**os.environ,
-           "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-           "FAIRWITNESS_DATABASE_URL": crash_url,
-           "FAIRWITNESS_RATE_LIMIT_STORAGE": "off"}
+    env = {
+        **os.environ,
+        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
+        "FAIRWITNESS_DATABASE_URL": crash_url,
+        "FAIRWITNESS_RATE_LIMIT_STORAGE": "off",
+    }
     env.pop("FAIRWITNESS_POLICY_DIR", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run([str(BIN / "fairwitness"), "keys", "create", "--app", "forum",
-                          "--role", "client"], env=env, check=True, capture_output=True,
-                         text=True).stdout.strip()
+    key = subprocess.run(
+        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     seed = random.SystemRandom().randrange(2**32)
     print(f"kill schedule seed: {seed}")
     server, acknowledged, unexpected = _run_and_kill(env, key, seed)

@@ -19,9 +19,13 @@ STALL_SECONDS = 4.0
 
 def _unconfirmed_count(client) -> float:
     metrics = client.get("/metrics").get_data(as_text=True)
-    return sum(s.value for f in text_string_to_metric_families(metrics) for s in f.samples
-               if s.name == "fairwitness_storage_unavailable_total"
-               and s.labels.get("cause") == "commit_unconfirmed")
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
+        if s.name == "fairwitness_storage_unavailable_total"
+        and s.labels.get("cause") == "commit_unconfirmed"
+    )
 
 
 def test_a_lost_commit_answer_is_503_naming_what_may_be_recorded(client, auth, app):
@@ -51,13 +55,16 @@ def test_a_lost_commit_answer_is_503_naming_what_may_be_recorded(client, auth, a
     assert client.get(f"/v1/decisions/{decision_id}").status_code == 200
     assert _unconfirmed_count(client) == refusals + 1
     # The next request is served normally.
-    assert client.post("/v1/moderations", json={"text": THREAT, "subject": "u"},
-                       headers=auth).status_code == 201
+    assert (
+        client.post(
+            "/v1/moderations", json={"text": THREAT, "subject": "u"}, headers=auth
+        ).status_code
+        == 201
+    )
 
 
 @pytest.mark.postgres
-def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance_dir,
-                                                          monkeypatch):
+def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance_dir, monkeypatch):
     """Host A stops in the middle of an append (frozen, or cut off from the network)
     while holding the log head's row lock that every host's appends wait for. The
     database ends A's session after the timeout, so host B's appends go on; A's request,
@@ -68,8 +75,12 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     from tests.conftest import make_key
 
     init_database(postgres_url)
-    settings = {"database_url": postgres_url, "instance_dir": instance_dir,
-                "policy_dir": LIBRARY, "db_timeout_seconds": 1.0}
+    settings = {
+        "database_url": postgres_url,
+        "instance_dir": instance_dir,
+        "policy_dir": LIBRARY,
+        "db_timeout_seconds": 1.0,
+    }
     host_a, host_b = create_app(settings), create_app(settings)
     headers = {"Authorization": f"Bearer {make_key(postgres_url, 'forum-example', 'client')}"}
     excerpt = moderate_module.public_excerpt
@@ -85,7 +96,8 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
 
     def post_on_a() -> None:
         answers["a"] = host_a.test_client().post(
-            "/v1/moderations", json={"text": "stalled post", "subject": "a"}, headers=headers)
+            "/v1/moderations", json={"text": "stalled post", "subject": "a"}, headers=headers
+        )
 
     stalled = threading.Thread(target=post_on_a, name="host-a")
     try:
@@ -93,8 +105,9 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
         time.sleep(0.3)
         started = time.monotonic()
         while True:  # as a client does on 503 + Retry-After
-            resp = host_b.test_client().post("/v1/moderations", headers=headers,
-                                             json={"text": THREAT, "subject": "b"})
+            resp = host_b.test_client().post(
+                "/v1/moderations", headers=headers, json={"text": THREAT, "subject": "b"}
+            )
             if resp.status_code != 503 or time.monotonic() - started > STALL_SECONDS - 1:
                 break
         # Well before A wakes up: the database, not A, gave the lock back.
@@ -105,7 +118,8 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
         assert a.get_json()["type"].endswith("/storage-unavailable")
         bodies = host_b.test_client().get("/v1/log/entries?kind=decision").get_json()
         assert [e["entry"]["subject"] for e in bodies["entries"]] == [
-            resp.get_json()["decision"]["subject"]]
+            resp.get_json()["decision"]["subject"]
+        ]
     finally:
         stalled.join(timeout=30)
         for app in (host_a, host_b):

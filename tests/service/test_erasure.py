@@ -143,16 +143,25 @@ def test_erase_also_erases_the_statements_of_appeals_against_the_decision(instan
     statement = "I only quoted what Ada Quill of Elm Street said to me."
     filed = []
     for d in (doc, other):
-        resp = requests.post(f"{instance['base']}/v1/appeals", json={
-            "decision_id": d["decision"]["id"], "statement": statement,
-            "token": d["appeal"]["token"]}, timeout=30)
+        resp = requests.post(
+            f"{instance['base']}/v1/appeals",
+            json={
+                "decision_id": d["decision"]["id"],
+                "statement": statement,
+                "token": d["appeal"]["token"],
+            },
+            timeout=30,
+        )
         assert resp.status_code == 201, resp.text
         filed.append(resp.json()["id"])
     reviewer = make_key(instance["url"], "forum-example", "reviewer")
 
     def statements() -> dict[str, str | None]:
-        resp = requests.get(f"{instance['base']}/v1/appeals?status=all",
-                            headers={"Authorization": f"Bearer {reviewer}"}, timeout=30)
+        resp = requests.get(
+            f"{instance['base']}/v1/appeals?status=all",
+            headers={"Authorization": f"Bearer {reviewer}"},
+            timeout=30,
+        )
         assert resp.status_code == 200, resp.text
         return {a["id"]: a["statement"] for a in resp.json()["appeals"]}
 
@@ -163,8 +172,9 @@ def test_erase_also_erases_the_statements_of_appeals_against_the_decision(instan
     assert statements() == {filed[0]: None, filed[1]: statement}
     engine = make_engine(instance["url"])
     with engine.connect() as conn:
-        row = conn.execute(select(appeal_statements).where(
-            appeal_statements.c.appeal_id == filed[0])).one()
+        row = conn.execute(
+            select(appeal_statements).where(appeal_statements.c.appeal_id == filed[0])
+        ).one()
     engine.dispose()
     assert row.statement is None
     assert row.erased_at == content_row(instance, doc["decision"]["id"]).erased_at

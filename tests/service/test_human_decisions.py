@@ -26,8 +26,9 @@ def decide(client, headers, **body):
 
 def test_reviewer_decides_under_a_rule(client, reviewer, auth, app):
     before = log_size(app)
-    resp = decide(client, reviewer, text="meet me outside, you know what happens",
-                  content_ref="post-7")
+    resp = decide(
+        client, reviewer, text="meet me outside, you know what happens", content_ref="post-7"
+    )
     assert resp.status_code == 201, resp.get_json()
     contract.assert_conforms("/v1/decisions", "POST", resp)
     result = resp.get_json()
@@ -42,8 +43,9 @@ def test_reviewer_decides_under_a_rule(client, reviewer, auth, app):
     assert decision["content"] == "sha256:" + hashlib.sha256(salt + text).hexdigest()
     assert result["appeal"]["token"]
     # Same subject pseudonym as the app's automated decisions for that user.
-    automated = client.post("/v1/moderations", json={"text": "hello", "subject": "ada"},
-                            headers=auth).get_json()["decision"]
+    automated = client.post(
+        "/v1/moderations", json={"text": "hello", "subject": "ada"}, headers=auth
+    ).get_json()["decision"]
     assert automated["subject"] == decision["subject"]
     # The strike counts for escalation like any other.
     again = decide(client, reviewer).get_json()["decision"]
@@ -52,22 +54,26 @@ def test_reviewer_decides_under_a_rule(client, reviewer, auth, app):
 
 
 def test_action_and_notice_can_be_chosen(client, reviewer):
-    decision = decide(client, reviewer, rule="spam", action="remove",
-                      notice="A moderator removed this advert.").get_json()["decision"]
+    decision = decide(
+        client, reviewer, rule="spam", action="remove", notice="A moderator removed this advert."
+    ).get_json()["decision"]
     assert decision["content_action"] == "remove" and decision["rules"][0]["id"] == "spam"
     assert decision["notice"] == "A moderator removed this advert."
 
 
-@pytest.mark.parametrize(("body", "pointer"), [
-    ({"rule": "no-such-rule"}, "#/rule"),
-    ({"policy": "no-such-policy"}, "#/policy"),
-    ({"action": "allow"}, "#/action"),
-    ({"action": "suspend_account"}, "#/action"),
-    ({"rule": None}, "#/rule"),
-    ({"text": ""}, "#/text"),
-    ({"subject": ""}, "#/subject"),
-    ({"extra": 1}, "#/extra"),
-])
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"rule": "no-such-rule"}, "#/rule"),
+        ({"policy": "no-such-policy"}, "#/policy"),
+        ({"action": "allow"}, "#/action"),
+        ({"action": "suspend_account"}, "#/action"),
+        ({"rule": None}, "#/rule"),
+        ({"text": ""}, "#/text"),
+        ({"subject": ""}, "#/subject"),
+        ({"extra": 1}, "#/extra"),
+    ],
+)
 def test_refusals_append_nothing(client, reviewer, app, body, pointer):
     before = log_size(app)
     resp = decide(client, reviewer, **body)
@@ -84,20 +90,32 @@ def test_only_reviewers_decide(client, auth, app):
     assert log_size(app) == before
 
 
-def test_moderator_may_not_resolve_the_appeal_of_their_decision(client, reviewer, app,
-                                                                database_url):
+def test_moderator_may_not_resolve_the_appeal_of_their_decision(
+    client, reviewer, app, database_url
+):
     result = decide(client, reviewer).get_json()
-    appeal = client.post("/v1/appeals", json={
-        "decision_id": result["decision"]["id"], "statement": "I did nothing.",
-        "token": result["appeal"]["token"]}).get_json()
+    appeal = client.post(
+        "/v1/appeals",
+        json={
+            "decision_id": result["decision"]["id"],
+            "statement": "I did nothing.",
+            "token": result["appeal"]["token"],
+        },
+    ).get_json()
     before = log_size(app)
-    resp = client.post(f"/v1/appeals/{appeal['id']}/resolution", headers=reviewer,
-                       json={"outcome": "overturned", "rationale": "Mine, so fine."})
+    resp = client.post(
+        f"/v1/appeals/{appeal['id']}/resolution",
+        headers=reviewer,
+        json={"outcome": "overturned", "rationale": "Mine, so fine."},
+    )
     assert resp.status_code == 403 and log_size(app) == before
     contract.assert_conforms("/v1/appeals/{appeal_id}/resolution", "POST", resp)
     other = bearer(make_key(database_url, "forum-example", "reviewer"))
-    resp = client.post(f"/v1/appeals/{appeal['id']}/resolution", headers=other,
-                       json={"outcome": "overturned", "rationale": "No evidence."})
+    resp = client.post(
+        f"/v1/appeals/{appeal['id']}/resolution",
+        headers=other,
+        json={"outcome": "overturned", "rationale": "No evidence."},
+    )
     assert resp.status_code == 201
     contract.assert_conforms("/v1/appeals/{appeal_id}/resolution", "POST", resp)
     entries = client.get(f"/v1/subjects/{result['decision']['subject']}").get_json()

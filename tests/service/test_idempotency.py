@@ -20,8 +20,9 @@ def post(client, auth, body, key=None, raw=None):
     if key is not None:
         headers["Idempotency-Key"] = key
     if raw is not None:
-        return client.post("/v1/moderations", data=raw, headers=headers,
-                           content_type="application/json")
+        return client.post(
+            "/v1/moderations", data=raw, headers=headers, content_type="application/json"
+        )
     return client.post("/v1/moderations", json=body, headers=headers)
 
 
@@ -32,8 +33,13 @@ def test_a_retry_appends_nothing_and_answers_the_same_decision(client, auth, app
     assert "Idempotent-Replayed" not in first.headers
     size = log_size(app)
     # Same JSON value, written differently: still the same request.
-    again = post(client, auth, None, key="req-0001", raw=json.dumps(
-        {"content_ref": "post-1", "subject": "ada", "text": THREAT}, indent=2))
+    again = post(
+        client,
+        auth,
+        None,
+        key="req-0001",
+        raw=json.dumps({"content_ref": "post-1", "subject": "ada", "text": THREAT}, indent=2),
+    )
     assert again.status_code == 201, again.get_json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert log_size(app) == size
@@ -48,19 +54,29 @@ def test_a_retry_appends_nothing_and_answers_the_same_decision(client, auth, app
     with app.extensions["fairwitness"].engine.connect() as conn:
         size, root = head(conn)
     assert receipt["tree_size"] == size
-    check_record([bytes.fromhex(h) for h in receipt["inclusion_proof"]], size, root,
-                 receipt["index"], bytes.fromhex(receipt["leaf_hash"]))
+    check_record(
+        [bytes.fromhex(h) for h in receipt["inclusion_proof"]],
+        size,
+        root,
+        receipt["index"],
+        bytes.fromhex(receipt["leaf_hash"]),
+    )
 
 
 def test_a_batch_retry_answers_every_result_in_order(client, auth, app):
-    body = {"items": [{"text": t, "subject": f"u{i}"} for i, t in
-                      enumerate([THREAT, "lovely weather", "you are an idiot"])]}
+    body = {
+        "items": [
+            {"text": t, "subject": f"u{i}"}
+            for i, t in enumerate([THREAT, "lovely weather", "you are an idiot"])
+        ]
+    }
     first = post(client, auth, body, key="batch-7").get_json()
     size = log_size(app)
     again = post(client, auth, body, key="batch-7")
     assert again.status_code == 201 and log_size(app) == size
     assert [r["decision"] for r in again.get_json()["results"]] == [
-        r["decision"] for r in first["results"]]
+        r["decision"] for r in first["results"]
+    ]
 
 
 def test_the_same_key_with_another_body_is_refused_and_changes_nothing(client, auth, app):

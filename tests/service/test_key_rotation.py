@@ -33,8 +33,9 @@ THREAT = "I will hurt you"
 def cli(database_url: str, instance_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
     env.update(FAIRWITNESS_DATABASE_URL=database_url, FAIRWITNESS_INSTANCE_DIR=str(instance_dir))
-    return subprocess.run([FAIRWITNESS, *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [FAIRWITNESS, *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def moderate(client, auth, subject: str = "ada") -> dict:
@@ -54,9 +55,18 @@ def key_id(vkey: str) -> str:
 def verify(doc: dict, keys: list[str], tmp_path: Path, name: str) -> subprocess.CompletedProcess:
     (tmp_path / f"{name}.json").write_text(json.dumps(doc))
     (tmp_path / f"{name}.key").write_text("".join(k + "\n" for k in keys))
-    return subprocess.run([FAIRWITNESS, "verify", str(tmp_path / f"{name}.json"), "--key",
-                           str(tmp_path / f"{name}.key")], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [
+            FAIRWITNESS,
+            "verify",
+            str(tmp_path / f"{name}.json"),
+            "--key",
+            str(tmp_path / f"{name}.key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -70,15 +80,29 @@ def served(app) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def test_rotation_with_overlap_then_new_key_alone(app, client, auth, database_url,
-                                                  instance_dir, clock, served, tmp_path):
+def test_rotation_with_overlap_then_new_key_alone(
+    app, client, auth, database_url, instance_dir, clock, served, tmp_path
+):
     old_key = client.get("/v1/log/key").get_data(as_text=True).strip()
     before = moderate(client, auth)
     state = tmp_path / "monitor.json"
     (tmp_path / "old.key").write_text(old_key + "\n")
-    first = subprocess.run([FAIRWITNESS, "log", "audit", "--url", served, "--key",
-                            str(tmp_path / "old.key"), "--state", str(state)],
-                           capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [
+            FAIRWITNESS,
+            "log",
+            "audit",
+            "--url",
+            served,
+            "--key",
+            str(tmp_path / "old.key"),
+            "--state",
+            str(state),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert first.returncode == 0, first.stderr
 
     # The operator prepares the key (a file to copy to every host), then rotates.
@@ -110,7 +134,9 @@ def test_rotation_with_overlap_then_new_key_alone(app, client, auth, database_ur
     assert listing.get_data(as_text=True) == f"{new_key}\n{old_key}\n"
     keys = client.get("/v1/log/key", headers={"Accept": "application/json"}).get_json()
     assert [(k["verifier_key"], k["status"]) for k in keys["keys"]] == [
-        (new_key, "current"), (old_key, "retiring")]
+        (new_key, "current"),
+        (old_key, "retiring"),
+    ]
     assert keys["keys"][0]["valid_from"] == rotation["time"]
     assert keys["keys"][1]["signs_until"] == rotation["previous_signs_until"]
     assert keys["keys"][1]["valid_from"] is None
@@ -139,23 +165,47 @@ def test_rotation_with_overlap_then_new_key_alone(app, client, auth, database_ur
         open_note(note["checkpoints"][0]["note"], [Verifier.from_key(old_key)])
 
     # A monitor that pinned the old key learns the new one from the log and passes.
-    again = subprocess.run([FAIRWITNESS, "log", "audit", "--url", served, "--state",
-                            str(state)], capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [FAIRWITNESS, "log", "audit", "--url", served, "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert json.loads(state.read_text())["verifier_keys"] == [old_key, new_key]
     # The JSON key list serves as a key file too.
     (tmp_path / "list.json").write_text(json.dumps(keys))
-    done = subprocess.run([FAIRWITNESS, "verify", str(tmp_path / "during.json"), "--key",
-                           str(tmp_path / "list.json")], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            FAIRWITNESS,
+            "verify",
+            str(tmp_path / "during.json"),
+            "--key",
+            str(tmp_path / "list.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     # With the key list, a checkpoint signed only by keys retired before the entry fails.
-    retired = {"origin": keys["origin"], "keys": [
-        {**keys["keys"][1], "signs_until": before["decision"]["time"]}]}
+    retired = {
+        "origin": keys["origin"],
+        "keys": [{**keys["keys"][1], "signs_until": before["decision"]["time"]}],
+    }
     (tmp_path / "retired.json").write_text(json.dumps(retired))
-    done = subprocess.run([FAIRWITNESS, "verify", str(tmp_path / "during.json"), "--key",
-                           str(tmp_path / "retired.json")], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            FAIRWITNESS,
+            "verify",
+            str(tmp_path / "during.json"),
+            "--key",
+            str(tmp_path / "retired.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "checkpoint_signature: the checkpoint is signed only by keys retired" in done.stderr
 
@@ -176,21 +226,25 @@ def test_a_second_rotation_and_a_zero_overlap(client, auth, database_url, instan
     assert bad.returncode == 2 and "--overlap" in bad.stderr
 
 
-def test_a_server_without_the_new_key_refuses_to_append(app, client, auth, database_url,
-                                                        instance_dir, clock, tmp_path):
+def test_a_server_without_the_new_key_refuses_to_append(
+    app, client, auth, database_url, instance_dir, clock, tmp_path
+):
     # A second host: the same database and instance, but no copy of the new key yet.
     other_dir = tmp_path / "other-host"
     shutil.copytree(instance_dir, other_dir)
-    other = create_app({"database_url": database_url, "instance_dir": other_dir,
-                        "policy_dir": LIBRARY}, clock=clock)
+    other = create_app(
+        {"database_url": database_url, "instance_dir": other_dir, "policy_dir": LIBRARY},
+        clock=clock,
+    )
     try:
         other_client = other.test_client()
         moderate(other_client, auth)
         rotated = cli(database_url, instance_dir, "log", "rotate-key")
         assert rotated.returncode == 0, rotated.stderr
         size = log_size(app)
-        resp = other_client.post("/v1/moderations", headers=auth,
-                                 json={"text": THREAT, "subject": "ada"})
+        resp = other_client.post(
+            "/v1/moderations", headers=auth, json={"text": THREAT, "subject": "ada"}
+        )
         assert resp.status_code == 503
         assert resp.mimetype == "application/problem+json"
         assert resp.get_json()["type"].endswith("/signing-key-missing")

@@ -35,9 +35,14 @@ def clock() -> Clock:
 def api(env, clock):
     from service import create_app
 
-    app = create_app({"database_url": env["FAIRWITNESS_DATABASE_URL"],
-                      "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
-                      "policy_dir": LIBRARY}, clock=clock)
+    app = create_app(
+        {
+            "database_url": env["FAIRWITNESS_DATABASE_URL"],
+            "instance_dir": Path(env["FAIRWITNESS_INSTANCE_DIR"]),
+            "policy_dir": LIBRARY,
+        },
+        clock=clock,
+    )
     yield app.test_client()
     app.extensions["fairwitness"].engine.dispose()
 
@@ -54,22 +59,32 @@ def _log_lines(stderr: str) -> list[dict]:
 
 
 def _moderate(api, plaintext: str):
-    return api.post("/v1/moderations", json=MODERATION,
-                    headers={"Authorization": f"Bearer {plaintext}"})
+    return api.post(
+        "/v1/moderations", json=MODERATION, headers={"Authorization": f"Bearer {plaintext}"}
+    )
 
 
 def test_list_shows_every_key_without_secrets(env):
     client_id, client_secret = _create(env)
-    made = run(["keys", "create", "--app", "mods", "--role", "reviewer",
-                "--expires-in", "P30D"], env)
+    made = run(
+        ["keys", "create", "--app", "mods", "--role", "reviewer", "--expires-in", "P30D"], env
+    )
     reviewer_secret = made.stdout.strip()
     reviewer_id = f"key_{reviewer_secret.split('_')[1]}"
 
     table = run(["keys", "list"], env)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["KEY_ID", "APP", "ROLE", "STATUS", "CREATED", "EXPIRES",
-                                "REVOKED", "LIMIT"]
+    assert lines[0].split() == [
+        "KEY_ID",
+        "APP",
+        "ROLE",
+        "STATUS",
+        "CREATED",
+        "EXPIRES",
+        "REVOKED",
+        "LIMIT",
+    ]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows[client_id][1:4] == ["forum", "client", "active"]
     assert rows[client_id][5:] == ["-", "-", "-"]
@@ -123,16 +138,16 @@ def test_expired_key_is_refused(env, api, clock):
 
 @pytest.mark.parametrize("duration", ["30 days", "P0D", "-P1D", "P1.5D"])
 def test_create_refuses_a_bad_duration(env, duration):
-    made = run(["keys", "create", "--app", "forum", "--role", "client",
-                "--expires-in", duration], env)
+    made = run(
+        ["keys", "create", "--app", "forum", "--role", "client", "--expires-in", duration], env
+    )
     assert made.returncode == 2
     assert made.stdout == ""
     assert "--expires-in" in made.stderr
 
 
 def test_every_key_action_is_logged_by_id_only(env, api, caplog):
-    made = run(["keys", "create", "--app", "forum", "--role", "client",
-                "--expires-in", "P1D"], env)
+    made = run(["keys", "create", "--app", "forum", "--role", "client", "--expires-in", "P1D"], env)
     plaintext = made.stdout.strip()
     key_id = f"key_{plaintext.split('_')[1]}"
     created = [d for d in _log_lines(made.stderr) if d.get("event") == "key_created"]

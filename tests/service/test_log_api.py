@@ -16,8 +16,9 @@ THREAT = "I will hurt you"
 
 
 def post(client, auth, text, subject="u1", **extra):
-    resp = client.post("/v1/moderations", json={"text": text, "subject": subject, **extra},
-                       headers=auth)
+    resp = client.post(
+        "/v1/moderations", json={"text": text, "subject": subject, **extra}, headers=auth
+    )
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
 
@@ -38,8 +39,9 @@ def test_moderation_receipt_verifies_offline(client, auth):
 
 def test_batch_receipts_share_one_checkpoint_and_all_verify(client, auth):
     items = [{"text": f"hello {i}", "subject": "b"} for i in range(7)]
-    results = client.post("/v1/moderations", json={"items": items},
-                          headers=auth).get_json()["results"]
+    results = client.post("/v1/moderations", json={"items": items}, headers=auth).get_json()[
+        "results"
+    ]
     assert len({r["receipt"]["checkpoint"] for r in results}) == 1
     keys = verifiers(client)
     for r in results:
@@ -80,14 +82,20 @@ def test_checkpoint_and_history(client, auth):
 def test_inclusion_and_consistency_proofs_verify(client, auth):
     for i in range(9):
         post(client, auth, f"post {i}")
-    checkpoint = verify_note(client.get("/v1/log/checkpoint").get_data(as_text=True),
-                             verifiers(client))
+    checkpoint = verify_note(
+        client.get("/v1/log/checkpoint").get_data(as_text=True), verifiers(client)
+    )
     entries = client.get("/v1/log/entries?limit=1000").get_json()["entries"]
     for e in entries:
         proof = client.get(f"/v1/log/proof/inclusion?index={e['index']}").get_json()
         assert proof["size"] == checkpoint.size
-        merkle.check_record([bytes.fromhex(h) for h in proof["proof"]], checkpoint.size,
-                            checkpoint.root, e["index"], bytes.fromhex(e["leaf_hash"]))
+        merkle.check_record(
+            [bytes.fromhex(h) for h in proof["proof"]],
+            checkpoint.size,
+            checkpoint.root,
+            e["index"],
+            bytes.fromhex(e["leaf_hash"]),
+        )
     history = client.get("/v1/log/checkpoints").get_json()["checkpoints"]
     for old in history:
         c_old = verify_note(old["note"], verifiers(client))
@@ -96,22 +104,25 @@ def test_inclusion_and_consistency_proofs_verify(client, auth):
         merkle.check_tree(proof, checkpoint.size, checkpoint.root, c_old.size, c_old.root)
 
 
-@pytest.mark.parametrize(("url", "status", "pointer"), [
-    ("/v1/log/proof/inclusion", 400, "#/query/index"),
-    ("/v1/log/proof/inclusion?index=x", 400, "#/query/index"),
-    ("/v1/log/proof/inclusion?index=-1", 422, "#/query/index"),
-    ("/v1/log/proof/inclusion?index=5&size=3", 422, "#/query/index"),
-    ("/v1/log/proof/inclusion?index=0&size=99999", 422, "#/query/size"),
-    ("/v1/log/proof/consistency?from=3&to=2", 422, "#/query/from"),
-    ("/v1/log/proof/consistency?from=1&to=99999", 422, "#/query/to"),
-    ("/v1/log/proof/consistency?to=2", 400, "#/query/from"),
-    ("/v1/log/proof/consistency?from=0&to=2", 422, "#/query/from"),
-    ("/v1/log/entries?limit=0", 400, "#/query/limit"),
-    ("/v1/log/entries?limit=5000", 400, "#/query/limit"),
-    ("/v1/log/entries?cursor=garbage", 400, "#/query/cursor"),
-    ("/v1/log/entries?since=yesterday", 400, "#/query/since"),
-    ("/v1/log/entries?order=sideways", 400, "#/query/order"),
-])
+@pytest.mark.parametrize(
+    ("url", "status", "pointer"),
+    [
+        ("/v1/log/proof/inclusion", 400, "#/query/index"),
+        ("/v1/log/proof/inclusion?index=x", 400, "#/query/index"),
+        ("/v1/log/proof/inclusion?index=-1", 422, "#/query/index"),
+        ("/v1/log/proof/inclusion?index=5&size=3", 422, "#/query/index"),
+        ("/v1/log/proof/inclusion?index=0&size=99999", 422, "#/query/size"),
+        ("/v1/log/proof/consistency?from=3&to=2", 422, "#/query/from"),
+        ("/v1/log/proof/consistency?from=1&to=99999", 422, "#/query/to"),
+        ("/v1/log/proof/consistency?to=2", 400, "#/query/from"),
+        ("/v1/log/proof/consistency?from=0&to=2", 422, "#/query/from"),
+        ("/v1/log/entries?limit=0", 400, "#/query/limit"),
+        ("/v1/log/entries?limit=5000", 400, "#/query/limit"),
+        ("/v1/log/entries?cursor=garbage", 400, "#/query/cursor"),
+        ("/v1/log/entries?since=yesterday", 400, "#/query/since"),
+        ("/v1/log/entries?order=sideways", 400, "#/query/order"),
+    ],
+)
 def test_bad_log_queries_are_problems(client, auth, url, status, pointer):
     for i in range(4):
         post(client, auth, f"post {i}")
@@ -199,8 +210,9 @@ def test_an_export_resumes_after_the_last_index_it_received(client, auth):
     assert [e["index"] for e in page["entries"]] == everything[5:8]
 
 
-@pytest.mark.parametrize("query", ["after=x", "after=-2", "after=9223372036854775808",
-                                   "after=1&cursor=abc"])
+@pytest.mark.parametrize(
+    "query", ["after=x", "after=-2", "after=9223372036854775808", "after=1&cursor=abc"]
+)
 def test_a_bad_resume_point_is_400_naming_it(client, query):
     resp = client.get(f"/v1/log/entries?{query}")
     assert resp.status_code == 400

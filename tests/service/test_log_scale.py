@@ -94,7 +94,7 @@ class HashReads:
 
     def _statement(self, sql: str) -> None:
         if "log_hashes" in sql and sql.lstrip().upper().startswith("SELECT"):
-            in_list = sql[sql.index(" IN (") + 5:sql.index(")", sql.index(" IN ("))]
+            in_list = sql[sql.index(" IN (") + 5 : sql.index(")", sql.index(" IN ("))]
             self.queries.append(in_list.count(",") + 1)
 
 

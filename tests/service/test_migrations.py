@@ -63,11 +63,17 @@ def test_migrated_log_tables_refuse_updates_and_deletes(empty_url):
     engine = create_engine(empty_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO log_checkpoints (size, root, note, created_at) "
-                "VALUES (1, :root, 'note', '2026-11-24T00:00:00Z')"), {"root": b"\x00" * 32})
-        for statement in ("UPDATE log_checkpoints SET note = 'forged'",
-                          "DELETE FROM log_checkpoints"):
+            conn.execute(
+                text(
+                    "INSERT INTO log_checkpoints (size, root, note, created_at) "
+                    "VALUES (1, :root, 'note', '2026-11-24T00:00:00Z')"
+                ),
+                {"root": b"\x00" * 32},
+            )
+        for statement in (
+            "UPDATE log_checkpoints SET note = 'forged'",
+            "DELETE FROM log_checkpoints",
+        ):
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
                 conn.execute(text(statement))
     finally:

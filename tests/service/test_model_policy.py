@@ -31,19 +31,28 @@ def test_policy_scored_by_the_trained_model(tmp_path: Path, sqlite_url, instance
     policy_dir = tmp_path / "policies"
     shutil.copytree(LIBRARY, policy_dir)
     (policy_dir / "modelled.yaml").write_text(POLICY)
-    app = create_app({"database_url": sqlite_url, "instance_dir": instance_dir,
-                      "policy_dir": policy_dir})
+    app = create_app(
+        {"database_url": sqlite_url, "instance_dir": instance_dir, "policy_dir": policy_dir}
+    )
     key = make_key(sqlite_url, "forum", "client")
     resp = app.test_client().post(
-        "/v1/moderations", headers={"Authorization": f"Bearer {key}"},
-        json={"text": "I will kill you", "subject": "u", "policy": "modelled"})
+        "/v1/moderations",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"text": "I will kill you", "subject": "u", "policy": "modelled"},
+    )
     assert resp.status_code == 201, resp.get_json()
     decision = resp.get_json()["decision"]
     assert decision["classifier"]["name"] == "text-linear+lexicon"
     assert decision["action"] == "remove"
     assert decision["scores"]["threat"] >= 0.9
-    assert set(decision["scores"]) >= {"toxicity", "insult", "threat", "identity_attack",
-                                       "profanity", "spam"}
+    assert set(decision["scores"]) >= {
+        "toxicity",
+        "insult",
+        "threat",
+        "identity_attack",
+        "profanity",
+        "spam",
+    }
     spans = decision["rules"][0]["spans"]
     assert spans and all(0 <= s < e <= len("I will kill you") for s, e in spans)
     app.extensions["fairwitness"].engine.dispose()

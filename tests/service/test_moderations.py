@@ -20,8 +20,9 @@ def moderate(client, auth, **body):
 
 def test_single_item_is_judged_and_appended(client, auth, app):
     before = log_size(app)
-    resp = moderate(client, auth, text=THREAT, subject="user-1", content_ref="post-9",
-                    policy="civility")
+    resp = moderate(
+        client, auth, text=THREAT, subject="user-1", content_ref="post-9", policy="civility"
+    )
     assert resp.status_code == 201, resp.get_json()
     decision = resp.get_json()["decision"]
     receipt = resp.get_json()["receipt"]
@@ -65,8 +66,9 @@ def test_pseudonym_is_stable_per_app_and_user(client, auth, database_url):
     again = moderate(client, auth, text=KIND, subject="u-7").get_json()["decision"]["subject"]
     other = moderate(client, auth, text=KIND, subject="u-8").get_json()["decision"]["subject"]
     other_app_key = make_key(database_url, "another-app", "client")
-    other_app = moderate(client, {"Authorization": f"Bearer {other_app_key}"},
-                         text=KIND, subject="u-7").get_json()["decision"]["subject"]
+    other_app = moderate(
+        client, {"Authorization": f"Bearer {other_app_key}"}, text=KIND, subject="u-7"
+    ).get_json()["decision"]["subject"]
     assert first == again
     assert len({first, other, other_app}) == 3
 
@@ -104,8 +106,10 @@ def test_strikes_escalate_and_expire(client, auth, clock):
     assert last["escalation"]["ends_at"] > last["time"]
     assert last["escalation"]["active_strikes"] >= last["escalation"]["threshold"]
     # Someone else is not affected by another person's strikes.
-    assert moderate(client, auth, text=THREAT, subject="first-timer").get_json()[
-        "decision"]["action"] == "remove"
+    assert (
+        moderate(client, auth, text=THREAT, subject="first-timer").get_json()["decision"]["action"]
+        == "remove"
+    )
     # A year later every strike has expired: back to the plain rule action.
     clock.advance(days=365)
     fresh = moderate(client, auth, text=THREAT, subject="repeat").get_json()["decision"]
@@ -116,19 +120,21 @@ def test_strikes_escalate_and_expire(client, auth, clock):
 def test_escalation_counts_within_one_batch(client, auth):
     items = [{"text": THREAT, "subject": "burst"} for _ in range(4)]
     results = client.post("/v1/moderations", json={"items": items}, headers=auth).get_json()[
-        "results"]
+        "results"
+    ]
     assert results[0]["decision"]["action"] == "remove"
     assert results[-1]["decision"]["escalation"] is not None
 
 
-def test_strikes_are_counted_to_the_ladders_top_then_said_to_be_a_lower_bound(
-        client, auth, app):
+def test_strikes_are_counted_to_the_ladders_top_then_said_to_be_a_lower_bound(client, auth, app):
     """Civility's ladder tops out at 6 and every strike weighs at least 1, so deciding
     reads at most the author's six newest live strikes, however many they collected.
     Threats weigh 2: with six earlier threats the count stops, the author is at the top
     step as an exact count would put them, and the notice says "at least"."""
-    decisions = [moderate(client, auth, text=THREAT, subject="collector").get_json()[
-        "decision"] for _ in range(8)]
+    decisions = [
+        moderate(client, auth, text=THREAT, subject="collector").get_json()["decision"]
+        for _ in range(8)
+    ]
     counts = [d["escalation"] and d["escalation"]["active_strikes"] for d in decisions]
     assert counts[:6] == [None, 4, 6, 8, 10, 12]
     assert "You now have 4 active strikes" in decisions[1]["notice"]
@@ -159,8 +165,11 @@ BAD_BODIES = [
     ({"text": "a\x00b", "subject": "u"}, 422, "#/text"),
     ({"text": "lone \ud800 surrogate", "subject": "u"}, 422, "#/text"),
     ({"items": []}, 422, "#/items"),
-    ({"items": [{"text": "ok", "subject": "u"}, {"text": "", "subject": "u"}]}, 422,
-     "#/items/1/text"),
+    (
+        {"items": [{"text": "ok", "subject": "u"}, {"text": "", "subject": "u"}]},
+        422,
+        "#/items/1/text",
+    ),
     ({"items": [{"text": "ok", "subject": "u", "policy": "nope"}]}, 422, "#/items/0/policy"),
     ({"items": [{"text": "ok", "subject": "u"}] * 1001}, 422, "#/items"),
     ({"items": "all of them"}, 422, "#/items"),
@@ -171,8 +180,9 @@ BAD_BODIES = [
 @pytest.mark.parametrize(("body", "status", "pointer"), BAD_BODIES)
 def test_bad_bodies_are_refused_and_change_nothing(client, auth, app, body, status, pointer):
     before = log_size(app)
-    resp = client.post("/v1/moderations", data=json.dumps(body), headers=auth,
-                       content_type="application/json")
+    resp = client.post(
+        "/v1/moderations", data=json.dumps(body), headers=auth, content_type="application/json"
+    )
     assert resp.status_code == status, resp.get_json()
     assert resp.mimetype == "application/problem+json"
     problem = resp.get_json()
@@ -183,8 +193,9 @@ def test_bad_bodies_are_refused_and_change_nothing(client, auth, app, body, stat
 
 def test_invalid_json_is_400(client, auth, app):
     before = log_size(app)
-    resp = client.post("/v1/moderations", data=b'{"text": "x",', headers=auth,
-                       content_type="application/json")
+    resp = client.post(
+        "/v1/moderations", data=b'{"text": "x",', headers=auth, content_type="application/json"
+    )
     assert resp.status_code == 400
     assert resp.mimetype == "application/problem+json"
     assert log_size(app) == before
@@ -202,22 +213,28 @@ def test_invalid_utf8_bytes_name_the_field(client, auth, app):
 
 def test_body_over_limit_is_413(client, auth, app):
     before = log_size(app)
-    resp = client.post("/v1/moderations", headers=auth,
-                       json={"text": "x" * (256 * 1024 + 1), "subject": "u"})
+    resp = client.post(
+        "/v1/moderations", headers=auth, json={"text": "x" * (256 * 1024 + 1), "subject": "u"}
+    )
     assert resp.status_code == 413
     assert resp.mimetype == "application/problem+json"
     assert log_size(app) == before
 
 
 def test_wrong_content_type_is_415(client, auth, app):
-    resp = client.post("/v1/moderations", data="text=hi", headers=auth,
-                       content_type="application/x-www-form-urlencoded")
+    resp = client.post(
+        "/v1/moderations",
+        data="text=hi",
+        headers=auth,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert resp.status_code == 415
     assert resp.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nope", "Basic abc",
-                                    "Bearer fw_000000000000_wrong"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer nope", "Basic abc", "Bearer fw_000000000000_wrong"]
+)
 def test_missing_or_wrong_key_is_401(client, app, header):
     before = log_size(app)
     headers = {"Authorization": header} if header else {}
@@ -231,7 +248,10 @@ def test_missing_or_wrong_key_is_401(client, app, header):
 def test_wrong_role_is_403(client, app, database_url):
     reviewer = make_key(database_url, "forum-example", "reviewer")
     before = log_size(app)
-    resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u"},
-                       headers={"Authorization": f"Bearer {reviewer}"})
+    resp = client.post(
+        "/v1/moderations",
+        json={"text": THREAT, "subject": "u"},
+        headers={"Authorization": f"Bearer {reviewer}"},
+    )
     assert resp.status_code == 403
     assert log_size(app) == before

@@ -33,15 +33,17 @@ def _value(samples, name: str, **labels) -> float:
 def test_readyz_reports_each_dependency(client):
     resp = client.get("/readyz")
     assert resp.status_code == 200
-    assert resp.get_json() == {"status": "ready",
-                               "checks": {"policies": True, "classifiers": True,
-                                          "database": True, "signing_keys": True}}
+    assert resp.get_json() == {
+        "status": "ready",
+        "checks": {"policies": True, "classifiers": True, "database": True, "signing_keys": True},
+    }
 
 
 def test_metrics_count_requests_decisions_appends_and_log_size(app, client, auth):
     before = _samples(client)
-    resp = client.post("/v1/moderations", headers=auth,
-                       json={"text": TEXT, "subject": USER, "policy": "civility"})
+    resp = client.post(
+        "/v1/moderations", headers=auth, json={"text": TEXT, "subject": USER, "policy": "civility"}
+    )
     assert resp.status_code == 201
     decision = resp.get_json()["decision"]
     assert client.get(f"/v1/decisions/{decision['id']}").status_code == 200
@@ -51,16 +53,41 @@ def test_metrics_count_requests_decisions_appends_and_log_size(app, client, auth
     def grew(name: str, **labels) -> float:
         return _value(after, name, **labels) - _value(before, name, **labels)
 
-    assert grew("fairwitness_http_requests_total", method="POST", route="/v1/moderations",
-                status="201") == 1
-    assert grew("fairwitness_http_requests_total", method="GET",
-                route="/v1/decisions/<decision_id>", status="200") == 1
-    assert grew("fairwitness_http_requests_total", method="GET",
-                route="/v1/decisions/<decision_id>", status="404") == 1
+    assert (
+        grew(
+            "fairwitness_http_requests_total", method="POST", route="/v1/moderations", status="201"
+        )
+        == 1
+    )
+    assert (
+        grew(
+            "fairwitness_http_requests_total",
+            method="GET",
+            route="/v1/decisions/<decision_id>",
+            status="200",
+        )
+        == 1
+    )
+    assert (
+        grew(
+            "fairwitness_http_requests_total",
+            method="GET",
+            route="/v1/decisions/<decision_id>",
+            status="404",
+        )
+        == 1
+    )
     assert decision["rules"]
     for rule in decision["rules"]:
-        assert grew("fairwitness_decisions_total", policy="civility",
-                    action=decision["action"], rule=rule["id"]) == 1
+        assert (
+            grew(
+                "fairwitness_decisions_total",
+                policy="civility",
+                action=decision["action"],
+                rule=rule["id"],
+            )
+            == 1
+        )
     assert grew("fairwitness_log_append_seconds_count") >= 1
     assert _value(after, "fairwitness_log_size") == log_size(app)
     assert _value(after, "fairwitness_database_up") == 1
@@ -74,8 +101,10 @@ def test_request_id_is_honoured_or_generated_and_echoed(client):
     assert given.headers["X-Request-Id"] == "lb-1234.abc"
     fresh = client.get("/healthz")
     other = client.get("/healthz")
-    assert fresh.headers["X-Request-Id"] and fresh.headers["X-Request-Id"] != \
-        other.headers["X-Request-Id"]
+    assert (
+        fresh.headers["X-Request-Id"]
+        and fresh.headers["X-Request-Id"] != other.headers["X-Request-Id"]
+    )
     # A malformed id (header injection, absurd length) is replaced, not echoed.
     for bad in ("a b", "x" * 200, "id\u00e9"):
         resp = client.get("/healthz", headers={"X-Request-Id": bad})
@@ -86,25 +115,36 @@ def test_request_id_is_honoured_or_generated_and_echoed(client):
 
 def test_logs_are_json_with_request_id_and_no_text_keys_or_users(client, client_key, capsys):
     capsys.readouterr()
-    resp = client.post("/v1/moderations", headers={"Authorization": f"Bearer {client_key}",
-                                                   "X-Request-Id": "req-77"},
-                       json={"text": TEXT, "subject": USER})
+    resp = client.post(
+        "/v1/moderations",
+        headers={"Authorization": f"Bearer {client_key}", "X-Request-Id": "req-77"},
+        json={"text": TEXT, "subject": USER},
+    )
     assert resp.status_code == 201
-    client.post("/v1/moderations", json={"text": TEXT, "subject": USER},
-                headers={"Authorization": "Bearer fw_0123456789ab_forged"})
+    client.post(
+        "/v1/moderations",
+        json={"text": TEXT, "subject": USER},
+        headers={"Authorization": "Bearer fw_0123456789ab_forged"},
+    )
     err = capsys.readouterr().err
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     requests = [d for d in lines if d.get("event") == "request"]
-    assert any(d["request_id"] == "req-77" and d["route"] == "/v1/moderations"
-               and d["status"] == 201 and d["key_id"].startswith("key_") for d in requests)
+    assert any(
+        d["request_id"] == "req-77"
+        and d["route"] == "/v1/moderations"
+        and d["status"] == 201
+        and d["key_id"].startswith("key_")
+        for d in requests
+    )
     assert any(d["status"] == 401 for d in requests)
     for needle in (TEXT, "Mallory", USER, client_key, client_key.split("_", 2)[2], "forged"):
         assert needle not in err
 
 
 def test_formatter_drops_unlisted_fields_and_exception_messages():
-    record = logging.LogRecord("fairwitness.x", logging.ERROR, __file__, 1, "boom %s",
-                               ("Error",), None)
+    record = logging.LogRecord(
+        "fairwitness.x", logging.ERROR, __file__, 1, "boom %s", ("Error",), None
+    )
     record.text = TEXT
     record.subject = USER
     record.decision_id = "dec_1"

@@ -27,8 +27,15 @@ def make_app(database_url: str, instance_dir: Path, clock) -> Iterator:
     made = []
 
     def build(**settings):
-        app = create_app({"database_url": database_url, "instance_dir": instance_dir,
-                          "policy_dir": LIBRARY, **settings}, clock=clock)
+        app = create_app(
+            {
+                "database_url": database_url,
+                "instance_dir": instance_dir,
+                "policy_dir": LIBRARY,
+                **settings,
+            },
+            clock=clock,
+        )
         made.append(app)
         return app
 
@@ -73,19 +80,32 @@ def test_guessing_keys_is_limited_but_valid_keys_are_not(make_app, database_url)
     client = make_app(rate_limit_public="3 per minute").test_client()
     wrong = {"Authorization": "Bearer fw_000000000000_guess"}
     for _ in range(3):
-        resp = client.post("/v1/moderations", json={"text": "hi", "subject": "u"},
-                           headers=wrong, environ_base=FLOODER)
+        resp = client.post(
+            "/v1/moderations",
+            json={"text": "hi", "subject": "u"},
+            headers=wrong,
+            environ_base=FLOODER,
+        )
         assert resp.status_code == 401
-    assert_limited(client.post("/v1/moderations", json={"text": "hi", "subject": "u"},
-                               headers=wrong, environ_base=FLOODER))
+    assert_limited(
+        client.post(
+            "/v1/moderations",
+            json={"text": "hi", "subject": "u"},
+            headers=wrong,
+            environ_base=FLOODER,
+        )
+    )
     # A client app with a valid key, from the same address, has no limit by default.
     auth = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
     for i in range(6):
-        resp = client.post("/v1/moderations", json={"text": THREAT, "subject": f"u{i}"},
-                           headers=auth, environ_base=FLOODER)
+        resp = client.post(
+            "/v1/moderations",
+            json={"text": THREAT, "subject": f"u{i}"},
+            headers=auth,
+            environ_base=FLOODER,
+        )
         assert resp.status_code == 201, resp.get_json()
-        assert client.get("/v1/log/entries", headers=auth,
-                          environ_base=FLOODER).status_code == 200
+        assert client.get("/v1/log/entries", headers=auth, environ_base=FLOODER).status_code == 200
 
 
 def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir):
@@ -96,16 +116,22 @@ def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir
     env.update(FAIRWITNESS_DATABASE_URL=database_url, FAIRWITNESS_INSTANCE_DIR=str(instance_dir))
 
     def limit(value: str) -> subprocess.CompletedProcess:
-        return subprocess.run([FAIRWITNESS, "keys", "limit", key_id, value], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [FAIRWITNESS, "keys", "limit", key_id, value],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     done = limit("2 per minute")
     assert done.returncode == 0, done.stderr
     assert '"event": "key_rate_limit_set"' in done.stderr and plaintext not in done.stderr
     auth = {"Authorization": f"Bearer {plaintext}"}
     for i in range(2):
-        resp = client.post("/v1/moderations", json={"text": THREAT, "subject": f"u{i}"},
-                           headers=auth)
+        resp = client.post(
+            "/v1/moderations", json={"text": THREAT, "subject": f"u{i}"}, headers=auth
+        )
         assert resp.status_code == 201
     resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u9"}, headers=auth)
     assert_limited(resp)
@@ -117,16 +143,23 @@ def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir
 
 
 def test_appeals_are_limited_per_decision_and_per_address(make_app, database_url):
-    client = make_app(rate_limit_appeals_per_decision="2 per day",
-                      rate_limit_appeals_per_ip="3 per hour").test_client()
+    client = make_app(
+        rate_limit_appeals_per_decision="2 per day", rate_limit_appeals_per_ip="3 per hour"
+    ).test_client()
     auth = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
-    batch = client.post("/v1/moderations", headers=auth, json={"items": [
-        {"text": THREAT, "subject": f"author-{i}"} for i in range(3)]}).get_json()
+    batch = client.post(
+        "/v1/moderations",
+        headers=auth,
+        json={"items": [{"text": THREAT, "subject": f"author-{i}"} for i in range(3)]},
+    ).get_json()
     decisions = [r["decision"]["id"] for r in batch["results"]]
 
     def appeal(decision_id: str, who: dict, token: str = "guess"):
-        return client.post("/v1/appeals", environ_base=who, json={
-            "decision_id": decision_id, "token": token, "statement": "Not a threat."})
+        return client.post(
+            "/v1/appeals",
+            environ_base=who,
+            json={"decision_id": decision_id, "token": token, "statement": "Not a threat."},
+        )
 
     # Guessing one decision's token: two tries a day.
     assert appeal(decisions[0], FLOODER).status_code == 403
@@ -164,11 +197,14 @@ def test_client_addresses_come_from_trusted_proxies_only(make_app):
     proxy = {"REMOTE_ADDR": "10.0.0.1"}
     for client_ip in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
         headers = {"X-Forwarded-For": client_ip}
-        assert behind.get("/v1/policies", headers=headers,
-                          environ_base=proxy).status_code == 200
+        assert behind.get("/v1/policies", headers=headers, environ_base=proxy).status_code == 200
     # Without trusted hops the header is the client's own say-so and is ignored.
-    statuses = [direct.get("/v1/policies", headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                           environ_base=proxy).status_code for i in range(3)]
+    statuses = [
+        direct.get(
+            "/v1/policies", headers={"X-Forwarded-For": f"203.0.113.{i}"}, environ_base=proxy
+        ).status_code
+        for i in range(3)
+    ]
     assert statuses == [200, 200, 429]
 
 

@@ -19,14 +19,23 @@ from tests.conftest import LIBRARY, log_size
 THREAT = "I will hurt you"
 
 
-@pytest.mark.parametrize("table", ["log_entries", "log_hashes", "log_entry_rules",
-                                   "policy_versions"])
+@pytest.mark.parametrize(
+    "table", ["log_entries", "log_hashes", "log_entry_rules", "policy_versions"]
+)
 @pytest.mark.parametrize("statement", ["UPDATE {t} SET {c} = {c}", "DELETE FROM {t}"])
 def test_triggers_refuse_rewriting_the_log(client, auth, app, table, statement):
-    assert client.post("/v1/moderations", json={"text": THREAT, "subject": "u"},
-                       headers=auth).status_code == 201
-    column = {"log_entries": "body", "log_hashes": "hash", "log_entry_rules": "rule",
-              "policy_versions": "source"}[table]
+    assert (
+        client.post(
+            "/v1/moderations", json={"text": THREAT, "subject": "u"}, headers=auth
+        ).status_code
+        == 201
+    )
+    column = {
+        "log_entries": "body",
+        "log_hashes": "hash",
+        "log_entry_rules": "rule",
+        "policy_versions": "source",
+    }[table]
     engine = app.extensions["fairwitness"].engine
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text(statement.format(t=table, c=column)))
@@ -36,8 +45,9 @@ def test_triggers_refuse_rewriting_the_log(client, auth, app, table, statement):
 
 def test_every_row_and_hash_matches_the_stored_root(client, auth, database_url):
     for i in range(37):
-        client.post("/v1/moderations", json={"text": f"post number {i}", "subject": "u"},
-                    headers=auth)
+        client.post(
+            "/v1/moderations", json={"text": f"post number {i}", "subject": "u"}, headers=auth
+        )
     assert_log_consistent(database_url, expected_decisions=37)
 
 
@@ -45,8 +55,9 @@ def assert_log_consistent(url: str, expected_decisions: int | None = None) -> No
     """Indexes 0..n-1 without gap or duplicate, leaf hashes match bodies, root matches."""
     engine = make_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT idx, kind, body, leaf_hash FROM log_entries ORDER BY idx")).all()
+        rows = conn.execute(
+            text("SELECT idx, kind, body, leaf_hash FROM log_entries ORDER BY idx")
+        ).all()
         size, root = head(conn)
         stored = dict(conn.execute(text("SELECT idx, hash FROM log_hashes")).all())
     engine.dispose()
@@ -56,8 +67,9 @@ def assert_log_consistent(url: str, expected_decisions: int | None = None) -> No
     if expected_decisions is not None:
         assert sum(r.kind == "decision" for r in rows) == expected_decisions
     memory: dict[int, bytes] = {}
-    new, recomputed = merkle.append_batch(0, [bytes(r.leaf_hash) for r in rows],
-                                          lambda idxs: [memory[i] for i in idxs])
+    new, recomputed = merkle.append_batch(
+        0, [bytes(r.leaf_hash) for r in rows], lambda idxs: [memory[i] for i in idxs]
+    )
     assert recomputed == root
     assert {i: h for i, h in new} == {i: bytes(h) for i, h in stored.items()}
 
@@ -69,9 +81,11 @@ def _append_worker(url: str, instance_dir: str, key: str, worker: int, count: in
     client = app.test_client()
     statuses = []
     for i in range(count):
-        resp = client.post("/v1/moderations", headers={"Authorization": f"Bearer {key}"},
-                           json={"text": f"worker {worker} says hello {i}",
-                                 "subject": f"w{worker}"})
+        resp = client.post(
+            "/v1/moderations",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"text": f"worker {worker} says hello {i}", "subject": f"w{worker}"},
+        )
         statuses.append(resp.status_code)
     q.put(statuses)
 
@@ -80,9 +94,12 @@ def _append_worker(url: str, instance_dir: str, key: str, worker: int, count: in
 def test_four_processes_append_without_gap_or_duplicate(database_url, instance_dir, client_key):
     ctx = multiprocessing.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_append_worker,
-                         args=(database_url, str(instance_dir), client_key, w, 500, q))
-             for w in range(4)]
+    procs = [
+        ctx.Process(
+            target=_append_worker, args=(database_url, str(instance_dir), client_key, w, 500, q)
+        )
+        for w in range(4)
+    ]
     for p in procs:
         p.start()
     statuses = []
@@ -96,7 +113,8 @@ def test_four_processes_append_without_gap_or_duplicate(database_url, instance_d
         p.join(timeout=60)
         assert p.exitcode == 0
     assert all(s == 201 for batch in statuses for s in batch), {
-        s for batch in statuses for s in batch}
+        s for batch in statuses for s in batch
+    }
     assert_log_consistent(database_url, expected_decisions=2000)
 
 
@@ -104,8 +122,14 @@ def test_storage_down_is_503_and_appends_nothing(tmp_path, instance_dir, sqlite_
     from service import create_app
     from tests.conftest import make_key
 
-    app = create_app({"database_url": sqlite_url, "instance_dir": instance_dir,
-                      "policy_dir": LIBRARY, "db_timeout_seconds": 0.2})
+    app = create_app(
+        {
+            "database_url": sqlite_url,
+            "instance_dir": instance_dir,
+            "policy_dir": LIBRARY,
+            "db_timeout_seconds": 0.2,
+        }
+    )
     key = make_key(sqlite_url, "forum-example", "client")
     before = log_size(app)
     # Another writer holds the database lock past the timeout.
@@ -114,8 +138,11 @@ def test_storage_down_is_503_and_appends_nothing(tmp_path, instance_dir, sqlite_
     tx = conn.begin()
     conn.execute(text("UPDATE log_head SET size = size WHERE id = 1"))
     try:
-        resp = app.test_client().post("/v1/moderations", json={"text": THREAT, "subject": "u"},
-                                      headers={"Authorization": f"Bearer {key}"})
+        resp = app.test_client().post(
+            "/v1/moderations",
+            json={"text": THREAT, "subject": "u"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
     finally:
         tx.rollback()
         conn.close()
@@ -153,8 +180,7 @@ def test_threads_in_one_process_share_the_log(client, auth, app, database_url):
     def post(n: int) -> None:
         c = app.test_client()
         for i in range(10):
-            r = c.post("/v1/moderations", json={"text": f"t{n} {i}", "subject": "x"},
-                       headers=auth)
+            r = c.post("/v1/moderations", json={"text": f"t{n} {i}", "subject": "x"}, headers=auth)
             if r.status_code != 201:
                 errors.append(r.status_code)
 

@@ -223,13 +223,17 @@ def test_malformed_receipt_field_is_a_failed_check(offline, saved):
     assert "receipt: index must be a non-negative integer" in done.stderr
 
 
-def test_log_key_prints_the_served_key_for_the_key_file(client, instance_dir, database_url,
-                                                        tmp_path):
+def test_log_key_prints_the_served_key_for_the_key_file(
+    client, instance_dir, database_url, tmp_path
+):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAIRWITNESS_")}
     printed = subprocess.run(
         [FAIRWITNESS, "log", "key"],
-        env={**env, "FAIRWITNESS_INSTANCE_DIR": str(instance_dir),
-             "FAIRWITNESS_DATABASE_URL": database_url},
+        env={
+            **env,
+            "FAIRWITNESS_INSTANCE_DIR": str(instance_dir),
+            "FAIRWITNESS_DATABASE_URL": database_url,
+        },
         capture_output=True,
         text=True,
         timeout=120,

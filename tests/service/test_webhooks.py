@@ -82,14 +82,22 @@ def register(client, auth, url) -> dict:
 
 
 def resolved_appeal(client, auth, reviewer, outcome="overturned") -> tuple[dict, dict]:
-    result = client.post("/v1/moderations", json={"text": THREAT, "subject": "hooked"},
-                         headers=auth).get_json()
-    appeal = client.post("/v1/appeals", json={"decision_id": result["decision"]["id"],
-                                              "statement": "context",
-                                              "token": result["appeal"]["token"]}).get_json()
-    resp = client.post(f"/v1/appeals/{appeal['id']}/resolution",
-                       json={"outcome": outcome, "rationale": "Not a threat."},
-                       headers=reviewer)
+    result = client.post(
+        "/v1/moderations", json={"text": THREAT, "subject": "hooked"}, headers=auth
+    ).get_json()
+    appeal = client.post(
+        "/v1/appeals",
+        json={
+            "decision_id": result["decision"]["id"],
+            "statement": "context",
+            "token": result["appeal"]["token"],
+        },
+    ).get_json()
+    resp = client.post(
+        f"/v1/appeals/{appeal['id']}/resolution",
+        json={"outcome": outcome, "rationale": "Not a threat."},
+        headers=reviewer,
+    )
     assert resp.status_code == 201, resp.get_json()
     return result["decision"], resp.get_json()
 
@@ -117,24 +125,30 @@ def test_resolution_event_arrives_signed(client, auth, app, database_url, receiv
     join(app)
     assert len(hook.received) == 1
     headers, body, _ = hook.received[0]
-    assert verify_signature(registered["secret"], headers[SIGNATURE_HEADER], body,
-                            now=int(clock.now.timestamp()))
+    assert verify_signature(
+        registered["secret"], headers[SIGNATURE_HEADER], body, now=int(clock.now.timestamp())
+    )
     event = json.loads(body)
     assert event["type"] == "appeal.resolved" and event["id"].startswith("evt_")
     assert event["data"] == {
-        "appeal_id": resolution["resolution"]["ref"], "decision_id": decision["id"],
-        "outcome": "overturned", "original_action": "remove", "action": "allow",
+        "appeal_id": resolution["resolution"]["ref"],
+        "decision_id": decision["id"],
+        "outcome": "overturned",
+        "original_action": "remove",
+        "action": "allow",
         "resolution_id": resolution["resolution"]["id"],
         "reversal_id": resolution["reversal"]["id"],
         "log_index": resolution["receipt"]["index"],
     }
     deliveries = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
     assert [(d["status"], d["attempts"], d["last_status"]) for d in deliveries] == [
-        ("delivered", 1, 204)]
+        ("delivered", 1, 204)
+    ]
 
 
-def test_failing_receiver_gets_the_event_on_the_third_attempt(client, auth, app, database_url,
-                                                              receiver, clock):
+def test_failing_receiver_gets_the_event_on_the_third_attempt(
+    client, auth, app, database_url, receiver, clock
+):
     hook = receiver(failures=2)
     register(client, auth, hook.url)
     reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
@@ -175,13 +189,15 @@ def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiv
         clock.advance(hours=7)
         deliver_due(engine, clock, LOCAL)
     (d,) = client.get("/v1/webhooks/deliveries?status=failed", headers=auth).get_json()[
-        "deliveries"]
+        "deliveries"
+    ]
     assert d["attempts"] == MAX_ATTEMPTS and d["next_attempt_at"] is None
     assert len(hook.received) == MAX_ATTEMPTS
 
 
-def test_cli_delivers_what_the_thread_could_not(client, auth, app, database_url, receiver,
-                                                clock, instance_dir, monkeypatch):
+def test_cli_delivers_what_the_thread_could_not(
+    client, auth, app, database_url, receiver, clock, instance_dir, monkeypatch
+):
     from service import cli
 
     hook = receiver(failures=1)
@@ -199,21 +215,31 @@ def test_cli_delivers_what_the_thread_could_not(client, auth, app, database_url,
     assert [s for _, _, s in hook.received] == [500, 204]
 
 
-def test_events_go_only_to_the_deciding_apps_webhooks(client, auth, app, database_url,
-                                                      receiver):
+def test_events_go_only_to_the_deciding_apps_webhooks(client, auth, app, database_url, receiver):
     mine, theirs = receiver(), receiver()
     register(client, auth, mine.url)
     register(client, bearer(make_key(database_url, "another-app", "client")), theirs.url)
-    resolved_appeal(client, auth, bearer(make_key(database_url, "forum-example", "reviewer")),
-                    outcome="upheld")
+    resolved_appeal(
+        client, auth, bearer(make_key(database_url, "forum-example", "reviewer")), outcome="upheld"
+    )
     join(app)
     assert len(mine.received) == 1 and theirs.received == []
     assert json.loads(mine.received[0][1])["data"]["reversal_id"] is None
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/x", "not a url", "http://", "/relative",
-                                 "http://user:pw@example.org/", "https://example.org/#frag",
-                                 "http://example.org:99999/", "x" * 2049])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/x",
+        "not a url",
+        "http://",
+        "/relative",
+        "http://user:pw@example.org/",
+        "https://example.org/#frag",
+        "http://example.org:99999/",
+        "x" * 2049,
+    ],
+)
 def test_bad_urls_are_422(client, auth, app, url):
     before = log_size(app)
     resp = client.post("/v1/webhooks", json={"url": url}, headers=auth)
@@ -225,8 +251,12 @@ def test_bad_urls_are_422(client, auth, app, url):
 def test_registration_needs_a_client_key_and_is_capped(client, auth, database_url):
     reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
     assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/"}).status_code == 401
-    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/"},
-                       headers=reviewer).status_code == 403
+    assert (
+        client.post(
+            "/v1/webhooks", json={"url": "http://127.0.0.1:9/"}, headers=reviewer
+        ).status_code
+        == 403
+    )
     for i in range(10):
         register(client, auth, f"http://127.0.0.1:9/{i}")
     resp = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=auth)
@@ -243,7 +273,8 @@ def test_webhooks_are_listed_without_secrets_and_removed(client, auth, database_
     # Oldest first; the test clock stands still, so both have the same time.
     assert sorted(listed.get_json()["webhooks"], key=lambda h: h["id"]) == sorted(
         ({k: hook[k] for k in ("id", "url", "created_at")} for hook in (first, second)),
-        key=lambda h: h["id"])
+        key=lambda h: h["id"],
+    )
     assert "whsec_" not in listed.get_data(as_text=True)
 
     other_app = bearer(make_key(database_url, "other-app", "client"))
@@ -257,14 +288,15 @@ def test_webhooks_are_listed_without_secrets_and_removed(client, auth, database_
     assert refused.content_type == "application/problem+json"
 
     assert client.delete(f"/v1/webhooks/{first['id']}", headers=auth).status_code == 204
-    assert [h["id"] for h in client.get("/v1/webhooks", headers=auth).get_json()["webhooks"]] \
-        == [second["id"]]
+    assert [h["id"] for h in client.get("/v1/webhooks", headers=auth).get_json()["webhooks"]] == [
+        second["id"]
+    ]
     assert client.delete(f"/v1/webhooks/{first['id']}", headers=auth).status_code == 404
 
 
-def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(client, auth, app,
-                                                                    database_url, receiver,
-                                                                    clock):
+def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(
+    client, auth, app, database_url, receiver, clock
+):
     hook = receiver(failures=100)
     removed = register(client, auth, hook.url)
     for i in range(9):
@@ -274,14 +306,17 @@ def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(client, auth,
     join(app)
     tries = len(hook.received)
     assert tries == 1
-    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"},
-                       headers=auth).status_code == 409
+    assert (
+        client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=auth).status_code
+        == 409
+    )
 
     assert client.delete(f"/v1/webhooks/{removed['id']}", headers=auth).status_code == 204
     deliveries = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
     mine = [d for d in deliveries if d["webhook_id"] == removed["id"]]
     assert [(d["status"], d["last_error"], d["next_attempt_at"]) for d in mine] == [
-        ("failed", "webhook removed", None)]
+        ("failed", "webhook removed", None)
+    ]
     clock.advance(hours=24)
     deliver_due(app.extensions["fairwitness"].engine, clock, LOCAL)
     assert len(hook.received) == tries
@@ -295,16 +330,26 @@ def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(client, auth,
 def public_only_app(database_url, instance_dir, clock):
     from service import create_app
 
-    application = create_app({"database_url": database_url, "instance_dir": instance_dir,
-                              "policy_dir": LIBRARY}, clock=clock)
+    application = create_app(
+        {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
+        clock=clock,
+    )
     yield application
     application.extensions["fairwitness"].engine.dispose()
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://localhost/hook",
-                                 "http://10.1.2.3/hook", "http://169.254.169.254/latest/",
-                                 "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook",
-                                 "https://metadata.localhost/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "https://metadata.localhost/",
+    ],
+)
 def test_private_endpoints_are_refused_at_registration(public_only_app, database_url, url):
     key = bearer(make_key(database_url, "forum-example", "client"))
     client = public_only_app.test_client()

@@ -42,8 +42,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("idx", name="pk_log_entries"),
         sa.UniqueConstraint("entry_id", name="uq_log_entries_entry_id"),
     )
-    for cols in (("kind", "idx"), ("subject", "idx"), ("subject", "strike_expires_at"),
-                 ("app", "idx"), ("policy_id", "idx"), ("action", "idx"), ("ref",), ("time",)):
+    for cols in (
+        ("kind", "idx"),
+        ("subject", "idx"),
+        ("subject", "strike_expires_at"),
+        ("app", "idx"),
+        ("policy_id", "idx"),
+        ("action", "idx"),
+        ("ref",),
+        ("time",),
+    ):
         op.create_index("ix_log_entries_" + "_".join(cols), "log_entries", list(cols))
     op.create_table(
         "log_entry_rules",
@@ -96,8 +104,9 @@ def upgrade() -> None:
         sa.Column("erased_at", sa.String(32)),
         sa.PrimaryKeyConstraint("decision_id", name="pk_decision_content"),
     )
-    op.create_index("ix_decision_content_app_content_ref", "decision_content",
-                    ["app", "content_ref"])
+    op.create_index(
+        "ix_decision_content_app_content_ref", "decision_content", ["app", "content_ref"]
+    )
     op.create_table(
         "policy_versions",
         sa.Column("policy_id", sa.String(64), nullable=False),

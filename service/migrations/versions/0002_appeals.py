@@ -91,10 +91,14 @@ def upgrade() -> None:
         sa.Column("delivered_at", sa.String(32)),
         sa.PrimaryKeyConstraint("delivery_id", name="pk_webhook_deliveries"),
     )
-    op.create_index("ix_webhook_deliveries_status_next_attempt_at", "webhook_deliveries",
-                    ["status", "next_attempt_at"])
-    op.create_index("ix_webhook_deliveries_app_created_at", "webhook_deliveries",
-                    ["app", "created_at"])
+    op.create_index(
+        "ix_webhook_deliveries_status_next_attempt_at",
+        "webhook_deliveries",
+        ["status", "next_attempt_at"],
+    )
+    op.create_index(
+        "ix_webhook_deliveries_app_created_at", "webhook_deliveries", ["app", "created_at"]
+    )
     _append_only_guards()
 
 

@@ -17,8 +17,9 @@ depends_on = None
 
 def upgrade() -> None:
     # Existing logs start at epoch 0: never rotated, signed by the instance's original key.
-    op.add_column("log_head", sa.Column("key_epoch", sa.Integer(), nullable=False,
-                                        server_default="0"))
+    op.add_column(
+        "log_head", sa.Column("key_epoch", sa.Integer(), nullable=False, server_default="0")
+    )
     op.create_table(
         "log_keys",
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
@@ -39,8 +40,9 @@ def upgrade() -> None:
         sa.Column("expires_at_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("limit_key", name="pk_rate_limit_counters"),
     )
-    op.create_index("ix_rate_limit_counters_expires_at_ms", "rate_limit_counters",
-                    ["expires_at_ms"])
+    op.create_index(
+        "ix_rate_limit_counters_expires_at_ms", "rate_limit_counters", ["expires_at_ms"]
+    )
     # A client app's own limit, when its operator set one; none otherwise.
     op.add_column("api_keys", sa.Column("rate_limit", sa.String(64)))
 
