@@ -45,6 +45,16 @@ def fairwitness(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     return done.stdout.strip()
 
 
+def new_instance(
+    instance_dir: Path, database_url: str, app: str = "forum", **settings: str
+) -> tuple[dict[str, str], str]:
+    """``fairwitness init`` a host on ``database_url`` as an operator does; its
+    environment and a new client key for ``app``."""
+    env = instance_env(instance_dir, database_url, **settings)
+    fairwitness(env, "init")
+    return env, fairwitness(env, "keys", "create", "--app", app, "--role", "client")
+
+
 class Gunicorn:
     """``gunicorn 'service:create_app()'`` with two sync workers, in its own session so
     the master and its workers can be signalled together.

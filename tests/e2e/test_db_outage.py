@@ -28,7 +28,7 @@ from audit_log.verify import verify_document
 from service.db import make_engine
 from tests.conftest import IN_CI
 from tests.e2e.pg_cluster import Cluster, ClusterUnavailable, dedicated_cluster, exclusive
-from tests.e2e.servers import Gunicorn, fairwitness, instance_env
+from tests.e2e.servers import Gunicorn, fairwitness, new_instance
 from tests.service.test_storage import assert_log_consistent
 
 DB_TIMEOUT = 2.0
@@ -164,11 +164,9 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
     cluster, url = outage_cluster
     # The poller reads /readyz and the log anonymously, past the public per-address
     # budget; the limits have tests of their own.
-    env = instance_env(
+    env, key = new_instance(
         tmp_path / "instance", url, db_timeout_seconds=str(DB_TIMEOUT), rate_limit_storage="off"
     )
-    fairwitness(env, "init")
-    key = fairwitness(env, "keys", "create", "--app", "forum", "--role", "client")
     server = Gunicorn(env, tmp_path / "gunicorn.log")
     server.start()
     master = server.proc.pid

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import requests
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
 from tests.e2e.conftest import free_port
+from tests.e2e.servers import new_instance
 
 BIN = Path(sys.executable).parent
 ITEMS = 1000
@@ -73,22 +73,7 @@ class Server:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
-    env = {
-        **os.environ,
-        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}",
-    }
-    for name in ("FAIRWITNESS_POLICY_DIR", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
-    subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run(
-        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    yield env, key
+    yield new_instance(tmp_path / "instance", f"sqlite:///{tmp_path / 'fw.db'}")
 
 
 @pytest.mark.slow

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,63 +9,16 @@ import requests
 
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
-from tests.e2e.conftest import free_port
-
-BIN = Path(sys.executable).parent
+from tests.e2e.servers import Gunicorn, new_instance
 
 
 @pytest.fixture
 def served(tmp_path: Path):
-    env = {
-        **os.environ,
-        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}",
-    }
-    env.pop("FAIRWITNESS_POLICY_DIR", None)
-    subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run(
-        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    port = free_port()
-    # A file, not a pipe: nobody reads the server's log while it runs, and a full pipe
-    # would stall it.
-    server_log = (tmp_path / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "service:create_app()",
-        ],
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gunicorn did not answer /healthz within 60 s")
-    except BaseException:
-        proc.kill()
-        proc.wait(timeout=30)
-        raise
+    env, key = new_instance(tmp_path / "instance", f"sqlite:///{tmp_path / 'fw.db'}")
+    server = Gunicorn(env, tmp_path / "gunicorn.log")
+    url = server.start()
     yield url, key
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    server_log.close()
+    server.stop()
 
 
 def test_gunicorn_serves_moderation_with_verifiable_receipts(served):

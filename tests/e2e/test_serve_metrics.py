@@ -14,6 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import free_port
+from tests.e2e.servers import fairwitness, instance_env
 
 BIN = Path(sys.executable).parent
 POSTS = 12
@@ -30,14 +31,8 @@ def _counter(text: str, name: str, **labels: str) -> float:
 
 @pytest.mark.slow
 def test_metrics_add_up_over_gunicorn_workers(tmp_path: Path):
-    env = {
-        **os.environ,
-        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-        "FAIRWITNESS_DATABASE_URL": f"sqlite:///{tmp_path / 'fw.db'}",
-    }
-    env.pop("FAIRWITNESS_POLICY_DIR", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
+    env = instance_env(tmp_path / "instance", f"sqlite:///{tmp_path / 'fw.db'}")
+    fairwitness(env, "init")
     key = subprocess.run(
         [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
         env=env,

@@ -10,10 +10,7 @@ stored tree recomputes to the stored root.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,9 +23,9 @@ from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
 from service.db import make_engine
 from tests.e2e.servers import Gunicorn as Server
+from tests.e2e.servers import new_instance
 from tests.service.test_storage import assert_log_consistent
 
-BIN = Path(sys.executable).parent
 KILLS = 3
 CLIENTS = 4
 TEXTS = (
@@ -152,22 +149,7 @@ def test_sigkill_loses_no_acknowledged_decision(crash_url: str, tmp_path: Path):
     started = time.monotonic()
     # The check reads every acknowledged decision back anonymously, far faster than
     # the public rate limit allows: this test is about durability, not limits.
-    env = {
-        **os.environ,
-        "FAIRWITNESS_INSTANCE_DIR": str(tmp_path / "instance"),
-        "FAIRWITNESS_DATABASE_URL": crash_url,
-        "FAIRWITNESS_RATE_LIMIT_STORAGE": "off",
-    }
-    env.pop("FAIRWITNESS_POLICY_DIR", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    subprocess.run([str(BIN / "fairwitness"), "init"], env=env, check=True, capture_output=True)
-    key = subprocess.run(
-        [str(BIN / "fairwitness"), "keys", "create", "--app", "forum", "--role", "client"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    env, key = new_instance(tmp_path / "instance", crash_url, rate_limit_storage="off")
     seed = random.SystemRandom().randrange(2**32)
     print(f"kill schedule seed: {seed}")
     server, acknowledged, unexpected = _run_and_kill(env, key, seed)
