@@ -15,7 +15,6 @@ import functools
 import hashlib
 import io
 import itertools
-import math
 import re
 from array import array
 from collections.abc import Sequence
@@ -301,7 +300,8 @@ class LinearTextClassifier:
             chunks.extend(find_chunks(normal))
             chunk_ptr.append(len(chunks))
         rows = len(texts)
-        words, word_rows = _occurrences(word_indices, word_ptr)
+        words = np.frombuffer(word_indices, np.int64) if word_indices else _EMPTY_INDICES
+        word_rows = _rows_of(word_ptr)
         known = words >= 0
         words, word_rows = words[known], word_rows[known]
         if rows <= _FEW_TEXTS:
@@ -309,7 +309,7 @@ class LinearTextClassifier:
             # sparse matrices would cost several times the sums themselves.
             grams = self._chunk_grams(chunks)
             lengths = np.fromiter(map(len, grams), np.int64, len(grams))
-            _, chunk_rows = _occurrences(array("q"), chunk_ptr)
+            chunk_rows = _rows_of(chunk_ptr)
             scores = _term_scores(words, word_rows, rows, self._word_idf, self._word_weights)
             scores += _term_scores(
                 np.concatenate(grams) if grams else _EMPTY_INDICES,
@@ -527,11 +527,10 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start + first.start(), start + last + 1
 
 
-def _occurrences(indices: array, indptr: array) -> tuple[np.ndarray, np.ndarray]:
-    """``indices`` as an array, and the row of each entry (rows delimited by ``indptr``)."""
-    flat = np.frombuffer(indices, dtype=np.int64) if len(indices) else _EMPTY_INDICES
+def _rows_of(indptr: array) -> np.ndarray:
+    """The row of each entry, for entries delimited row by row by ``indptr``."""
     row_ptr = np.frombuffer(indptr, dtype=np.int64)
-    return flat, np.repeat(np.arange(len(row_ptr) - 1, dtype=np.int64), np.diff(row_ptr))
+    return np.repeat(np.arange(len(row_ptr) - 1, dtype=np.int64), np.diff(row_ptr))
 
 
 def _term_scores(
@@ -601,9 +600,7 @@ def _add_block_contributions(
     # which sum exactly), so the counts are those the vectorizer sees.
     unique, position = np.unique(feature, return_inverse=True)
     counts = np.bincount(position, weights=share)
-    values = (1.0 + np.log(counts)) * idf[unique]
-    norm = math.sqrt(float(np.dot(values, values))) or 1.0
-    per_unit = values / norm / counts
+    per_unit = _tfidf(counts, idf[unique], np.zeros(len(unique), np.int64), 1) / counts
     contributions = (per_unit[position] * share)[:, None] * weights[feature]
     for label in range(result.shape[1]):
         result[:, label] += np.bincount(

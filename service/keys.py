@@ -148,16 +148,10 @@ def set_rate_limit(conn: Connection, key_id: str, rate_limit: str | None) -> Key
     """Set (or with None/``"none"`` lift) the rate limit of ``key_id``; it applies from
     the key's next request. Raises ``LookupError`` for an unknown key and ``ValueError``
     for a malformed limit."""
-    found = _KEY_ID.fullmatch(key_id.strip())
-    if found is None:
-        raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
+    prefix = _prefix(key_id)
     rate_limit = check_rate_limit(rate_limit)
-    conn.execute(
-        update(api_keys).where(api_keys.c.prefix == found[1]).values(rate_limit=rate_limit)
-    )
-    record = _record(conn, found[1])
-    if record is None:
-        raise LookupError(f"no key {key_id!r}")
+    conn.execute(update(api_keys).where(api_keys.c.prefix == prefix).values(rate_limit=rate_limit))
+    record = _existing(conn, prefix, key_id)
     logger.info(
         "key rate limit set",
         extra={
@@ -170,9 +164,20 @@ def set_rate_limit(conn: Connection, key_id: str, rate_limit: str | None) -> Key
     return record
 
 
-def _record(conn: Connection, prefix: str) -> KeyRecord | None:
+def _prefix(key_id: str) -> str:
+    """The prefix in ``key_<prefix>`` or a bare prefix; ``LookupError`` otherwise."""
+    found = _KEY_ID.fullmatch(key_id.strip())
+    if found is None:
+        raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
+    return found[1]
+
+
+def _existing(conn: Connection, prefix: str, key_id: str) -> KeyRecord:
+    """The stored key with ``prefix``; ``LookupError`` naming ``key_id`` if there is none."""
     row = conn.execute(select(*_RECORD_COLUMNS).where(api_keys.c.prefix == prefix)).first()
-    return KeyRecord(*row) if row else None
+    if row is None:
+        raise LookupError(f"no key {key_id!r}")
+    return KeyRecord(*row)
 
 
 def list_keys(conn: Connection) -> list[KeyRecord]:
@@ -190,18 +195,13 @@ def revoke_key(conn: Connection, key_id: str, now: datetime) -> KeyRecord:
     no such key exists. Takes effect on the next request: keys are checked per request,
     never cached.
     """
-    found = _KEY_ID.fullmatch(key_id.strip())
-    if found is None:
-        raise LookupError(f"{key_id!r} is not a key id; key ids look like key_0123456789ab")
-    prefix = found[1]
+    prefix = _prefix(key_id)
     conn.execute(
         update(api_keys)
         .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=rfc3339(now))
     )
-    record = _record(conn, prefix)
-    if record is None:
-        raise LookupError(f"no key {key_id!r}")
+    record = _existing(conn, prefix, key_id)
     logger.info(
         "key revoked",
         extra={

@@ -15,7 +15,7 @@ from service.body import json_body
 from service.db import decision_content
 from service.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.moderate import Item, Moderated, moderate
-from service.problems import Problem, field_error, invalid, marshmallow_errors
+from service.problems import field_error, invalid, marshmallow_errors
 from service.schemas import (
     ModerationBatchSchema,
     ModerationItemSchema,
@@ -122,11 +122,19 @@ def _answer(results: list[Moderated], is_batch: bool, replayed: bool = False) ->
     return response
 
 
-def _reused() -> Problem:
-    return invalid(
-        [field_error(f"#/headers/{HEADER}", "This key was used with a different request body.")],
-        "The idempotency key was already used for another request.",
-    )
+def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
+    """The answer to a request whose idempotency key was used before: the earlier
+    decisions, or 422 when the key came with another body."""
+    if not done.same:
+        raise invalid(
+            [
+                field_error(
+                    f"#/headers/{HEADER}", "This key was used with a different request body."
+                )
+            ],
+            "The idempotency key was already used for another request.",
+        )
+    return _answer(_replay(runtime, done.decision_ids), is_batch, replayed=True)
 
 
 @bp.post("/v1/moderations")
@@ -135,6 +143,7 @@ def create_moderation():
     runtime = current_app.extensions["fairwitness"]
     payload = json_body()
     claim = _claim(current_key().app, payload)
+    is_batch = isinstance(payload, dict) and "items" in payload
     if claim is not None:
         # A retry costs a lookup, not a classification; the same check runs again under
         # the log lock, for retries that race the first request.
@@ -142,12 +151,9 @@ def create_moderation():
             with runtime.engine.connect() as conn:
                 check(conn, claim, runtime.clock())
         except AlreadyDone as done:
-            if not done.same:
-                raise _reused() from None
-            return _answer(_replay(runtime, done.decision_ids), "items" in payload, True)
+            return _replayed(runtime, done, is_batch)
     if not isinstance(payload, dict):
         raise invalid([field_error("#/", "The body must be a JSON object.")])
-    is_batch = "items" in payload
     if is_batch and isinstance(payload["items"], list):
         limit = runtime.settings.max_batch_items
         if len(payload["items"]) > limit:
@@ -194,7 +200,5 @@ def create_moderation():
             claim=claim,
         )
     except AlreadyDone as done:
-        if not done.same:
-            raise _reused() from None
-        return _answer(_replay(runtime, done.decision_ids), is_batch, True)
+        return _replayed(runtime, done, is_batch)
     return _answer(results, is_batch)
