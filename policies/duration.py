@@ -24,6 +24,16 @@ _SINGULAR = {
     "minutes": "minute",
     "seconds": "second",
 }
+# French unit names, singular and plural ("mois" is both).
+_FRENCH = {
+    "years": ("an", "ans"),
+    "months": ("mois", "mois"),
+    "weeks": ("semaine", "semaines"),
+    "days": ("jour", "jours"),
+    "hours": ("heure", "heures"),
+    "minutes": ("minute", "minutes"),
+    "seconds": ("seconde", "secondes"),
+}
 # Start dates for comparing month-based durations: four years from a leap year meet every
 # month length and every "31st plus a month" clamp.
 _CYCLE_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -45,9 +55,12 @@ class Duration:
     def describe(self) -> str:
         """Plain English, e.g. ``"1 year and 2 months"`` for ``P1Y2M``."""
         words = [f"{n} {unit if n != 1 else _SINGULAR[unit]}" for unit, n in self.parts]
-        if len(words) == 1:
-            return words[0]
-        return ", ".join(words[:-1]) + " and " + words[-1]
+        return _join(words, "and")
+
+    def describe_french(self) -> str:
+        """Plain French, e.g. ``"1 an et 2 mois"`` for ``P1Y2M``."""
+        words = [f"{n} {_FRENCH[unit][0 if n <= 1 else 1]}" for unit, n in self.parts]
+        return _join(words, "et")
 
     def is_at_least(self, other: Duration) -> bool:
         """True when this duration reaches at least as far as ``other`` from every start
@@ -99,3 +112,9 @@ def parse_duration(text: str) -> Duration:
         raise ValueError(f"{text!r} is zero; a duration must be longer than zero")
     # Drop written zeros ("P0Y6M") so describe() reads naturally; text keeps them.
     return Duration(text=text, parts=tuple((unit, n) for unit, n in parts if n))
+
+
+def _join(words: list[str], conjunction: str) -> str:
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]

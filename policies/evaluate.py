@@ -25,8 +25,10 @@ from policies.model import (
     Rule,
     ScoreCondition,
     Strike,
+    Translations,
     most_severe,
 )
+from policies.language import choose
 
 LEXICON_HIT = 0.5
 """A word list counts as matched at this score or above (the lexicon classifier gives 1.0)."""
@@ -38,6 +40,10 @@ _EXPIRY_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 _ACCOUNT_PHRASES = {
     "restrict_account": "your account is restricted",
     "suspend_account": "your account is suspended",
+}
+_ACCOUNT_PHRASES_FRENCH = {
+    "restrict_account": "votre compte est restreint",
+    "suspend_account": "votre compte est suspendu",
 }
 
 Span = tuple[int, int]
@@ -114,13 +120,15 @@ def decide(
     active_strike_weight: int = 0,
     *,
     weight_is_exact: bool = True,
+    language: str | None = None,
 ) -> Outcome:
     """The outcome of ``matches`` (from ``match_rules``) for an author whose active
     strikes weigh ``active_strike_weight``.
 
     ``weight_is_exact=False`` says the weight was counted only up to the ladder's top
     step (see ``ladder_top``), so it is a lower bound: the outcome is the same, and the
-    notice says "at least"."""
+    notice says "at least". The notice is in ``language`` (a canonical BCP 47 tag) when
+    the policy has it, else in the policy's own language."""
     if active_strike_weight < 0:
         raise ValueError("active_strike_weight cannot be negative")
     content_action = most_severe(m.rule.action for m in matches)
@@ -136,9 +144,13 @@ def decide(
     notice = None
     if action != "allow":
         first = next(m.rule for m in matches if m.rule.action == content_action)
-        notice = first.notice
+        chosen, notice = localized(policy, first.notice, first.translations, language)
         if step is not None:
-            sentence = step.notice or _escalation_sentence(step, total, weight_is_exact)
+            if step.notice is not None:
+                # The rule's notice settled the language; the step follows it.
+                _, sentence = localized(policy, step.notice, step.translations, chosen)
+            else:
+                sentence = _escalation_sentence(step, total, weight_is_exact, chosen)
             notice = f"{notice.rstrip()} {sentence}"
     return Outcome(
         action=action,
@@ -149,6 +161,15 @@ def decide(
         active_strike_weight=active_strike_weight,
         notice=notice,
     )
+
+
+def localized(
+    policy: Policy, own: str, translations: Translations, language: str | None
+) -> tuple[str, str]:
+    """``(language, text)`` of a notice of ``policy`` (``own`` in the policy's language,
+    ``translations`` in others) for a reader of ``language``: the closest translation by
+    BCP 47 lookup (``fr-CA`` finds ``fr``), else the policy's own text."""
+    return choose({policy.language: own, **dict(translations)}, language, policy.language)
 
 
 def match_rule(rule: Rule, scores: Mapping[str, float], text: str) -> RuleMatch | None:
@@ -336,9 +357,22 @@ def ladder_top(policy: Policy) -> int:
     return max((step.active_strikes for step in policy.escalation), default=0)
 
 
-def _escalation_sentence(step: EscalationStep, total: int, exact: bool = True) -> str:
+def _escalation_sentence(
+    step: EscalationStep, total: int, exact: bool = True, language: str = "en"
+) -> str:
+    if language.split("-")[0] == "fr":
+        return _escalation_sentence_french(step, total, exact)
     strikes = f"{'' if exact else 'at least '}{total} active strike{'s' if total != 1 else ''}"
     consequence = _ACCOUNT_PHRASES.get(step.action, f"the action is {step.action}")
     if step.for_ is not None:
         consequence += f" for {step.for_.describe()}"
     return f"You now have {strikes}, so {consequence}."
+
+
+def _escalation_sentence_french(step: EscalationStep, total: int, exact: bool) -> str:
+    plural = "s" if total > 1 else ""
+    strikes = f"{'' if exact else 'au moins '}{total} avertissement{plural} actif{plural}"
+    consequence = _ACCOUNT_PHRASES_FRENCH.get(step.action, f"l’action est {step.action}")
+    if step.for_ is not None:
+        consequence += f" pour {step.for_.describe_french()}"
+    return f"Vous avez maintenant {strikes}, donc {consequence}."

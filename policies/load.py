@@ -21,6 +21,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policies.duration import Duration, parse_duration
+from policies.language import UNDETERMINED, canonical_tag
 from policies.model import (
     ACCOUNT_ACTIONS,
     ACTIONS,
@@ -41,12 +42,14 @@ from policies.model import (
     Rule,
     ScoreCondition,
     Strike,
+    Translations,
 )
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 """Policy ids, rule ids and word-list names (``fullmatch``)."""
 
 DEFAULT_CLASSIFIER = "lexicon"
+DEFAULT_LANGUAGE = "en"
 DEFAULT_APPEAL_WINDOW = parse_duration("P6M")
 DEFAULT_DECIDE_WITHIN = parse_duration("P7D")
 # DSA Art. 20(1): the internal complaint system stays open for at least six months.
@@ -67,6 +70,7 @@ _TOP_KEYS = {
     "escalation": False,
     "appeals": False,
     "public_excerpt": False,
+    "language": False,
 }
 _RULE_KEYS = {
     "id": True,
@@ -243,6 +247,7 @@ class _Reader:
         self.lexicons = lexicons
         self.constructor = SafeConstructor()
         self.classifier = DEFAULT_CLASSIFIER
+        self.language = DEFAULT_LANGUAGE
 
     def fail(self, at: _At, node: Node | None, message: str) -> PolicyError:
         line = _line(node) if node is not None else None
@@ -266,6 +271,8 @@ class _Reader:
         summary = self.string(fields["summary"], top.key("summary"))
         if "classifier" in fields:
             self.classifier = self.string(fields["classifier"], top.key("classifier"))
+        if "language" in fields:
+            self.language = self.language_tag(fields["language"], top.key("language"))
         excerpt = "none"
         if "public_excerpt" in fields:
             excerpt = self.choice(
@@ -290,6 +297,7 @@ class _Reader:
             version="sha256:" + hashlib.sha256(source).hexdigest(),
             source=source,
             path=str(self.path),
+            language=self.language,
         )
 
     def compose(self, text: str) -> Node:
@@ -365,16 +373,61 @@ class _Reader:
         description = None
         if "description" in fields:
             description = self.string(fields["description"], at.key("description"))
+        notice, translations = self.notice(fields["notice"], at.key("notice"))
         return Rule(
             id=rule_id,
             title=self.string(fields["title"], at.key("title")),
             when=self.condition(fields["when"], at.key("when"), ()),
             action=action,
-            notice=self.string(fields["notice"], at.key("notice")),
+            notice=notice,
             strike=strike,
             examples=self.examples(fields["examples"], at.key("examples")),
             description=description,
+            translations=translations,
         )
+
+    def notice(self, node: Node, at: _At) -> tuple[str, Translations]:
+        """A notice written as text (in the policy's language) or as a mapping from
+        language tags to texts, which must include the policy's language."""
+        if not isinstance(node, MappingNode):
+            return self.string(node, at), ()
+        texts: dict[str, str] = {}
+        written: dict[str, str] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node, at)
+            if not isinstance(key, str):
+                raise self.fail(
+                    at, key_node, f"keys are language tags such as 'en' or 'fr', not {_kind(key)}"
+                )
+            tag = self.language_tag(key_node, at.key(key))
+            if tag in texts:
+                raise self.fail(
+                    at.key(key),
+                    key_node,
+                    f"language {tag!r} is given twice (first as {written[tag]!r})",
+                )
+            written[tag] = key
+            texts[tag] = self.string(value_node, at.key(key))
+        if self.language not in texts:
+            given = ", ".join(texts) or "none"
+            raise self.fail(
+                at,
+                node,
+                f"has no text in the policy's language {self.language!r} (the fallback for "
+                f"every other language); given: {given}",
+            )
+        own = texts.pop(self.language)
+        return own, tuple(texts.items())
+
+    def language_tag(self, node: Node, at: _At) -> str:
+        value = self.string(node, at)
+        try:
+            tag = canonical_tag(value)
+        except ValueError as exc:
+            raise self.fail(at, node, str(exc)) from None
+        if tag == UNDETERMINED:
+            raise self.fail(at, node, f"{UNDETERMINED!r} (undetermined) names no language")
+        return tag
 
     def strike(self, node: Node, at: _At) -> Strike:
         fields = self.mapping(node, at, {"weight": True, "expires_after": True})
@@ -521,15 +574,16 @@ class _Reader:
                     item,
                     f"{action} needs 'for' (such as P7D): account restrictions always end",
                 )
-            notice = None
+            notice, translations = None, ()
             if "notice" in fields:
-                notice = self.string(fields["notice"], step_at.key("notice"))
+                notice, translations = self.notice(fields["notice"], step_at.key("notice"))
             steps.append(
                 EscalationStep(
                     active_strikes=count,
                     action=action,
                     for_=self.duration(fields["for"], step_at.key("for")),
                     notice=notice,
+                    translations=translations,
                 )
             )
         return tuple(steps)

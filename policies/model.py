@@ -122,8 +122,15 @@ class Examples:
     no_match: tuple[str, ...]
 
 
+Translations = tuple[tuple[str, str], ...]
+"""A notice in languages other than its policy's own: (canonical BCP 47 tag, text) pairs,
+in the order written."""
+
+
 @dataclass(frozen=True)
 class Rule:
+    """``notice`` is in the policy's language; ``translations`` give it in others."""
+
     id: str
     title: str
     when: Condition
@@ -132,6 +139,7 @@ class Rule:
     strike: Strike | None
     examples: Examples
     description: str | None = None
+    translations: Translations = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ class EscalationStep:
     action: str
     for_: Duration | None
     notice: str | None = None
+    translations: Translations = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,8 @@ class Policy:
     version: str
     source: bytes
     path: str
+    language: str = "en"
+    """The language of the policy's own notices: the fallback for every other language."""
 
     def labels(self) -> frozenset[str]:
         """Every classifier label the rules read: score labels and ``lexicon:<name>``."""

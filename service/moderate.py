@@ -16,7 +16,7 @@ from sqlalchemy import insert
 from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, newest_strike_weights
 from classifiers.protocol import Classifier
-from policies.evaluate import Outcome, decide, ladder_top, match_rules
+from policies.evaluate import Outcome, decide, ladder_top, localized, match_rules
 from policies.model import Policy
 from service.appeals import INSERT_TOKENS, appeal_offer, new_token
 from service.clock import Clock, rfc3339
@@ -24,6 +24,7 @@ from service.db import decision_content
 from service.excerpt import public_excerpt
 from service.idempotency import INSERT_KEY, Claim, check, record_row
 from service.ids import new_id
+from service.language import Language, language_of
 from service.privacy import content_commitment, new_salt, subject_pseudonym
 from service.publish import publish_policies
 
@@ -45,6 +46,8 @@ class Item:
     user_id: str
     policy_id: str
     content_ref: str | None = None
+    # A canonical BCP 47 tag the client stated; detected from the text when None.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def _decision_body(
     outcome: Outcome,
     text: str,
     matched: list[tuple[dict, list[list[int]]]],
+    language: Language,
 ) -> dict:
     policy = judge.policy
     rules = [dict(r, spans=spans) for r, spans in matched]
@@ -91,6 +95,7 @@ def _decision_body(
         "app": app,
         "subject": subject,
         "content": content,
+        "language": language.as_body(),
         "policy": {"id": policy.id, "version": policy.version},
         "classifier": {"name": judge.classifier.name, "version": judge.classifier.version},
         "scores": {k: round(float(v), SCORE_DIGITS) for k, v in sorted(scores.items())},
@@ -158,8 +163,9 @@ def moderate(
         batch = judges[policy_id].classifier.score([items[i].text for i in positions])
         for i, row in zip(positions, batch, strict=True):
             scores[i] = row
-    # Rule matching and its explanations depend on the text alone: done before the
-    # lock, so the serialised part only adds the author's strikes.
+    # Rule matching, its explanations and the language depend on the text alone: done
+    # before the lock, so the serialised part only adds the author's strikes.
+    languages = [language_of(item.text, item.language) for item in items]
     matches = [
         match_rules(judges[item.policy_id].policy, row, item.text)
         for item, row in zip(items, scores, strict=True)
@@ -170,14 +176,19 @@ def moderate(
                 {
                     "id": m.rule.id,
                     "action": m.rule.action,
-                    "notice": m.rule.notice,
+                    "notice": localized(
+                        judges[item.policy_id].policy,
+                        m.rule.notice,
+                        m.rule.translations,
+                        language.tag,
+                    )[1],
                     "labels": list(m.labels),
                 },
                 _rule_spans(judges[item.policy_id], item.text, m.labels, m.spans),
             )
             for m in found
         ]
-        for item, found in zip(items, matches, strict=True)
+        for item, found, language in zip(items, matches, languages, strict=True)
     ]
     subjects = [subject_pseudonym(secret, app, item.user_id) for item in items]
     salts = [new_salt() for _ in items]
@@ -205,14 +216,18 @@ def moderate(
         offers: list[dict | None] = []
         token_rows = []
         private_rows = []
-        for item, subject, row_scores, salt, found, matched in zip(
-            items, subjects, scores, salts, matches, matched_rules, strict=True
+        for item, subject, row_scores, salt, found, matched, language in zip(
+            items, subjects, scores, salts, matches, matched_rules, languages, strict=True
         ):
             judge = judges[item.policy_id]
             policy = judge.policy
             key = (subject, policy.id)
             outcome = decide(
-                policy, found, weights.get(key, 0), weight_is_exact=exact.get(key, True)
+                policy,
+                found,
+                weights.get(key, 0),
+                weight_is_exact=exact.get(key, True),
+                language=language.tag,
             )
             decision_id = new_id("dec", now)
             body = _decision_body(
@@ -226,6 +241,7 @@ def moderate(
                 outcome=outcome,
                 text=item.text,
                 matched=matched,
+                language=language,
             )
             body.update(strike_fields(outcome, now))
             if outcome.strike is not None:

@@ -13,6 +13,7 @@ from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
+from service.language import load_detector
 from service.instance import Instance, load_instance, reload_signers, signers_for
 from service.metrics import MeteredLog
 from service.moderate import Judge
@@ -56,6 +57,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     """Load policies first: a broken policy must stop start-up before anything else."""
     policies = load_policy_dir(settings.policy_dir)
     judges = build_judges(policies)
+    load_detector()
     instance = load_instance(settings.instance_dir)
     engine = make_engine(
         settings.effective_database_url, settings.db_timeout_seconds, settings.sqlite_synchronous

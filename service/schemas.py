@@ -12,6 +12,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from policies.language import canonical_tag
 from service.body import text_problem
 
 ACTION_NAMES = (
@@ -43,6 +44,7 @@ class ModerationItemSchema(StrictSchema):
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
     )
     policy = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    language = fields.String(load_default=None)
 
     @validates("text")
     def _text(self, value: str, **_: object) -> None:
@@ -58,6 +60,14 @@ class ModerationItemSchema(StrictSchema):
     def _content_ref(self, value: str | None, **_: object) -> None:
         if value is not None:
             _checked_string(value)
+
+    @validates("language")
+    def _language(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            try:
+                canonical_tag(value)
+            except ValueError as exc:
+                raise ValidationError(f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
 
 
 class ModerationBatchSchema(StrictSchema):
@@ -98,6 +108,12 @@ class EscalationSchema(Schema):
     ends_at = fields.String(allow_none=True)
 
 
+class LanguageSchema(Schema):
+    tag = fields.String(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(("stated", "detected")))
+    detector = fields.String()
+
+
 class DecisionSchema(Schema):
     """The decision as the public log holds it: dumping it must not add or drop a key."""
 
@@ -107,6 +123,8 @@ class DecisionSchema(Schema):
     app = fields.String(required=True)
     subject = fields.String(required=True)
     content = fields.String(required=True)
+    # Automated decisions made before languages were recorded have none.
+    language = fields.Nested(LanguageSchema)
     policy = fields.Nested(PolicyRefSchema, required=True)
     classifier = fields.Nested(ClassifierRefSchema, required=True)
     scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
@@ -163,6 +181,7 @@ class PolicyRuleSchema(Schema):
     description = fields.String(allow_none=True)
     action = fields.String(required=True)
     notice = fields.String(required=True)
+    translations = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     strike = fields.Dict(allow_none=True)
     examples = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
@@ -174,6 +193,7 @@ class PolicyVersionSchema(Schema):
 
 
 class PolicyDetailSchema(PolicySummarySchema):
+    language = fields.String(required=True)
     rules = fields.List(fields.Nested(PolicyRuleSchema), required=True)
     escalation = fields.List(fields.Dict(), required=True)
     appeals = fields.Dict(required=True)

@@ -13,6 +13,7 @@ from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashe
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.db import decision_content
+from policies.language import canonical_tag
 from service.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.moderate import Item, Moderated, moderate
 from service.problems import field_error, invalid, marshmallow_errors
@@ -182,6 +183,7 @@ def create_moderation():
                 user_id=raw["subject"],
                 policy_id=policy_id,
                 content_ref=raw["content_ref"],
+                language=canonical_tag(raw["language"]) if raw["language"] else None,
             )
         )
     if errors:

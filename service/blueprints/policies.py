@@ -56,6 +56,7 @@ def get_policy(policy_id: str):
             .order_by(policy_versions.c.log_index)
         ).all()
     body = _summary(policy)
+    body["language"] = policy.language
     body["rules"] = [
         {
             "id": r.id,
@@ -63,6 +64,7 @@ def get_policy(policy_id: str):
             "description": r.description,
             "action": r.action,
             "notice": r.notice,
+            "translations": dict(r.translations),
             "strike": (
                 {"weight": r.strike.weight, "expires_after": r.strike.expires_after.text}
                 if r.strike
@@ -77,6 +79,8 @@ def get_policy(policy_id: str):
             "active_strikes": s.active_strikes,
             "action": s.action,
             "for": s.for_.text if s.for_ else None,
+            "notice": s.notice,
+            "translations": dict(s.translations),
         }
         for s in policy.escalation
     ]
