@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import NamedTuple
 
+from policies.language import choose
 from policies.model import (
     AllOf,
     AnyOf,
@@ -28,7 +29,6 @@ from policies.model import (
     Translations,
     most_severe,
 )
-from policies.language import choose
 
 LEXICON_HIT = 0.5
 """A word list counts as matched at this score or above (the lexicon classifier gives 1.0)."""

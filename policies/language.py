@@ -38,8 +38,7 @@ def canonical_tag(text: str) -> str:
         raise ValueError(f"a language tag has at most {MAX_TAG_LENGTH} characters")
     if LANGUAGE_TAG.fullmatch(text) is None:
         raise ValueError(
-            f"{text!r} is not a well-formed BCP 47 language tag (such as 'fr', 'en-GB' "
-            "or 'pt-BR')"
+            f"{text!r} is not a well-formed BCP 47 language tag (such as 'fr', 'en-GB' or 'pt-BR')"
         )
     return text.lower()
 

@@ -13,8 +13,8 @@ from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
-from service.language import load_detector
 from service.instance import Instance, load_instance, reload_signers, signers_for
+from service.language import load_detector
 from service.metrics import MeteredLog
 from service.moderate import Judge
 

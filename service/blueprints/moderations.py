@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from audit_log import merkle
 from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashes
+from policies.language import canonical_tag
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.db import decision_content
-from policies.language import canonical_tag
 from service.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.moderate import Item, Moderated, moderate
 from service.problems import field_error, invalid, marshmallow_errors

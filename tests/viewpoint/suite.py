@@ -158,9 +158,7 @@ def statements() -> list[Statement]:
             for number, template in enumerate(templates):
                 for side, stance in zip("ab", stances, strict=True):
                     found.append(
-                        Statement(
-                            template.format(stance=stance), "en", topic, side, form, number
-                        )
+                        Statement(template.format(stance=stance), "en", topic, side, form, number)
                     )
     for topic, *stances in FRENCH_TOPICS:
         for form, templates in FRENCH_TEMPLATES.items():
