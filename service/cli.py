@@ -268,6 +268,14 @@ def policy_test(directory: Path) -> None:
 @click.option("--bind", default="127.0.0.1:8080", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per worker. Concurrent requests of one worker share classifier calls, "
+    "so more threads mean larger inference batches.",
+)
+@click.option(
     "--graceful-timeout",
     "graceful_timeout",
     default=None,
@@ -276,7 +284,7 @@ def policy_test(directory: Path) -> None:
     help="On SIGTERM, how long in-flight requests may take to finish before "
     "their workers are killed (default: FAIRWITNESS_GRACEFUL_TIMEOUT, 30).",
 )
-def serve(bind: str, workers: int, graceful_timeout: int | None) -> None:
+def serve(bind: str, workers: int, threads: int, graceful_timeout: int | None) -> None:
     """Serve the API with gunicorn (policies are checked before it starts).
 
     SIGTERM stops accepting connections and lets every request in flight finish (a
@@ -307,6 +315,12 @@ def serve(bind: str, workers: int, graceful_timeout: int | None) -> None:
         bind,
         "--workers",
         str(workers),
+        # Threaded workers: the requests a worker serves at once hand their texts to one
+        # scoring thread, which classifies them in a single batch (service/batcher.py).
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         # Long streamed exports (a whole log as CSV) must outlive the sync worker's
         # default 30 s watchdog.
         # No gunicorn access log: the app writes one JSON line per request with its

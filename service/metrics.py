@@ -54,6 +54,11 @@ STORAGE_UNAVAILABLE = Counter(
     "commit_unconfirmed (the connection failed while committing).",
     ["cause"],
 )
+INFERENCE_BATCH_TEXTS = Histogram(
+    "fairwitness_inference_batch_texts",
+    "Texts scored by one classifier call: concurrent requests share a call.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
 APPEND_SECONDS = Histogram(
     "fairwitness_log_append_seconds",
     "Time from opening an append transaction to its commit, in seconds.",

@@ -10,12 +10,13 @@ from sqlalchemy import Engine
 from classifiers.registry import build_classifier
 from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
+from service.batcher import BatchedClassifier
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
 from service.instance import Instance, load_instance, reload_signers, signers_for
 from service.language import load_detector
-from service.metrics import MeteredLog
+from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
 from service.moderate import Judge
 
 
@@ -53,10 +54,21 @@ def build_judges(policies: PolicySet) -> dict[str, Judge]:
     return judges
 
 
+def batched(judges: dict[str, Judge]) -> dict[str, Judge]:
+    """The same judges, their classifiers scoring concurrent requests in shared batches."""
+    return {
+        policy_id: Judge(
+            policy=judge.policy,
+            classifier=BatchedClassifier(judge.classifier, observe=INFERENCE_BATCH_TEXTS.observe),
+        )
+        for policy_id, judge in judges.items()
+    }
+
+
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     """Load policies first: a broken policy must stop start-up before anything else."""
     policies = load_policy_dir(settings.policy_dir)
-    judges = build_judges(policies)
+    judges = batched(build_judges(policies))
     load_detector()
     instance = load_instance(settings.instance_dir)
     engine = make_engine(

@@ -1,0 +1,164 @@
+"""Scoring texts from concurrent requests together, one classifier call per batch.
+
+A text encoder costs far less per text in a batch than alone (one matrix product
+instead of many), so under threaded workers the requests of one process hand their texts
+to a scoring thread, which waits a few milliseconds for company and scores everything
+that came in one ``classifier.score`` call. The classifier promises the same scores
+alone or in any batch, so batching changes how fast a decision is made, never what it is.
+
+Two lanes, each with its own thread: texts over ``long_text_chars`` (in one request) are
+scored apart, so a huge post never holds up the short ones queued behind it. Each lane's
+queue is bounded: when it is full a request is refused at once (``Overloaded``, a 503)
+rather than left to wait without limit.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from classifiers.protocol import Classifier, Span
+
+Scores = list[dict[str, float]]
+
+
+class Overloaded(Exception):
+    """The scoring queue is full; nothing was scored."""
+
+
+@dataclass
+class BatchSettings:
+    """How long a batch waits for company, and how large it may grow."""
+
+    max_wait_seconds: float = 0.002
+    max_texts: int = 64
+    max_queued_texts: int = 4096
+    long_text_chars: int = 4000
+
+
+@dataclass(eq=False)
+class _Job:
+    texts: Sequence[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Scores | None = None
+    error: BaseException | None = None
+
+
+class _Lane:
+    """One queue and the thread that drains it in batches."""
+
+    def __init__(
+        self,
+        score: Callable[[Sequence[str]], Scores],
+        settings: BatchSettings,
+        observe: Callable[[int], None],
+        name: str,
+    ) -> None:
+        self._score = score
+        self._settings = settings
+        self._observe = observe
+        self._name = name
+        self._jobs: deque[_Job] = deque()
+        self._queued_texts = 0
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, texts: Sequence[str]) -> Scores:
+        job = _Job(texts)
+        with self._ready:
+            if self._queued_texts + len(texts) > self._settings.max_queued_texts and self._jobs:
+                raise Overloaded(f"{self._queued_texts} texts are waiting to be scored")
+            self._ensure_thread()
+            self._jobs.append(job)
+            self._queued_texts += len(texts)
+            self._ready.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None, "a finished job has a result or an error"
+        return job.result
+
+    def _ensure_thread(self) -> None:
+        # A thread does not survive fork: a worker forked after a first use starts its own.
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _take_batch(self) -> list[_Job]:
+        """Wait for a first job, then for company until the batch is full or the first
+        job has waited ``max_wait_seconds``."""
+        settings = self._settings
+        with self._ready:
+            while not self._jobs:
+                self._ready.wait()
+            deadline = time.monotonic() + settings.max_wait_seconds
+            batch = [self._jobs.popleft()]
+            size = len(batch[0].texts)
+            while size < settings.max_texts:
+                if self._jobs:
+                    if size + len(self._jobs[0].texts) > settings.max_texts:
+                        break
+                    job = self._jobs.popleft()
+                    batch.append(job)
+                    size += len(job.texts)
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            self._queued_texts -= size
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            texts = [text for job in batch for text in job.texts]
+            try:
+                scores = self._score(texts)
+                if len(scores) != len(texts):
+                    raise RuntimeError("the classifier returned a score per text, not")
+            except BaseException as exc:  # every waiting request must learn of it
+                for job in batch:
+                    job.error = exc
+                    job.done.set()
+                continue
+            self._observe(len(texts))
+            start = 0
+            for job in batch:
+                job.result = scores[start : start + len(job.texts)]
+                start += len(job.texts)
+                job.done.set()
+
+
+class BatchedClassifier:
+    """A ``Classifier`` whose ``score`` joins the texts of concurrent callers into
+    batches; ``explain`` (cheap, per text) goes straight to the classifier."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        settings: BatchSettings | None = None,
+        observe: Callable[[int], None] = lambda size: None,
+    ) -> None:
+        self.classifier = classifier
+        self.name = classifier.name
+        self.version = classifier.version
+        self.labels = classifier.labels
+        self.settings = settings or BatchSettings()
+        self._short = _Lane(classifier.score, self.settings, observe, "scoring")
+        self._long = _Lane(classifier.score, self.settings, observe, "scoring-long")
+
+    def score(self, texts: Sequence[str]) -> Scores:
+        if not texts:
+            return []
+        long = sum(len(t) for t in texts) > self.settings.long_text_chars
+        return (self._long if long else self._short).submit(texts)
+
+    def explain(self, text: str, label: str) -> list[Span]:
+        return self.classifier.explain(text, label)
