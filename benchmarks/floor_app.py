@@ -1,25 +1,47 @@
-"""Floors under single-item moderation: each endpoint does only one thing every
-moderation must do, served the same way as the service, so the bench can show what that
-step alone costs against the bare endpoint.
+"""Floors under single-item moderation: each endpoint does only what every moderation
+must do, served the same way as the service, so the bench can show what the rest of a
+moderation (auth, validation, rules, the log, receipts) costs on top.
 
-- ``POST /score``: parse the JSON body and score its text with the committed model.
-- ``POST /append``: parse the JSON body and commit one row to SQLite, in WAL mode with
-  ``synchronous=NORMAL`` as the service does (plain ``sqlite3``, no SQLAlchemy).
+- ``POST /floor``: parse the JSON body, score its text with the default policy's own
+  classifier through the same per-process batcher the service uses, and commit one row
+  to SQLite, in WAL mode with ``synchronous=NORMAL`` as the service does (plain
+  ``sqlite3``, no SQLAlchemy). The physical limit a moderation is measured against.
+- ``POST /score`` and ``POST /append``: each of those two steps alone.
 """
 
 import os
 import sqlite3
+import threading
+from pathlib import Path
 
 from flask import Flask, request
 
-from classifiers.linear import default_model_dir, load_model
+from policies.load import load_policy_dir
+from service.runtime import batched, build_judges
+
+LIBRARY = Path(__file__).resolve().parent.parent / "policies" / "library"
 
 app = Flask(__name__)
-_model = load_model(default_model_dir())
-_db = sqlite3.connect(os.environ["FLOOR_DATABASE"], isolation_level=None, timeout=10)
-_db.execute("PRAGMA journal_mode=WAL")
-_db.execute("PRAGMA synchronous=NORMAL")
-_db.execute("CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, body TEXT)")
+_classifier = batched(build_judges(load_policy_dir(LIBRARY)))["civility"].classifier
+_local = threading.local()
+
+
+def _db() -> sqlite3.Connection:
+    # One connection per thread, as the service's pool gives each request its own.
+    if not hasattr(_local, "db"):
+        db = sqlite3.connect(os.environ["FLOOR_DATABASE"], isolation_level=None, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, body TEXT)")
+        _local.db = db
+    return _local.db
+
+
+def _commit(body: str) -> None:
+    db = _db()
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO entries (body) VALUES (?)", (body,))
+    db.execute("COMMIT")
 
 
 @app.get("/")
@@ -27,15 +49,19 @@ def ready():
     return {"ok": True}
 
 
+@app.post("/floor")
+def floor():
+    scores = _classifier.score([request.get_json()["text"]])[0]
+    _commit(repr(scores))
+    return {"scores": scores}
+
+
 @app.post("/score")
 def score():
-    return {"scores": _model.score([request.get_json()["text"]])[0]}
+    return {"scores": _classifier.score([request.get_json()["text"]])[0]}
 
 
 @app.post("/append")
 def append():
-    text = request.get_json()["text"]
-    _db.execute("BEGIN IMMEDIATE")
-    _db.execute("INSERT INTO entries (body) VALUES (?)", (text,))
-    _db.execute("COMMIT")
+    _commit(request.get_json()["text"])
     return {"ok": True}

@@ -64,12 +64,20 @@ class Deployment:
 
 @contextmanager
 def two_servers(database_url: str, work: Path) -> Iterator[Deployment]:
-    """Two hosts' gunicorns (2 sync workers each) on one database, ready to serve."""
+    """Two hosts' gunicorns (2 workers of 8 threads each, as ``fairwitness serve`` runs
+    them) on one database, ready to serve."""
     env_a, key = fresh_instance(work / "host-a", database_url)
     env_b = another_host(env_a, work / "host-b")
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(gunicorn("service:create_app()", env, "/healthz"))
+            stack.enter_context(
+                gunicorn(
+                    "service:create_app()",
+                    env,
+                    "/healthz",
+                    extra_args=("--worker-class", "gthread", "--threads", "8"),
+                )
+            )
             for env in (env_a, env_b)
         ]
         yield Deployment(servers, key)

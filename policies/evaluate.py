@@ -93,14 +93,18 @@ def evaluate(
     scores: Mapping[str, float],
     text: str,
     active_strike_weight: int = 0,
+    language: str | None = None,
 ) -> Outcome:
     """Decide what ``policy`` does with ``text`` given the classifier's ``scores`` and the
-    author's current active strike weight.
+    author's current active strike weight; the notice is in ``language`` when the policy
+    has it.
 
     Every label the policy reads must be in ``scores`` (``KeyError`` otherwise: a missing
     score is a wiring mistake, never a zero).
     """
-    return decide(policy, match_rules(policy, scores, text), active_strike_weight)
+    return decide(
+        policy, match_rules(policy, scores, text), active_strike_weight, language=language
+    )
 
 
 def match_rules(policy: Policy, scores: Mapping[str, float], text: str) -> tuple[RuleMatch, ...]:
