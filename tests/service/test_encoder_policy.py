@@ -1,0 +1,77 @@
+"""A policy scored by the text encoder: decisions name its full version, and concurrent
+requests, batched together, get the scores they get alone."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from classifiers.registry import load_named
+from service import create_app
+from tests.conftest import LIBRARY, make_key
+from tests.service.test_batching import TEXTS, assert_same, scores_of
+
+
+@pytest.fixture(scope="module")
+def encoder_policy_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("policies") / "library"
+    shutil.copytree(LIBRARY, directory)
+    policy = directory / "civility.yaml"
+    text = policy.read_text(encoding="utf-8")
+    text = "\n".join(
+        "classifier: text-encoder" if line.startswith("classifier:") else line
+        for line in text.splitlines()
+    )
+    policy.write_text(text + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def encoder_app(encoder_policy_dir, sqlite_url, instance_dir):
+    return create_app(
+        {
+            "database_url": sqlite_url,
+            "instance_dir": instance_dir,
+            "policy_dir": encoder_policy_dir,
+        }
+    )
+
+
+def test_decisions_name_the_encoders_full_version(encoder_app, sqlite_url):
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    decision = client.post(
+        "/v1/moderations", json={"text": "hello there", "subject": "u"}, headers=auth
+    ).get_json()["decision"]
+    encoder = load_named("text-encoder")
+    lexicon = encoder_app.extensions["fairwitness"].judges["civility"].classifier.classifier
+    [_, lexicon_member] = lexicon.members
+    assert decision["classifier"]["name"] == "text-encoder+lexicon"
+    joined = f"text-encoder {encoder.version}\nlexicon {lexicon_member.version}"
+    assert (
+        decision["classifier"]["version"] == "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+    )
+    # What the encoder's version pins, so a replay can rebuild it.
+    assert {"heads_sha256", "ngram", "scikit-learn", "numpy"} <= set(encoder.version_parts)
+
+
+def test_concurrent_requests_get_the_encoder_scores_they_get_alone(encoder_app, sqlite_url):
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    alone = {text: scores_of(client, auth, text) for text in TEXTS}
+    start = threading.Barrier(len(TEXTS))
+
+    def post(text: str) -> dict[str, float]:
+        own_client = encoder_app.test_client()
+        start.wait()
+        return scores_of(own_client, auth, text)
+
+    with ThreadPoolExecutor(len(TEXTS)) as pool:
+        together = dict(zip(TEXTS, pool.map(post, TEXTS), strict=True))
+    for text in TEXTS:
+        assert_same(together[text], alone[text])
