@@ -19,7 +19,12 @@ from flask import Flask, request
 from policies.load import load_policy_dir
 from service.runtime import batched, build_judges
 
-LIBRARY = Path(__file__).resolve().parent.parent / "policies" / "library"
+# The policies the service would enforce: FAIRWITNESS_POLICY_DIR, as for the service.
+LIBRARY = Path(
+    os.environ.get(
+        "FAIRWITNESS_POLICY_DIR", Path(__file__).resolve().parent.parent / "policies" / "library"
+    )
+)
 
 app = Flask(__name__)
 _classifier = batched(build_judges(load_policy_dir(LIBRARY)))["civility"].classifier

@@ -5,10 +5,16 @@ database). The ceiling that batch moderation is measured against."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
-LIBRARY = Path(__file__).resolve().parent.parent / "policies" / "library"
+# The policies the service would enforce: FAIRWITNESS_POLICY_DIR, as for the service.
+LIBRARY = Path(
+    os.environ.get(
+        "FAIRWITNESS_POLICY_DIR", Path(__file__).resolve().parent.parent / "policies" / "library"
+    )
+)
 
 
 def _score_for(seconds: float, texts: list[str], done: multiprocessing.Queue) -> None:

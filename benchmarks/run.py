@@ -18,7 +18,9 @@ Parts (all by default; ``--only`` picks some, e.g. ``--only pg,soak`` or
 - ``classifier``: how fast the text model loads and scores (bench_classifier.py).
 
 The load comes from other processes on 127.0.0.1 with 16 connections (wrk when
-installed). Exits 1 when the soak saw an error or a worker grew by 10 % or more.
+installed). The servers, the floor and pure inference all use the default policy of
+``FAIRWITNESS_POLICY_DIR`` (``policies/library`` when unset), so one variable measures
+another classifier. Exits 1 when the soak saw an error or a worker grew by 10 % or more.
 """
 
 from __future__ import annotations
