@@ -118,22 +118,36 @@ class _Lane:
     def _run(self) -> None:
         while True:
             batch = self._take_batch()
-            texts = [text for job in batch for text in job.texts]
             try:
-                scores = self._score(texts)
-                if len(scores) != len(texts):
-                    raise RuntimeError("the classifier returned a score per text, not")
-            except BaseException as exc:  # every waiting request must learn of it
+                self._finish(batch)
+            except Exception:
+                # One request's text must not fail the requests it was batched with:
+                # each is scored again alone, and only the failing one gets the error.
                 for job in batch:
-                    job.error = exc
-                    job.done.set()
-                continue
-            self._observe(len(texts))
-            start = 0
-            for job in batch:
-                job.result = scores[start : start + len(job.texts)]
-                start += len(job.texts)
-                job.done.set()
+                    try:
+                        self._finish([job])
+                    except Exception as exc:
+                        job.error = exc
+                        job.done.set()
+            except BaseException as exc:
+                # The thread is ending (interpreter shutdown): nobody may wait forever.
+                for job in batch:
+                    if not job.done.is_set():
+                        job.error = exc
+                        job.done.set()
+                raise
+
+    def _finish(self, batch: list[_Job]) -> None:
+        texts = [text for job in batch for text in job.texts]
+        scores = self._score(texts)
+        if len(scores) != len(texts):
+            raise RuntimeError(f"the classifier gave {len(scores)} scores for {len(texts)} texts")
+        self._observe(len(texts))
+        start = 0
+        for job in batch:
+            job.result = scores[start : start + len(job.texts)]
+            start += len(job.texts)
+            job.done.set()
 
 
 class BatchedClassifier:
