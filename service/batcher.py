@@ -2,8 +2,9 @@
 
 A text encoder costs far less per text in a batch than alone (one matrix product
 instead of many), so under threaded workers the requests of one process hand their texts
-to a scoring thread, which waits a few milliseconds for company and scores everything
-that came in one ``classifier.score`` call. The classifier promises the same scores
+to a scoring thread, which scores everything that queued up while it was busy in one
+``classifier.score`` call: under load the batches grow with the load, and a request
+that arrives alone is scored at once. The classifier promises the same scores
 alone or in any batch, so batching changes how fast a decision is made, never what it is.
 
 Two lanes, each with its own thread: texts over ``long_text_chars`` (in one request) are
@@ -32,9 +33,14 @@ class Overloaded(Exception):
 
 @dataclass
 class BatchSettings:
-    """How long a batch waits for company, and how large it may grow."""
+    """How long a batch waits for company, and how large it may grow.
 
-    max_wait_seconds: float = 0.002
+    By default a batch waits for nobody: it takes what queued up while the previous
+    batch was being scored. Under load that forms batches as large as the load (each
+    batch takes as long as the requests arriving during it need); alone, a request is
+    scored at once, with no added latency."""
+
+    max_wait_seconds: float = 0.0
     max_texts: int = 64
     max_queued_texts: int = 4096
     long_text_chars: int = 4000
@@ -91,8 +97,8 @@ class _Lane:
             self._thread.start()
 
     def _take_batch(self) -> list[_Job]:
-        """Wait for a first job, then for company until the batch is full or the first
-        job has waited ``max_wait_seconds``."""
+        """Wait for a first job, then take what is queued, and wait for company until the
+        batch is full or the first job has waited ``max_wait_seconds``."""
         settings = self._settings
         with self._ready:
             while not self._jobs:
