@@ -32,11 +32,19 @@ def test_every_library_example_passes_with_its_classifier(library) -> None:
 def test_civility_is_the_documented_default(library) -> None:
     policy = library.policies["civility"]
     rules = {rule.id: rule for rule in policy.rules}
-    assert list(rules) == ["threat", "identity_attack", "insult", "profanity", "spam"]
+    assert list(rules) == [
+        "threat",
+        "identity_attack",
+        "insult",
+        "group_insult",
+        "profanity",
+        "spam",
+    ]
     expected = {
         "threat": ("remove", 2, "P90D"),
         "identity_attack": ("remove", 2, "P180D"),
         "insult": ("label", 1, "P30D"),
+        "group_insult": ("label", 1, "P30D"),
         "spam": ("hold_for_review", 1, "P30D"),
     }
     for rule_id, (action, weight, expiry) in expected.items():
@@ -51,6 +59,8 @@ def test_civility_is_the_documented_default(library) -> None:
     for rule in policy.rules:
         assert len(rule.examples.match) >= 3 and len(rule.examples.no_match) >= 3
         assert rule.description and rule.title and rule.notice
+        # Every notice of the default policy is also written in French.
+        assert dict(rule.translations).keys() == {"fr"}, rule.id
     assert policy.classifier == "text-linear"
     model_labels = {label for label in policy.labels() if not label.startswith("lexicon:")}
     assert model_labels == {"toxicity", "insult", "threat", "identity_attack", "profanity", "spam"}
