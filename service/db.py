@@ -6,6 +6,8 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +15,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -178,6 +181,18 @@ def make_engine(
             conn.exec_driver_sql(f"SET LOCAL idle_in_transaction_session_timeout = {ms}")
 
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write, queued for the write lock from its start as appends
+    are: on SQLite the host's append lock, then ``BEGIN IMMEDIATE`` under the busy
+    timeout. A plain transaction that reads first fails at once with "database is locked"
+    when it upgrades to write while another connection writes, without waiting."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(fairwitness_write=True)
+        with conn.begin():
+            yield conn
 
 
 def _lock_or_fail(fd: int, timeout_seconds: float) -> None:
