@@ -9,11 +9,10 @@ and the transaction rolls back: nothing is appended.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from service.clock import Clock, parse_rfc3339, rfc3339
 from service.db import appeal_resolutions, appeal_statements, appeal_tokens, appeals
 from service.ids import new_id
 from service.keys import ApiKey
+from service.params import CursorFormat
 from service.webhooks import enqueue_event
 
 MAX_STATEMENT = 5000
@@ -400,21 +400,13 @@ def _resolved_join():
     )
 
 
-def encode_cursor(decide_by: str, appeal_id: str) -> str:
-    raw = json.dumps([decide_by, appeal_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[str, str]:
-    """The position a cursor names; ``ValueError`` when it is not one we issued."""
-    try:
-        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
-        decide_by, appeal_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor") from exc
-    if not (isinstance(decide_by, str) and isinstance(appeal_id, str)):
-        raise ValueError("not a cursor")
-    return decide_by, appeal_id
+APPEAL_ID = re.compile(r"apl_[0-9A-HJKMNP-TV-Z]{26}")
+# A position in the reviewers' queue: the decide_by time (the log's fixed-width form)
+# and the appeal id, the order the queue is sorted in.
+APPEALS_CURSOR = CursorFormat(
+    "appeals",
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"), APPEAL_ID),
+)
 
 
 def list_appeals(
@@ -474,7 +466,7 @@ def list_appeals(
         }
         for r in rows
     ]
-    next_cursor = encode_cursor(rows[-1].decide_by, rows[-1].appeal_id) if more else None
+    next_cursor = APPEALS_CURSOR.encode(rows[-1].decide_by, rows[-1].appeal_id) if more else None
     return items, next_cursor
 
 

@@ -21,6 +21,7 @@ from limits.strategies import RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import limit_store
+from service.applog import UNMATCHED
 from service.keys import ApiKey, authenticate
 from service.problems import Problem, problem_response
 
@@ -150,6 +151,10 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
         strategy="fixed-window",
         key_prefix=_PREFIX,
         headers_enabled=False,
+        # Flask-Limiter exempts requests that match no route (404, 405) by default, which
+        # let anyone send unlimited requests with made-up paths or methods. Naming them
+        # puts them under the same per-address budget as every anonymous request.
+        request_identifier=lambda: request.endpoint or UNMATCHED,
     )
     # The only limits flask-limiter applies are the application's, so a request filter
     # exempts exactly the same requests, before any limit is resolved.

@@ -8,12 +8,11 @@ never shows the author's statement.
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from service import appeals as use_cases
+from service import params
 from service.auth import current_key, require_role
 from service.blueprints.webhooks import dispatcher
 from service.body import json_body
@@ -41,7 +40,7 @@ _view = AppealViewSchema()
 _list = AppealListSchema()
 _human_request = HumanDecisionRequestSchema()
 _human_result = ModerationResultSchema()
-APPEAL_ID = re.compile(r"apl_[0-9A-HJKMNP-TV-Z]{26}")
+APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -158,34 +157,13 @@ def file_appeal():
     ), 201
 
 
-def _bad_parameter(name: str, detail: str) -> Problem:
-    return Problem(400, "bad-parameter", detail, [field_error(f"#/query/{name}", detail)])
-
-
 @bp.get("/v1/appeals")
 @require_role("reviewer")
 def list_appeals():
     runtime = _runtime()
-    status = request.args.get("status", "open")
-    if status not in STATUSES:
-        raise _bad_parameter("status", "Must be open, resolved or all.")
-    raw_limit = request.args.get("limit", "")
-    limit = DEFAULT_LIMIT
-    if raw_limit:
-        limit = int(raw_limit) if raw_limit.isdigit() and len(raw_limit) < 6 else -1
-        if not 1 <= limit <= MAX_LIMIT:
-            raise _bad_parameter("limit", f"An integer from 1 to {MAX_LIMIT}.")
-    cursor = None
-    if request.args.get("cursor"):
-        try:
-            cursor = use_cases.decode_cursor(request.args["cursor"])
-        except ValueError:
-            raise Problem(
-                400,
-                "bad-cursor",
-                "The cursor is not one this service issued.",
-                [field_error("#/query/cursor", "Not a valid cursor.")],
-            ) from None
+    status = params.choice(request.args, "status", STATUSES, "open")
+    limit = params.limit(request.args, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+    cursor = params.cursor(request.args, use_cases.APPEALS_CURSOR)
     with runtime.engine.connect() as conn:
         items, next_cursor = use_cases.list_appeals(
             conn,
@@ -193,7 +171,7 @@ def list_appeals():
             status=status,
             now=runtime.clock(),
             limit=limit,
-            cursor=cursor,
+            cursor=cursor,  # type: ignore[arg-type]  # two fields, by APPEALS_CURSOR
         )
     return _list.dump({"appeals": items, "next_cursor": next_cursor})
 

@@ -18,10 +18,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import head, latest_checkpoint
+from service import params
 from service import web_views as views
 from service.blueprints import appeals, decisions, log, policies, transparency
 from service.blueprints.log import NDJSON, entry_view
-from service.log_query import parse_query
+from service.log_query import DEFAULT_LIMIT, parse_query
 from service.problems import Problem, field_error
 
 bp = Blueprint("web", __name__)
@@ -130,11 +131,11 @@ def log_page():
         apps = views.known_apps(conn)
     args = views.query_args(query)
     more = dict(args)
-    if request.args.get("limit"):
+    if query.limit != DEFAULT_LIMIT:
         more["limit"] = str(query.limit)
     older = url_for("web.log_page", **more, cursor=cursor) if cursor else None
     api_args = {**args, "order": query.order}
-    if request.args.get("cursor"):
+    if request.args.get("cursor"):  # already checked by parse_query
         api_args["cursor"] = request.args["cursor"]
     return render_template(
         "log.html",
@@ -206,24 +207,13 @@ def policies_page():
     return render_template("policies.html", policies=policies.list_policies()["policies"])
 
 
-def _version_arg(name: str) -> str | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    if not VERSION.fullmatch(value):
-        raise Problem(
-            400,
-            "bad-parameter",
-            f"{name} must be a policy version, sha256:<64 hex>.",
-            [field_error(f"#/query/{name}", "Not a policy version.")],
-        )
-    return value
-
-
 @bp.get("/policies/<policy_id>")
 def policy_page(policy_id: str):
     detail = policies.get_policy(policy_id)
-    old, new = _version_arg("from"), _version_arg("to")
+    old, new = (
+        params.matching(request.args, name, VERSION, "A policy version, sha256:<64 hex>.")
+        for name in ("from", "to")
+    )
     diff = None
     if old or new:
         if not (old and new):
@@ -276,9 +266,9 @@ CHART_MIN_DAYS = 14
 @bp.get("/transparency")
 def transparency_page():
     report = transparency.get_transparency()
-    # The request's own values (already validated by the JSON view): the report's window
-    # is text for comparing with log times, and does not always parse back.
-    window = {k: request.args[k] for k in ("since", "until") if request.args.get(k)}
+    # The window as the JSON view parsed it (``service.params.time``): fixed-width UTC
+    # that always parses back.
+    window = {k: v for k, v in report["window"].items() if v}
     days, clipped = views.chart_days(
         _runtime().clock(), window.get("since"), window.get("until"), CHART_DAYS
     )

@@ -224,3 +224,61 @@ def test_overlong_query_strings_are_refused(make_app):
     assert resp.get_json()["errors"][0]["pointer"] == "#/query"
     contract.assert_conforms("/v1/log/entries", "GET", resp)
     assert client.get("/log?app=" + "a" * 300).status_code == 414
+
+
+def _request_series(client) -> set[tuple]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        tuple(sorted(sample.labels.items()))
+        for family in text_string_to_metric_families(text)
+        if family.name == "fairwitness_http_requests"
+        for sample in family.samples
+        if sample.name == "fairwitness_http_requests_total"
+    }
+
+
+def _random_requests(client, count: int, environ: dict) -> list[int]:
+    """``count`` requests with made-up methods and paths; their statuses."""
+    import random
+
+    rng = random.Random(7)
+    statuses = []
+    for i in range(count):
+        method = "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=rng.randint(3, 12)))
+        if i % 2:
+            path = "/" + "/".join(f"{rng.getrandbits(40):x}" for _ in range(rng.randint(1, 3)))
+        else:
+            path = rng.choice(["/v1/moderations", "/v1/log/entries", "/log", "/v1/appeals"])
+        statuses.append(client.open(path, method=method, environ_base=environ).status_code)
+    return statuses
+
+
+def test_made_up_methods_and_paths_add_no_metric_series(make_app):
+    app = make_app(rate_limit_storage="off")
+    client = app.test_client()
+    client.get("/metrics")  # its own series exists before the first count
+    before = _request_series(client)
+    statuses = _random_requests(client, 2000, FLOODER)
+    assert set(statuses) <= {404, 405}
+    added = _request_series(client) - before
+    labels = {(dict(s)["method"], dict(s)["route"], dict(s)["status"]) for s in added}
+    assert {m for m, _, _ in labels} <= {"other"}, labels
+    assert {r for _, r, _ in labels} <= {"unmatched"}, labels
+    assert len(added) <= 2, added  # other × unmatched × (404, 405)
+
+
+def test_unmatched_routes_and_methods_share_the_anonymous_budget(make_app):
+    app = make_app(rate_limit_public="50 per minute")
+    client = app.test_client()
+    statuses = _random_requests(client, 2000, FLOODER)
+    assert set(statuses[:50]) <= {404, 405}
+    assert set(statuses[50:]) == {429}
+    # The budget is the address's, over every route: a real page is refused too …
+    assert_limited(client.get("/v1/log/entries", environ_base=FLOODER))
+    # … while another address is served, and /metrics shows no new series for either.
+    assert client.get("/v1/log/entries", environ_base=NEIGHBOUR).status_code == 200
+    assert client.open("/nope", method="BREW", environ_base=NEIGHBOUR).status_code == 404
+    labels = {dict(s)["method"] for s in _request_series(client)}
+    assert "BREW" not in labels
