@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import islice
 from typing import NamedTuple
 
 from policies.model import (
@@ -27,6 +28,10 @@ from policies.model import (
     Strike,
     most_severe,
 )
+
+MAX_SPANS_PER_PATTERN = 64
+"""How many matches of one regex condition are kept as spans: enough to show what matched,
+and a bound on the time and log space a text full of matches can take."""
 
 LEXICON_HIT = 0.5
 """A word list counts as matched at this score or above (the lexicon classifier gives 1.0)."""
@@ -220,7 +225,8 @@ def _compile_regex(condition: RegexCondition) -> _Check:
         if search(text) is None:
             return _NOT_HELD
         # An empty match holds the rule but marks no characters.
-        return _Result(True, spans=tuple(m.span() for m in finditer(text) if m.end() > m.start()))
+        found = islice(finditer(text), MAX_SPANS_PER_PATTERN)
+        return _Result(True, spans=tuple(m.span() for m in found if m.end() > m.start()))
 
     return check
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from policies.model import (
     most_severe,
     severity,
 )
+from policies.regex import compile_pattern
 
 EXAMPLES = Examples(match=("a",), no_match=("b",))
 
@@ -70,8 +70,10 @@ def strike(weight: int, expires: str) -> Strike:
     return Strike(weight=weight, expires_after=parse_duration(expires))
 
 
-def regex(pattern: str, flags: int = re.IGNORECASE) -> RegexCondition:
-    return RegexCondition(source=pattern, pattern=re.compile(pattern, flags))
+def regex(pattern: str, *, case_sensitive: bool = False) -> RegexCondition:
+    return RegexCondition(
+        source=pattern, pattern=compile_pattern(pattern, case_sensitive=case_sensitive)
+    )
 
 
 def test_severity_ladder() -> None:
@@ -114,7 +116,7 @@ def test_regex_condition_gives_spans_in_the_original_text() -> None:
     assert match is not None
     assert [text[s:e] for s, e in match.spans] == ["BUY now", "buy  now"]
     assert match.labels == ()
-    sensitive = make_rule("r", regex("buy now", flags=0))
+    sensitive = make_rule("r", regex("buy now", case_sensitive=True))
     assert match_rule(sensitive, {}, "BUY NOW") is None
 
 
