@@ -79,7 +79,10 @@ def _explained(source: str, exc: re2.error) -> PatternError:
         detail = detail.decode("utf-8", "replace")
     detail = str(detail)
     for operator, name in _UNSUPPORTED:
-        if operator in detail:
+        # RE2 names at most "(?P" of a named backreference: look for it in the source.
+        if operator in detail or (operator == "(?P=" and detail.endswith("(?P")):
+            if operator not in source:
+                continue
             return PatternError(f"uses {name} ({operator}…): {_ADVICE}", _find(source, operator))
     if detail.startswith("invalid perl operator: (?") and _VERBOSE_FLAG in detail:
         return PatternError(
