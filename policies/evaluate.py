@@ -52,7 +52,8 @@ Span = tuple[int, int]
 class RuleMatch:
     """A rule that matched, with what made it match: the score and ``lexicon:`` labels
     whose conditions held (in rule order, without repeats; conditions under ``not`` never
-    count) and the spans of the original text its regexes found."""
+    count) and the spans of the original text its regexes found (the first
+    ``MAX_SPANS_PER_PATTERN`` of each)."""
 
     rule: Rule
     labels: tuple[str, ...]
