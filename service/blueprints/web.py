@@ -3,8 +3,10 @@
 Each page is the HTML face of a JSON route and gets its data from the very view
 function that route runs (``GET /v1/decisions/{id}`` for ``/decisions/{id}``, and so
 on), so the two cannot drift apart. The log's filters are parsed by
-``service.log_query.parse_query``, as for ``GET /v1/log/entries``. Read-only: nothing
-here opens a write transaction.
+``service.log_query.parse_query``, as for ``GET /v1/log/entries``. Read-only but for
+one form: the appeal form files through ``POST /v1/appeals``'s own path
+(``appeals.file_as``), so its checks and limits are the API's; nothing else here opens
+a write transaction.
 """
 
 from __future__ import annotations
