@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, Row, and_, insert, select
 
 from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, log_entries
@@ -137,6 +137,39 @@ def _decide_within(policies: Mapping[str, Policy], policy_id: str):
     return policy.appeals.decide_within if policy else DEFAULT_DECIDE_WITHIN
 
 
+def _authorise(
+    conn: Connection, decision_id: str, token: str | None, key: ApiKey | None
+) -> tuple[dict, Row | None, str]:
+    """The decision, its stored token row and who files (``author`` or ``app``), once
+    ``token`` or ``key`` proves the right to appeal it; raises ``NotFound``, ``Conflict``
+    (an allow decision) or ``Forbidden`` otherwise. Reads only rows that never change."""
+    decision = _decision(conn, decision_id)
+    if decision is None:
+        raise NotFound(f"No decision {decision_id!r}.")
+    if decision["action"] == "allow":
+        raise Conflict("An allow decision took no action; there is nothing to appeal.")
+    stored = conn.execute(
+        select(appeal_tokens).where(appeal_tokens.c.decision_id == decision_id)
+    ).first()
+    if token is not None:
+        if stored is None or not hmac.compare_digest(bytes(stored.token_hash), hash_token(token)):
+            raise Forbidden("The appeal token does not belong to this decision.", "#/token")
+        return decision, stored, "author"
+    assert key is not None
+    if key.app != decision["app"]:
+        raise Forbidden(
+            f"Only the app that asked for the decision "
+            f"({decision['app']}) may appeal it with its key."
+        )
+    return decision, stored, "app"
+
+
+def authenticate_author(conn: Connection, decision_id: str, token: str) -> None:
+    """Check, outside any write, that ``token`` is the appeal token of ``decision_id``;
+    raises ``NotFound``, ``Conflict`` or ``Forbidden`` as ``file_appeal`` would."""
+    _authorise(conn, decision_id, token, None)
+
+
 def file_appeal(
     *,
     decision_id: str,
@@ -156,28 +189,7 @@ def file_appeal(
     with log.append() as tx:
         conn = tx.conn
         now = clock()
-        decision = _decision(conn, decision_id)
-        if decision is None:
-            raise NotFound(f"No decision {decision_id!r}.")
-        if decision["action"] == "allow":
-            raise Conflict("An allow decision took no action; there is nothing to appeal.")
-        stored = conn.execute(
-            select(appeal_tokens).where(appeal_tokens.c.decision_id == decision_id)
-        ).first()
-        if token is not None:
-            if stored is None or not hmac.compare_digest(
-                bytes(stored.token_hash), hash_token(token)
-            ):
-                raise Forbidden("The appeal token does not belong to this decision.", "#/token")
-            filed_by = "author"
-        else:
-            assert key is not None
-            if key.app != decision["app"]:
-                raise Forbidden(
-                    f"Only the app that asked for the decision "
-                    f"({decision['app']}) may appeal it with its key."
-                )
-            filed_by = "app"
+        decision, stored, filed_by = _authorise(conn, decision_id, token, key)
         deadline = (
             stored.deadline
             if stored is not None

@@ -1,10 +1,15 @@
-"""Rate limits: a per-address budget on everything anonymous, and narrower ones on appeals.
+"""Rate limits: a per-address budget on everything anonymous, and one on refused appeal
+attempts.
 
 Flask-Limiter counts, with the fixed-window strategy, in memory (each server process
 alone) or in the database (``service.limit_store``, shared by every server). Requests
 that carry a valid API key are not counted against the address: a client app is limited
 only by the limit set on its key, if any. A refusal is a 429 with ``Retry-After``:
 problem+json on the API, an error page on the web pages.
+
+Every limit is keyed by something the counted client controls alone: its address, or
+its own authenticated key. None is keyed by a decision, subject or app, which strangers
+can name: counting those would let anyone spend someone else's budget.
 """
 
 from __future__ import annotations
@@ -54,8 +59,7 @@ class RateLimits:
     """The app's limiter and the limits the views apply themselves."""
 
     limiter: Limiter | None
-    appeals_per_ip: RateLimitItem | None
-    appeals_per_decision: RateLimitItem | None
+    appeal_failures_per_ip: RateLimitItem | None
     now: Callable[[], float]
 
     def hit(self, item: RateLimitItem | None, scope: str, identity: str, who: str) -> None:
@@ -122,18 +126,16 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     if settings.rate_limit_storage not in STORAGES:
         raise ValueError(f"FAIRWITNESS_RATE_LIMIT_STORAGE: must be one of {', '.join(STORAGES)}")
     public = parse_limit(settings.rate_limit_public, "FAIRWITNESS_RATE_LIMIT_PUBLIC")
-    per_ip = parse_limit(
-        settings.rate_limit_appeals_per_ip, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP"
-    )
-    per_decision = parse_limit(
-        settings.rate_limit_appeals_per_decision, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION"
+    appeal_failures = parse_limit(
+        settings.rate_limit_appeal_failures_per_ip,
+        "FAIRWITNESS_RATE_LIMIT_APPEAL_FAILURES_PER_IP",
     )
 
     def now() -> float:
         return clock().timestamp()
 
     if settings.rate_limit_storage == "off":
-        limits = RateLimits(None, None, None, now)
+        limits = RateLimits(None, None, now)
         app.extensions["fairwitness_limits"] = limits
         return limits
     if settings.rate_limit_storage == "database":
@@ -159,7 +161,7 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     # The only limits flask-limiter applies are the application's, so a request filter
     # exempts exactly the same requests, before any limit is resolved.
     limiter.request_filter(_exempt)
-    limits = RateLimits(limiter, per_ip, per_decision, now)
+    limits = RateLimits(limiter, appeal_failures, now)
     app.extensions["fairwitness_limits"] = limits
 
     @app.errorhandler(RateLimitExceeded)
