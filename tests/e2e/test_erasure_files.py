@@ -60,7 +60,7 @@ def test_erasure_leaves_no_copy_in_the_instance_directory(tmp_path):
         instance_dir, database_url, policy_dir=str(_full_excerpt_policies(tmp_path))
     )
     server = Gunicorn(env, log_path=instance_dir / "gunicorn.log")
-    base = server.start()
+    base = server.start(timeout=180)
     auth = {"Authorization": f"Bearer {key}"}
     try:
         posted = {}
@@ -158,7 +158,7 @@ def test_existing_instance_files_open_to_others_are_made_private_at_start(tmp_pa
         path.chmod(0o755 if path.is_dir() else 0o644)
     assert _open_modes(instance_dir)
     server = Gunicorn(env, log_path=tmp_path / "gunicorn.log")
-    server.start()
+    server.start(timeout=180)
     try:
         assert _open_modes(instance_dir) == {}
         assert "private (it was mode 644)" in server.output()
