@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from service.db import appeal_statements, decision_content, init_database, make_engine
 from service.instance import init_instance
 from tests.conftest import LIBRARY, make_key
+from tests.openapi_contract import assert_conforms
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 SECRET_TEXT = "my neighbour Ada Quill at 12 Elm Street is an idiot"
@@ -283,11 +284,14 @@ def test_erase_removes_the_public_excerpt_and_content_ref_and_the_entry_still_ve
         headers={"Authorization": f"Bearer {full_excerpt_app['key']}"},
     )
     assert resp.status_code == 201, resp.get_data(as_text=True)
+    assert_conforms("/v1/moderations", "POST", resp)
     decision = resp.get_json()["decision"]
     # The hashed body holds a commitment, never the words.
     assert set(decision["excerpt"]) == {"commitment"}
     assert "Quill" not in json.dumps(decision)
-    view = client.get(f"/v1/decisions/{decision['id']}").get_json()
+    shown = client.get(f"/v1/decisions/{decision['id']}")
+    assert_conforms("/v1/decisions/{decision_id}", "GET", shown)
+    view = shown.get_json()
     assert view["excerpt"]["text"] == SECRET_TEXT and view["excerpt"]["erased_at"] is None
     assert "Ada Quill" in client.get(f"/decisions/{decision['id']}").get_data(as_text=True)
 
@@ -296,7 +300,9 @@ def test_erase_removes_the_public_excerpt_and_content_ref_and_the_entry_still_ve
 
     row = content_row({"url": full_excerpt_app["url"]}, decision["id"])
     assert (row.text, row.salt, row.content_ref, row.excerpt, row.excerpt_salt) == (None,) * 5
-    after = client.get(f"/v1/decisions/{decision['id']}").get_json()
+    shown = client.get(f"/v1/decisions/{decision['id']}")
+    assert_conforms("/v1/decisions/{decision_id}", "GET", shown)
+    after = shown.get_json()
     assert after["entry"] == view["entry"]
     assert after["excerpt"] == {"text": None, "salt": None, "erased_at": row.erased_at}
     page = client.get(f"/decisions/{decision['id']}").get_data(as_text=True)
@@ -335,6 +341,7 @@ def test_an_entry_logged_with_its_excerpt_inline_still_renders_and_verifies(
         tx.add(legacy)
     view = client.get(f"/v1/decisions/{legacy['id']}")
     assert view.status_code == 200
+    assert_conforms("/v1/decisions/{decision_id}", "GET", view)
     assert view.get_json()["entry"]["excerpt"] == legacy["excerpt"]
     assert view.get_json()["excerpt"] is None
     assert "(logged inline)" in client.get(f"/decisions/{legacy['id']}").get_data(as_text=True)
