@@ -213,34 +213,42 @@ def _lock_or_fail(fd: int, timeout_seconds: float) -> None:
         pause = min(pause * 2, 0.001)
 
 
-PURGE_ATTEMPTS = 3
-
-
-def purge_erased(engine: Engine) -> bool:
+def purge_erased(engine: Engine, wait_seconds: float = 60.0) -> bool:
     """Remove the copies of just-erased rows that the database keeps in its own files;
     False when they may remain (SQLite readers kept the checkpoint from finishing).
 
     SQLite: every connection runs with ``secure_delete``, so the erasing UPDATE zeroed
     the old values in the pages it rewrote, but the old page images stay in the
     write-ahead log; a ``TRUNCATE`` checkpoint copies the log into the database file and
-    cuts the log to zero bytes. It waits (the busy timeout, a few times) for readers of
-    older snapshots to finish.
+    cuts the log to zero bytes. It can finish only when no reader is on an older
+    snapshot (a long export, say). A checkpoint that waits blocks every writer, so each
+    try gives up at once and the next comes a moment later, for up to
+    ``wait_seconds``: appends go on meanwhile.
 
     PostgreSQL: an UPDATE leaves the old row version in the table until VACUUM removes
     it; this vacuums the tables that hold erasable content. Copies outside the database
-    server's tables (its WAL archive, replicas' lag, backups) are the operator's to expire
+    server's tables (its WAL archive, replicas, backups) are the operator's to expire
     (docs/operations.md, "Erasure").
     """
     if engine.dialect.name == "sqlite":
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            for _ in range(PURGE_ATTEMPTS):
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy, wal_frames, _copied = cursor.fetchone()
-                if busy == 0 and wal_frames in (0, -1):
-                    return True
-            return False
+            cursor.execute("PRAGMA busy_timeout")
+            (busy_timeout,) = cursor.fetchone()
+            cursor.execute("PRAGMA busy_timeout=0")
+            deadline = time.monotonic() + wait_seconds
+            try:
+                while True:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy, wal_frames, _copied = cursor.fetchone()
+                    if busy == 0 and wal_frames in (0, -1):
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.05)
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
         finally:
             raw.close()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
