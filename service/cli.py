@@ -31,6 +31,8 @@ def main() -> None:
 
     # Key actions and other events go to stderr as JSON lines; stdout stays for results.
     configure_logging()
+    # Whatever a command creates (database, keys, key files) is for this user alone.
+    os.umask(0o077)
 
 
 @main.command()
@@ -47,7 +49,13 @@ def init(demo_key: bool) -> None:
     from policies.load import load_policy_dir
     from service.clock import system_clock
     from service.db import api_keys, init_database, make_engine, write_transaction
-    from service.instance import init_instance, load_instance, signers_for
+    from service.instance import (
+        InstanceError,
+        init_instance,
+        load_instance,
+        secure_instance_files,
+        signers_for,
+    )
     from service.keys import create_key
     from service.publish import publish_all
     from service.runtime import build_judges
@@ -55,10 +63,14 @@ def init(demo_key: bool) -> None:
     settings = _settings()
     policies = load_policy_dir(settings.policy_dir)
     build_judges(policies)
+    url = settings.effective_database_url
+    try:
+        secure_instance_files(settings.instance_dir, url)
+    except InstanceError as exc:
+        raise click.ClickException(str(exc)) from exc
     created = init_instance(settings.instance_dir)
     for name in created:
         _say(f"created {settings.instance_dir / name}")
-    url = settings.effective_database_url
     init_database(url)
     engine = make_engine(url)
     signers = signers_for(load_instance(settings.instance_dir), settings.log_origin)

@@ -1,10 +1,13 @@
-"""What of a text the public log may show, per the policy's ``public_excerpt``."""
+"""What of a text the public may read, per the policy's ``public_excerpt``, and the
+commitment to it that the log holds instead of the excerpt itself."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import re2
+
+from service.privacy import content_commitment
 
 MASK = "█"
 # Personal data a bystander should never read in a public log, even in a "redacted" excerpt.
@@ -34,3 +37,17 @@ def public_excerpt(mode: str, text: str, spans: Sequence[tuple[int, int]]) -> st
             if not chars[i].isspace():
                 chars[i] = MASK
     return "".join(chars)
+
+
+def excerpt_field(salt: bytes, excerpt: str | None) -> dict | None:
+    """The decision body's ``excerpt``: ``{"commitment": "sha256:…"}`` of salt ‖ UTF-8
+    excerpt, or None when the policy publishes none.
+
+    The excerpt itself is kept beside the log and served next to the entry, so erasure
+    can delete it while the entry still verifies; the salt (served with the excerpt,
+    erased with it) stops anyone from confirming a guessed text against the commitment
+    once the excerpt is gone.
+    """
+    if excerpt is None:
+        return None
+    return {"commitment": content_commitment(salt, excerpt)}

@@ -115,7 +115,8 @@ class DecisionSchema(Schema):
     content_action = fields.String(required=True, validate=validate.OneOf(ACTION_NAMES))
     automated = fields.Boolean(required=True)
     notice = fields.String(allow_none=True, required=True)
-    excerpt = fields.String(allow_none=True, required=True)
+    # ``{"commitment": "sha256:…"}`` or null; older entries hold the excerpt text itself.
+    excerpt = fields.Raw(allow_none=True, required=True)
     strike = fields.Nested(StrikeSchema, allow_none=True, required=True)
     escalation = fields.Nested(EscalationSchema, allow_none=True, required=True)
 
@@ -239,8 +240,15 @@ class PublicReceiptSchema(Schema):
     checkpoint = fields.String(required=True)
 
 
+class PublishedExcerptSchema(Schema):
+    text = fields.String(allow_none=True, required=True)
+    salt = fields.String(allow_none=True, required=True)
+    erased_at = fields.String(allow_none=True, required=True)
+
+
 class DecisionViewSchema(Schema):
     entry = fields.Dict(required=True)
+    excerpt = fields.Nested(PublishedExcerptSchema, allow_none=True, required=True)
     receipt = fields.Nested(PublicReceiptSchema, required=True)
     related = fields.List(fields.Nested(LogEntrySchema), required=True)
 

@@ -176,6 +176,11 @@ def log_ndjson():
 def decision_page(decision_id: str):
     view = decisions.get_decision(decision_id)
     entry = view["entry"]
+    published = view["excerpt"]
+    # Older entries hold the excerpt inline; newer ones commit to one served beside them.
+    excerpt = entry["excerpt"] if isinstance(entry["excerpt"], str) else None
+    if published is not None:
+        excerpt = published["text"]
     policy = entry["policy"]
     with _runtime().engine.connect() as conn:
         source = views.policy_source(conn, policy["id"], policy["version"])
@@ -183,11 +188,7 @@ def decision_page(decision_id: str):
     rules = []
     for rule in entry["rules"]:
         text = texts.get(rule["id"], {})
-        segments = (
-            views.excerpt_segments(entry["excerpt"], rule["spans"])
-            if entry["excerpt"] is not None
-            else None
-        )
+        segments = views.excerpt_segments(excerpt, rule["spans"]) if excerpt is not None else None
         rules.append(
             {
                 **rule,
@@ -200,6 +201,8 @@ def decision_page(decision_id: str):
     return render_template(
         "decision.html",
         entry=entry,
+        excerpt=excerpt,
+        excerpt_erased_at=published["erased_at"] if published is not None else None,
         rules=rules,
         receipt=receipt,
         related=[views.entry_row(r) for r in view["related"]],
