@@ -70,8 +70,8 @@ class Gunicorn:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 60.0) -> str:
-        port = free_port()
+    def start(self, timeout: float = 60.0, port: int | None = None) -> str:
+        port = port or free_port()
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(
