@@ -31,9 +31,7 @@ def logged_decision(client, decision_id: str) -> dict:
 
 
 def test_analyze_scores_every_requested_attribute_and_logs_the_decision(client, auth):
-    answer = analyze(
-        client, request_for(THREAT, "TOXICITY", "THREAT", "INSULT"), headers=auth
-    )
+    answer = analyze(client, request_for(THREAT, "TOXICITY", "THREAT", "INSULT"), headers=auth)
     assert answer.status_code == 200
     body = answer.get_json()
     assert set(body["attributeScores"]) == {"TOXICITY", "THREAT", "INSULT"}
@@ -95,9 +93,7 @@ def test_do_not_store_keeps_only_the_commitment(client, auth, app):
 
     from service.db import decision_content
 
-    body = analyze(
-        client, request_for(THREAT, "THREAT", doNotStore=True), headers=auth
-    ).get_json()
+    body = analyze(client, request_for(THREAT, "THREAT", doNotStore=True), headers=auth).get_json()
     assert body["decision"]["content_stored"] is False
     engine = app.extensions["fairwitness"].engine
     with engine.connect() as conn:
