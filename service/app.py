@@ -23,6 +23,8 @@ from service.blueprints import (
     health,
     log,
     moderations,
+    openai_moderations,
+    perspective,
     policies,
     transparency,
     web,
@@ -55,7 +57,18 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     outage.register(app, runtime.engine)
     _bound_query(app, settings.max_query_bytes)
     init_rate_limits(app, settings, runtime.engine, clock)
-    for module in (moderations, decisions, log, policies, health, appeals, transparency, webhooks):
+    for module in (
+        moderations,
+        decisions,
+        log,
+        policies,
+        health,
+        appeals,
+        transparency,
+        webhooks,
+        perspective,
+        openai_moderations,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(web.bp)
 

@@ -45,6 +45,8 @@ class Item:
     user_id: str
     policy_id: str
     content_ref: str | None = None
+    # False when the client asked that the text not be kept: only its commitment is.
+    store_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def moderate(
                     "decision_id": decision_id,
                     "app": app,
                     "content_ref": item.content_ref,
-                    "text": item.text,
+                    "text": item.text if item.store_text else None,
                     "salt": salt,
                     "erased_at": None,
                     "excerpt": excerpt,

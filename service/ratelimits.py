@@ -33,6 +33,8 @@ from service.problems import Problem, problem_response
 STORAGES = ("memory", "database", "off")
 # Probes and scrapes come from the platform, not the public: never limited.
 _UNLIMITED_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
+# Google's API clients send the key in the query string; only these routes read it there.
+QUERY_KEY_ENDPOINTS = frozenset({"perspective.analyze"})
 _PREFIX = "fw"
 
 
@@ -101,15 +103,26 @@ def request_key() -> ApiKey | None:
     """The valid API key the request carries, looked up once per request (never cached
     beyond it, so a revocation takes effect on the next request)."""
     if "api_key_checked" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        token = presented_token()
         key = None
-        if scheme.lower() == "bearer" and token.strip():
+        if token is not None:
             runtime = current_app.extensions["fairwitness"]
             with runtime.engine.connect() as conn:
-                key = authenticate(conn, token.strip(), runtime.clock())
+                key = authenticate(conn, token, runtime.clock())
         g.api_key_checked = key
     return g.api_key_checked
+
+
+def presented_token() -> str | None:
+    """The API key the request presents: ``Authorization: Bearer``, or ``?key=`` on the
+    routes that emulate an API whose clients send it that way."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if request.endpoint in QUERY_KEY_ENDPOINTS:
+        return request.args.get("key", "").strip() or None
+    return None
 
 
 def _exempt() -> bool:
