@@ -3,15 +3,11 @@ spans point at the characters the author wrote."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 
 from classifiers.lexicon import LexiconClassifier
 from classifiers.normalize import JOIN_MARK, normalize
 from classifiers.protocol import Classifier, Span
-from policies.load import load_policy_dir
 
 LISTS = {
     "profanity": ["fuck", "shit", "ass", "holy shit"],
@@ -162,21 +158,14 @@ def test_an_empty_list_never_matches() -> None:
     assert LexiconClassifier({"x": []}).score(["anything"]) == [{"lexicon:x": 0.0}]
 
 
-def test_scoring_a_thousand_short_texts_is_fast() -> None:
-    library = load_policy_dir(Path(__file__).resolve().parents[2] / "policies" / "library")
-    lexicon = LexiconClassifier(library.lexicons)
-    samples = [
-        "Thanks for the tips, this helped a lot!",
-        "you are such an 1d10t, honestly",
-        "Check my new post about bread 2024",
-        "Привет, как дела? Всё хорошо.",
-        "f u c k this weather",
-    ]
-    texts = [f"{samples[i % len(samples)]} #{i}" for i in range(1000)]
-    lexicon.score(texts)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        lexicon.score(texts)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.05, f"{best * 1000:.1f} ms"
+def test_words_of_a_term_match_across_any_run_of_non_letters() -> None:
+    # The pattern allows a bounded gap; longer gaps in the text are shortened first, so
+    # a term still matches however far apart its words are written, and the span still
+    # covers the whole phrase as written.
+    lexicon = LexiconClassifier({"threats": ["kill you"]})
+    for gap in (" ", " " * 9, " -_- " * 50, "\n" * 10_000):
+        text = f"I will kill{gap}you now"
+        assert lexicon.score([text]) == [{"lexicon:threats": 1.0}], repr(gap[:12])
+        [span] = lexicon.explain(text, "lexicon:threats")
+        assert text[span.start : span.end] == f"kill{gap}you"
+    assert lexicon.score(["skill" + " " * 20 + "you"]) == [{"lexicon:threats": 0.0}]
