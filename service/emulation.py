@@ -181,14 +181,18 @@ def decide_texts(
     texts: Sequence[str],
     user_id: str,
     store_text: bool,
+    language: str | None = None,
 ) -> list[Moderated]:
-    """One decision per text under the default policy, appended in one transaction."""
+    """One decision per text under the default policy, appended in one transaction;
+    ``language`` (a canonical BCP 47 tag) is the texts' stated language, else each
+    text's is detected."""
     items = [
         Item(
             text=text,
             user_id=user_id,
             policy_id=runtime.settings.default_policy,
             store_text=store_text,
+            language=language,
         )
         for text in texts
     ]

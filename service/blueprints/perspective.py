@@ -15,6 +15,7 @@ import secrets
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
+from policies.language import UNDETERMINED, canonical_tag
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.emulation import (
@@ -110,7 +111,12 @@ def analyze():
     user = loaded.get("session_id") or anonymous_user(secrets.token_hex(8))
     store_text = not loaded["do_not_store"]
     (decided,) = decide_texts(
-        runtime, app=current_key().app, texts=[text], user_id=user, store_text=store_text
+        runtime,
+        app=current_key().app,
+        texts=[text],
+        user_id=user,
+        store_text=store_text,
+        language=_stated_language(requested),
     )
     judge = runtime.judges[runtime.settings.default_policy]
     scores = decided.body["scores"]
@@ -146,15 +152,25 @@ def analyze():
     return Response(json.dumps(_response.dump(answer)), 200, mimetype="application/json")
 
 
+def _stated_language(requested: list[str]) -> str | None:
+    """The first requested language that is a well-formed tag, as the decision's stated
+    language; None (detect it) when none is."""
+    for tag in requested:
+        try:
+            return canonical_tag(tag)
+        except ValueError:
+            continue
+    return None
+
+
 def _answer_languages(body: dict, requested: list[str]) -> list[str]:
-    """The languages the text was judged in: the ones asked for, else the decision's."""
+    """The languages the text was judged in: the ones asked for, else the decision's
+    (detected), else English."""
     if requested:
         return requested
-    language = body.get("language")
-    if isinstance(language, dict) and language.get("code"):
-        return [language["code"]]
-    if isinstance(language, str):
-        return [language]
+    tag = body.get("language", {}).get("tag")
+    if tag and tag != UNDETERMINED:
+        return [tag]
     return ["en"]
 
 

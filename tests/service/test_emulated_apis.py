@@ -261,3 +261,18 @@ def test_openai_errors_without_a_key(client):
     assert answer.status_code == 401
     assert answer.get_json()["error"]["type"] == "authentication_error"
     assert json.loads(answer.get_data())["error"]["param"] is None
+
+
+def test_analyze_states_the_requested_language_or_answers_the_detected_one(client, auth):
+    french = "Les gens qui veulent sortir du nucléaire sont des crétins et devraient se taire."
+    body = analyze(client, request_for(french, "INSULT"), headers=auth).get_json()
+    assert body["languages"] == ["fr"]
+    decision = logged_decision(client, body["decision"]["id"])
+    assert decision["language"]["source"] == "detected"
+    assert decision["notice"].startswith("Votre publication")
+
+    body = analyze(client, request_for(french, "INSULT", languages=["en"]), headers=auth).get_json()
+    assert body["languages"] == ["en"]
+    decision = logged_decision(client, body["decision"]["id"])
+    assert decision["language"] == {"tag": "en", "source": "stated"}
+    assert decision["notice"].startswith("Your post")
