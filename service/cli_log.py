@@ -499,13 +499,13 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
             # Hand in every checkpoint the next entry reaches before feeding it, so its
             # root is compared the moment the recomputed tree reaches its size.
             while upcoming is not None and upcoming[0] <= auditor.size + 1:
-                auditor.check_checkpoint(upcoming[1])
+                auditor.check_checkpoint(upcoming[1], listed=True)
                 upcoming = next(notes, None)
             auditor.feed(index, leaf, entry)
             if auditor.size == latest.size:
                 break
     while upcoming is not None:  # checkpoints that the entries never reached
-        auditor.check_checkpoint(upcoming[1])
+        auditor.check_checkpoint(upcoming[1], listed=True)
         upcoming = next(notes, None)
     state = auditor.finish(latest_note)
 
