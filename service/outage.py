@@ -100,6 +100,12 @@ def _sqlite_cause(orig: sqlite3.Error) -> str | None:
     return None
 
 
+def is_storage_failure(err: BaseException) -> bool:
+    """True for "could not reach, lock or hear back from the database" (503), False for
+    errors that mean a bug, such as a constraint violation or a refused statement (500)."""
+    return failure_cause(err) is not None
+
+
 class OutageLog:
     """Per worker process: one warning when storage starts failing, one line when a
     request is served from it again, with how long it was out and how many were refused."""
