@@ -28,9 +28,9 @@ from service.emulation import (
     decide_texts,
     decision_summary,
     google_error,
-    summarise_problem,
+    in_envelope,
 )
-from service.problems import PROBLEM_JSON, Problem, marshmallow_errors
+from service.problems import Problem, marshmallow_errors
 from service.runtime import Runtime
 from service.schemas import PerspectiveAnalyzeRequestSchema, PerspectiveAnalyzeResponseSchema
 
@@ -47,13 +47,7 @@ _ALLOWED_QUERY = {"key", "alt", "prettyPrint"}
 @bp.after_request
 def _google_envelope(response: Response) -> Response:
     """Say every problem+json answer of these routes in Google's envelope."""
-    if response.mimetype != PROBLEM_JSON:
-        return response
-    summary = summarise_problem(json.loads(response.get_data()), response.status_code)
-    response.set_data(json.dumps(google_error(summary.status, summary.message)))
-    response.status_code = summary.status
-    response.mimetype = "application/json"
-    return response
+    return in_envelope(response, lambda p: google_error(p.status, p.message))
 
 
 def _bad(message: str) -> Problem:
