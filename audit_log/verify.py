@@ -15,11 +15,15 @@ Checks and their names (``VerificationError.check``):
 - ``inclusion_proof``: the proof does not lead from the leaf to the checkpoint root
   (RFC 9162 §2.1.3.2);
 - ``origin``, ``consistency_proof``: two checkpoints are not of one append-only log
-  (RFC 9162 §2.1.4.2); a failure here is evidence of a fork.
+  (RFC 9162 §2.1.4.2); a failure here is evidence of a fork;
+- ``excerpt``: a decision view's published excerpt does not open the commitment its
+  entry holds (``sha256:`` of salt ‖ UTF-8 excerpt).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -197,7 +201,45 @@ def verify_document(doc: Mapping, verifiers: Sequence[Verifier]) -> Checkpoint:
     body = doc[bodies[0]]
     if not isinstance(body, Mapping):
         raise VerificationError("receipt", f"{bodies[0]} must be a JSON object")
-    return verify_receipt(parse_receipt(doc["receipt"]), verifiers, body)
+    checkpoint = verify_receipt(parse_receipt(doc["receipt"]), verifiers, body)
+    check_excerpt(body, doc.get("excerpt"))
+    return checkpoint
+
+
+def check_excerpt(body: Mapping, published: object) -> None:
+    """Check that a published excerpt, ``{"text", "salt", ...}`` as a decision view
+    serves it beside the entry, opens the commitment in the entry's ``excerpt``.
+
+    Nothing to check when no excerpt is published or it was erased (its text and salt
+    are null): the commitment then links to nothing, by design.
+    """
+    if published is None:
+        return
+    if not isinstance(published, Mapping):
+        raise VerificationError("excerpt", "the published excerpt must be a JSON object or null")
+    text, salt = published.get("text"), published.get("salt")
+    if text is None and salt is None:
+        return
+    committed = body.get("excerpt")
+    commitment = committed.get("commitment") if isinstance(committed, Mapping) else None
+    if not isinstance(commitment, str) or not commitment.startswith("sha256:"):
+        raise VerificationError("excerpt", "an excerpt is published but the entry commits to none")
+    if not isinstance(text, str) or not isinstance(salt, str):
+        raise VerificationError("excerpt", "the excerpt's text and salt must be strings")
+    try:
+        salt_bytes = bytes.fromhex(salt)
+    except ValueError:
+        raise VerificationError("excerpt", "the excerpt's salt is not hex") from None
+    try:
+        text_bytes = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise VerificationError("excerpt", "the excerpt is not valid Unicode") from None
+    computed = "sha256:" + hashlib.sha256(salt_bytes + text_bytes).hexdigest()
+    if not hmac.compare_digest(computed, commitment):
+        raise VerificationError(
+            "excerpt",
+            f"the published excerpt hashes to {computed}, the entry commits to {commitment}",
+        )
 
 
 def verify_consistency(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> None:

@@ -23,6 +23,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from classifiers import datasets
 from classifiers.datasets import ABUSE_LABELS
+from classifiers.marked_block import with_block
 from classifiers.spans import SPAN_LABELS, mean_span_f1, predict_offsets
 
 Log = Callable[[str], None]
@@ -399,9 +400,5 @@ def write_markdown(report: Report, path: Path) -> None:
         path.write_text(block + "\n", encoding="utf-8")
         return
     text = path.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    text = with_block(text, BEGIN, END, block)
     path.write_text(text, encoding="utf-8")

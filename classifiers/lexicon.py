@@ -26,7 +26,13 @@ LABEL_PREFIX = "lexicon:"
 # What a term's letter may stand for in normalized text: the ambiguous 1 reads as i or l.
 _LETTER_CLASS = {"i": f"[i{AMBIGUOUS}]", "l": f"[l{AMBIGUOUS}]", AMBIGUOUS: f"[il{AMBIGUOUS}]"}
 _WORDS = re.compile(r"[^\W_]+")
-_BETWEEN_WORDS = r"[\W_]*"
+# Words of a term may be parted by any run of non-letters. A pattern that allowed runs of
+# any length would rescan a long run once per term sharing the first word ("i" and a
+# hundred thousand spaces), so the pattern allows at most MAX_GAP and longer runs in the
+# text are shortened to that before matching, which matches the same terms.
+MAX_GAP = 8
+_BETWEEN_WORDS = rf"[\W_]{{0,{MAX_GAP}}}"
+_LONG_GAP = re.compile(rf"[\W_]{{{MAX_GAP + 1},}}")
 _NEVER = re.compile(r"(?!)")
 
 
@@ -58,7 +64,7 @@ class LexiconClassifier:
         patterns = tuple(self._patterns.items())
         rows = []
         for text in texts:
-            normalized, _ = normalize(text)
+            normalized, _ = _prepared(text)
             rows.append({label: 1.0 if p.search(normalized) else 0.0 for label, p in patterns})
         return rows
 
@@ -66,7 +72,7 @@ class LexiconClassifier:
         """Where in ``text`` (original offsets) the terms of ``label``'s list matched,
         covering the disguised word as written (``f.u.c.k``, ``іdiot``)."""
         pattern = self._patterns[label]
-        normalized, index = normalize(text)
+        normalized, index = _prepared(text)
         spans = []
         for found in pattern.finditer(normalized):
             start = index[found.start()]
@@ -78,6 +84,25 @@ class LexiconClassifier:
         return spans
 
 
+def _prepared(text: str) -> tuple[str, list[int]]:
+    """``normalize(text)`` with every run of non-letters longer than ``MAX_GAP`` cut to
+    its first ``MAX_GAP`` characters (with their origin indexes)."""
+    normalized, index = normalize(text)
+    if _LONG_GAP.search(normalized) is None:
+        return normalized, index
+    pieces: list[str] = []
+    kept: list[int] = []
+    done = 0
+    for gap in _LONG_GAP.finditer(normalized):
+        cut = gap.start() + MAX_GAP
+        pieces.append(normalized[done:cut])
+        kept.extend(index[done:cut])
+        done = gap.end()
+    pieces.append(normalized[done:])
+    kept.extend(index[done:])
+    return "".join(pieces), kept
+
+
 def compile_terms(terms: Sequence[str], list_name: str = "") -> re.Pattern[str]:
     """One pattern finding any of ``terms`` as whole words in normalized text; a
     ``ValueError`` names a term with no letters or digits."""
@@ -86,7 +111,9 @@ def compile_terms(terms: Sequence[str], list_name: str = "") -> re.Pattern[str]:
     )
     if not alternatives:
         return _NEVER
-    return re.compile(r"(?<![^\W_])(?:" + "|".join(alternatives) + r")(?![^\W_])")
+    # Every term starts with a letter or digit: the lookahead lets the engine pass over
+    # other characters without trying each alternative there.
+    return re.compile(r"(?=[^\W_])(?<![^\W_])(?:" + "|".join(alternatives) + r")(?![^\W_])")
 
 
 def term_pattern(term: str, list_name: str = "") -> str:

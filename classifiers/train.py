@@ -16,7 +16,6 @@ runs single-threaded with fixed seeds. Nothing machine-specific (paths, times) i
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -53,6 +52,7 @@ from classifiers.linear import (
     fit_vectorizers,
     select_spans,
 )
+from classifiers.marked_block import with_block
 from classifiers.spam_templates import SOURCE as SPAM_TEMPLATE_SOURCE
 from classifiers.spam_templates import spam_template_examples
 from classifiers.spans import SPAN_LABELS, mean_span_f1
@@ -794,11 +794,7 @@ def write_card(directory: Path, metadata: dict[str, Any], digest: str, size: int
         text = SHA_LINE.sub(f"SHA-256: {digest}", text)
     else:
         text = f"SHA-256: {digest}\n\n" + SHA_LINE.sub("", text)
-    pattern = re.compile(re.escape(TRAIN_BEGIN) + r".*?" + re.escape(TRAIN_END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    text = with_block(text, TRAIN_BEGIN, TRAIN_END, block)
     card.write_text(text, encoding="utf-8")
     return card
 

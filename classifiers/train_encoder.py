@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from classifiers import context_templates, linear
 from classifiers.datasets import ABUSE_LABELS, ENCODER_ONLY_READERS, LABELS, read_training_data
 from classifiers.encoder import ARTIFACT_NAME, EncoderTextClassifier, stacked_features
+from classifiers.marked_block import with_block
 from classifiers.sentence_encoder import DIMENSIONS, SentenceEncoder, load_encoder
 from classifiers.thresholds import FPR_BUDGET, confusion_figures, threshold_at_fpr
 from classifiers.train import TEMPLATE_SOURCES, _subsample, assemble
@@ -584,8 +585,6 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
 def write_card(directory: Path, metadata: dict[str, Any], digest: str, size: int) -> Path:
     """Set the card's ``SHA-256:`` line and replace its training section (created if
     missing); the rest of the card is left as written."""
-    import re
-
     card = directory / linear.CARD_NAME
     block = training_markdown(metadata, digest, size)
     if not card.exists():
@@ -595,11 +594,7 @@ def write_card(directory: Path, metadata: dict[str, Any], digest: str, size: int
         return card
     text = card.read_text(encoding="utf-8")
     text = linear.SHA_LINE.sub(f"SHA-256: {digest}", text)
-    pattern = re.compile(re.escape(TRAIN_BEGIN) + r".*?" + re.escape(TRAIN_END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    text = with_block(text, TRAIN_BEGIN, TRAIN_END, block)
     card.write_text(text, encoding="utf-8")
     return card
 

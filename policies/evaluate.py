@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import islice
 from typing import NamedTuple
 
 from policies.model import (
@@ -27,6 +28,10 @@ from policies.model import (
     Strike,
     most_severe,
 )
+
+MAX_SPANS_PER_PATTERN = 64
+"""How many matches of one regex condition are kept as spans: enough to show what matched,
+and a bound on the time and log space a text full of matches can take."""
 
 LEXICON_HIT = 0.5
 """A word list counts as matched at this score or above (the lexicon classifier gives 1.0)."""
@@ -47,7 +52,8 @@ Span = tuple[int, int]
 class RuleMatch:
     """A rule that matched, with what made it match: the score and ``lexicon:`` labels
     whose conditions held (in rule order, without repeats; conditions under ``not`` never
-    count) and the spans of the original text its regexes found."""
+    count) and the spans of the original text its regexes found (the first
+    ``MAX_SPANS_PER_PATTERN`` of each)."""
 
     rule: Rule
     labels: tuple[str, ...]
@@ -220,7 +226,8 @@ def _compile_regex(condition: RegexCondition) -> _Check:
         if search(text) is None:
             return _NOT_HELD
         # An empty match holds the rule but marks no characters.
-        return _Result(True, spans=tuple(m.span() for m in finditer(text) if m.end() > m.start()))
+        found = islice(finditer(text), MAX_SPANS_PER_PATTERN)
+        return _Result(True, spans=tuple(m.span() for m in found if m.end() > m.start()))
 
     return check
 

@@ -42,6 +42,7 @@ from policies.model import (
     ScoreCondition,
     Strike,
 )
+from policies.regex import PatternError, compile_pattern
 
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 """Policy ids, rule ids and word-list names (``fullmatch``)."""
@@ -470,12 +471,11 @@ class _Reader:
                 case_sensitive = self.boolean(fields["case_sensitive"], at.key("case_sensitive"))
         source = self.string(pattern_node, pattern_at)
         try:
-            pattern = re.compile(source, 0 if case_sensitive else re.IGNORECASE)
-        except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise self.fail(
-                pattern_at, pattern_node, f"is not a valid regular expression: {exc.msg}{where}"
-            ) from None
+            pattern = compile_pattern(source, case_sensitive=case_sensitive)
+        except PatternError as exc:
+            error = self.fail(pattern_at, pattern_node, str(exc))
+            error.line = _line_in_scalar(pattern_node, source, exc.offset)
+            raise error from None
         return RegexCondition(source=source, pattern=pattern)
 
     def length(self, node: Node, at: _At) -> LengthCondition:
@@ -653,6 +653,15 @@ class _Reader:
             return parse_duration(value)
         except ValueError as exc:
             raise self.fail(at, node, str(exc)) from None
+
+
+def _line_in_scalar(node: Node, value: str, offset: int | None) -> int:
+    """The file line of ``value[offset]`` inside the scalar ``node``: exact for literal
+    block scalars (``|``), whose lines are the file's; the scalar's first line otherwise."""
+    if offset is None or getattr(node, "style", None) != "|":
+        return _line(node)
+    # The block's content starts on the line after its '|' indicator.
+    return _line(node) + 1 + value.count("\n", 0, offset)
 
 
 def _value_of(node: MappingNode, key: str) -> Node | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from policies.duration import Duration
+from policies.regex import LinearPattern
 
 ACTIONS: tuple[str, ...] = (
     "allow",
@@ -71,10 +71,11 @@ class LexiconCondition:
 
 @dataclass(frozen=True)
 class RegexCondition:
-    """Holds when ``pattern`` is found anywhere in the original text."""
+    """Holds when ``pattern`` (RE2, compiled by ``policies.regex``) is found anywhere in
+    the original text."""
 
     source: str
-    pattern: re.Pattern[str]
+    pattern: LinearPattern
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,21 @@ from flask import Flask, Response, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics, outage, problems
-from service.applog import REQUEST_ID_HEADER, configure_logging, request_id_for, route_of
+from service.applog import (
+    REQUEST_ID_HEADER,
+    configure_logging,
+    method_of,
+    request_id_for,
+    route_of,
+)
 from service.blueprints import (
     appeals,
     decisions,
     health,
     log,
     moderations,
+    openai_moderations,
+    perspective,
     policies,
     transparency,
     web,
@@ -49,7 +57,18 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     outage.register(app, runtime.engine)
     _bound_query(app, settings.max_query_bytes)
     init_rate_limits(app, settings, runtime.engine, clock)
-    for module in (moderations, decisions, log, policies, health, appeals, transparency, webhooks):
+    for module in (
+        moderations,
+        decisions,
+        log,
+        policies,
+        health,
+        appeals,
+        transparency,
+        webhooks,
+        perspective,
+        openai_moderations,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(web.bp)
 
@@ -79,8 +98,8 @@ def _observe_requests(app: Flask) -> None:
     def _finish(response: Response) -> Response:
         request_id = g.get("request_id") or request_id_for(None)
         response.headers[REQUEST_ID_HEADER] = request_id
-        route = route_of()
-        metrics.count_request(request.method, route, response.status_code)
+        route, method = route_of(), method_of()
+        metrics.count_request(method, route, response.status_code)
         started = g.get("started")
         elapsed = (time.perf_counter() - started) * 1000 if started is not None else None
         _access.info(
@@ -88,7 +107,7 @@ def _observe_requests(app: Flask) -> None:
             extra={
                 "event": "request",
                 "request_id": request_id,
-                "method": request.method,
+                "method": method,
                 "route": route,
                 "status": response.status_code,
                 "duration_ms": round(elapsed, 2) if elapsed is not None else None,

@@ -9,17 +9,16 @@ and the transaction rolls back: nothing is appended.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import Connection, Row, and_, insert, select
 
 from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, log_entries
@@ -29,6 +28,7 @@ from service.clock import Clock, parse_rfc3339, rfc3339
 from service.db import appeal_resolutions, appeal_statements, appeal_tokens, appeals
 from service.ids import new_id
 from service.keys import ApiKey
+from service.params import CursorFormat
 from service.webhooks import enqueue_event
 
 MAX_STATEMENT = 5000
@@ -137,6 +137,39 @@ def _decide_within(policies: Mapping[str, Policy], policy_id: str):
     return policy.appeals.decide_within if policy else DEFAULT_DECIDE_WITHIN
 
 
+def _authorise(
+    conn: Connection, decision_id: str, token: str | None, key: ApiKey | None
+) -> tuple[dict, Row | None, str]:
+    """The decision, its stored token row and who files (``author`` or ``app``), once
+    ``token`` or ``key`` proves the right to appeal it; raises ``NotFound``, ``Conflict``
+    (an allow decision) or ``Forbidden`` otherwise. Reads only rows that never change."""
+    decision = _decision(conn, decision_id)
+    if decision is None:
+        raise NotFound(f"No decision {decision_id!r}.")
+    if decision["action"] == "allow":
+        raise Conflict("An allow decision took no action; there is nothing to appeal.")
+    stored = conn.execute(
+        select(appeal_tokens).where(appeal_tokens.c.decision_id == decision_id)
+    ).first()
+    if token is not None:
+        if stored is None or not hmac.compare_digest(bytes(stored.token_hash), hash_token(token)):
+            raise Forbidden("The appeal token does not belong to this decision.", "#/token")
+        return decision, stored, "author"
+    assert key is not None
+    if key.app != decision["app"]:
+        raise Forbidden(
+            f"Only the app that asked for the decision "
+            f"({decision['app']}) may appeal it with its key."
+        )
+    return decision, stored, "app"
+
+
+def authenticate_author(conn: Connection, decision_id: str, token: str) -> None:
+    """Check, outside any write, that ``token`` is the appeal token of ``decision_id``;
+    raises ``NotFound``, ``Conflict`` or ``Forbidden`` as ``file_appeal`` would."""
+    _authorise(conn, decision_id, token, None)
+
+
 def file_appeal(
     *,
     decision_id: str,
@@ -156,28 +189,7 @@ def file_appeal(
     with log.append() as tx:
         conn = tx.conn
         now = clock()
-        decision = _decision(conn, decision_id)
-        if decision is None:
-            raise NotFound(f"No decision {decision_id!r}.")
-        if decision["action"] == "allow":
-            raise Conflict("An allow decision took no action; there is nothing to appeal.")
-        stored = conn.execute(
-            select(appeal_tokens).where(appeal_tokens.c.decision_id == decision_id)
-        ).first()
-        if token is not None:
-            if stored is None or not hmac.compare_digest(
-                bytes(stored.token_hash), hash_token(token)
-            ):
-                raise Forbidden("The appeal token does not belong to this decision.", "#/token")
-            filed_by = "author"
-        else:
-            assert key is not None
-            if key.app != decision["app"]:
-                raise Forbidden(
-                    f"Only the app that asked for the decision "
-                    f"({decision['app']}) may appeal it with its key."
-                )
-            filed_by = "app"
+        decision, stored, filed_by = _authorise(conn, decision_id, token, key)
         deadline = (
             stored.deadline
             if stored is not None
@@ -400,21 +412,13 @@ def _resolved_join():
     )
 
 
-def encode_cursor(decide_by: str, appeal_id: str) -> str:
-    raw = json.dumps([decide_by, appeal_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str) -> tuple[str, str]:
-    """The position a cursor names; ``ValueError`` when it is not one we issued."""
-    try:
-        raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
-        decide_by, appeal_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor") from exc
-    if not (isinstance(decide_by, str) and isinstance(appeal_id, str)):
-        raise ValueError("not a cursor")
-    return decide_by, appeal_id
+APPEAL_ID = re.compile(r"apl_[0-9A-HJKMNP-TV-Z]{26}")
+# A position in the reviewers' queue: the decide_by time (the log's fixed-width form)
+# and the appeal id, the order the queue is sorted in.
+APPEALS_CURSOR = CursorFormat(
+    "appeals",
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"), APPEAL_ID),
+)
 
 
 def list_appeals(
@@ -474,7 +478,7 @@ def list_appeals(
         }
         for r in rows
     ]
-    next_cursor = encode_cursor(rows[-1].decide_by, rows[-1].appeal_id) if more else None
+    next_cursor = APPEALS_CURSOR.encode(rows[-1].decide_by, rows[-1].appeal_id) if more else None
     return items, next_cursor
 
 

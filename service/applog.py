@@ -118,8 +118,21 @@ def configure_logging(*logger_names: str, stream: IO[str] | None = None) -> None
             logger.setLevel(logging.INFO)
 
 
+# Every method a route of this service answers, and the other standard ones. A client
+# may send any token as a method; the rest are counted and logged as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
 def route_of() -> str:
-    """The matched route pattern (``/v1/decisions/<decision_id>``), never the raw path:
-    paths and query strings can carry ids a log must not collect."""
+    """The matched route pattern (``/v1/decisions/<decision_id>``), or ``"unmatched"``;
+    never the raw path: paths and query strings can carry ids a log must not collect,
+    and a stranger can send any number of them."""
     rule = request.url_rule
-    return rule.rule if rule is not None else "<unmatched>"
+    return rule.rule if rule is not None else UNMATCHED
+
+
+def method_of() -> str:
+    """The request's method if it is one of ``METHODS``, else ``"other"``: a bounded
+    value, whatever the client sends."""
+    return request.method if request.method in METHODS else "other"

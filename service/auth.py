@@ -6,11 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import g, request
+from flask import g
 
 from service.keys import ApiKey
 from service.problems import Problem
-from service.ratelimits import limits_of, request_key
+from service.ratelimits import limits_of, presented_token, request_key
 
 
 def _unauthenticated(detail: str) -> Problem:
@@ -29,9 +29,7 @@ def require_role(*roles: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            if presented_token() is None:
                 raise _unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
             key = request_key()
             if key is None:

@@ -31,6 +31,8 @@ def main() -> None:
 
     # Key actions and other events go to stderr as JSON lines; stdout stays for results.
     configure_logging()
+    # Whatever a command creates (database, keys, key files) is for this user alone.
+    os.umask(0o077)
 
 
 @main.command()
@@ -46,8 +48,14 @@ def init(demo_key: bool) -> None:
     from audit_log.store import Log
     from policies.load import load_policy_dir
     from service.clock import system_clock
-    from service.db import api_keys, init_database, make_engine
-    from service.instance import init_instance, load_instance, signers_for
+    from service.db import api_keys, init_database, make_engine, write_transaction
+    from service.instance import (
+        InstanceError,
+        init_instance,
+        load_instance,
+        secure_instance_files,
+        signers_for,
+    )
     from service.keys import create_key
     from service.publish import publish_all
     from service.runtime import build_judges
@@ -55,10 +63,14 @@ def init(demo_key: bool) -> None:
     settings = _settings()
     policies = load_policy_dir(settings.policy_dir)
     build_judges(policies)
+    url = settings.effective_database_url
+    try:
+        secure_instance_files(settings.instance_dir, url)
+    except InstanceError as exc:
+        raise click.ClickException(str(exc)) from exc
     created = init_instance(settings.instance_dir)
     for name in created:
         _say(f"created {settings.instance_dir / name}")
-    url = settings.effective_database_url
     init_database(url)
     engine = make_engine(url)
     signers = signers_for(load_instance(settings.instance_dir), settings.log_origin)
@@ -67,7 +79,7 @@ def init(demo_key: bool) -> None:
     for policy_id, version in sorted(published):
         _say(f"policy {policy_id} {version} is in the log")
     if demo_key:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             has_keys = conn.execute(select(func.count()).select_from(api_keys)).scalar_one()
             if not has_keys:
                 _, plaintext = create_key(conn, "demo", "client", system_clock())
@@ -109,7 +121,7 @@ def keys_create(app_name: str, role: str, expires_in: str | None, rate_limit: st
     """Create a key and print it once, alone on stdout."""
     from policies.duration import parse_duration
     from service.clock import rfc3339, system_clock
-    from service.db import make_engine
+    from service.db import make_engine, write_transaction
     from service.keys import create_key
 
     now = system_clock()
@@ -121,7 +133,7 @@ def keys_create(app_name: str, role: str, expires_in: str | None, rate_limit: st
             raise click.BadParameter(str(exc), param_hint="--expires-in") from exc
     engine = make_engine(_settings().effective_database_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             key, plaintext = create_key(conn, app_name, role, now, expires_at, rate_limit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -195,12 +207,12 @@ def keys_list(as_json: bool) -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke KEY_ID (as `keys list` shows it); it is refused from the next request on."""
     from service.clock import system_clock
-    from service.db import make_engine
+    from service.db import make_engine, write_transaction
     from service.keys import revoke_key
 
     engine = make_engine(_settings().effective_database_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             record = revoke_key(conn, key_id, system_clock())
     except LookupError as exc:
         _say(str(exc.args[0]))
@@ -215,12 +227,12 @@ def keys_revoke(key_id: str) -> None:
 @click.argument("rate_limit", metavar="LIMIT")
 def keys_limit(key_id: str, rate_limit: str) -> None:
     """Limit KEY_ID to LIMIT requests (e.g. '600 per minute'), or 'none' to lift it."""
-    from service.db import make_engine
+    from service.db import make_engine, write_transaction
     from service.keys import set_rate_limit
 
     engine = make_engine(_settings().effective_database_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             record = set_rate_limit(conn, key_id, rate_limit)
     except LookupError as exc:
         _say(str(exc.args[0]))
@@ -373,15 +385,24 @@ def webhooks_deliver(once: bool, interval: float) -> None:
 
     from service.clock import system_clock
     from service.db import make_engine
-    from service.webhooks import deliver_due, make_sender
+    from service.outage import is_storage_failure
+    from service.webhooks import deliver_due, log_pass_failure, make_sender
 
     settings = _settings()
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, settings.db_timeout_seconds)
     send = make_sender(allow_private=settings.webhook_allow_private)
     try:
         while True:
-            counts = deliver_due(engine, system_clock, send)
-            _say(" ".join(f"{k}={v}" for k, v in counts.items()))
+            try:
+                counts = deliver_due(engine, system_clock, send)
+            except Exception as exc:
+                # Logged without the database's error text, which quotes statements
+                # and their parameters; the events wait in the outbox for the next pass.
+                log_pass_failure(exc)
+                if once or not is_storage_failure(exc):
+                    sys.exit(1)
+            else:
+                _say(" ".join(f"{k}={v}" for k, v in counts.items()))
             if once:
                 return
             time.sleep(interval)

@@ -99,8 +99,9 @@ def verify(file: Path, key_file: Path) -> None:
 
     FILE is a POST /v1/moderations response ({"decision", "receipt"}) or a
     GET /v1/decisions/{id} response ({"entry", "receipt"}); "-" reads stdin. Checks the
-    checkpoint's signature, its tree size, the body's leaf hash and the inclusion proof.
-    Exit 0 verified, 1 a check failed, 2 unreadable input.
+    checkpoint's signature, its tree size, the body's leaf hash and the inclusion proof,
+    and that a published excerpt opens the commitment the body holds. Exit 0 verified,
+    1 a check failed, 2 unreadable input.
     """
     from audit_log.checkpoint import open_note
     from audit_log.verify import VerificationError, check_signing_window, verify_document
@@ -591,15 +592,18 @@ def content() -> None:
 @content.command("erase")
 @click.argument("decision_id")
 def content_erase(decision_id: str) -> None:
-    """Erase a decision's text and salt and the statements of appeals against it, and
-    log an erasure entry, in one transaction."""
+    """Erase a decision's text, salt, content reference and public excerpt and the
+    statements of appeals against it, and log an erasure entry, in one transaction;
+    then purge the old copies from the database's files."""
     from audit_log.store import SigningKeyMissing
     from service.clock import system_clock
+    from service.db import purge_erased
     from service.erase import ErasureError, erase_content
 
     _, log = _instance_log()
     try:
         erased = erase_content(decision_id, log=log, clock=system_clock)
+        purged = purge_erased(log.engine)
     except (ErasureError, SigningKeyMissing) as exc:
         _say(f"refused: {exc}")
         sys.exit(EXIT_FAILED)
@@ -610,3 +614,10 @@ def content_erase(decision_id: str) -> None:
         f"is in the tree of size {erased.tree_size}"
     )
     click.echo(erased.body["id"])
+    if not purged:
+        _say(
+            "but readers kept SQLite from truncating its write-ahead log: the erased "
+            "values stay in the -wal file until a checkpoint completes; run "
+            "`sqlite3 DATABASE 'PRAGMA wal_checkpoint(TRUNCATE)'` when the service is quiet"
+        )
+        sys.exit(EXIT_FAILED)

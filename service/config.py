@@ -8,6 +8,19 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Variables that meant something once: a deployment that still sets one expects a
+# behaviour the service no longer has, so it is refused at start rather than ignored.
+RETIRED = {
+    "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION": (
+        "no longer exists: a limit per decision let anyone lock its author out of "
+        "appealing. Refused attempts are limited per address by "
+        "FAIRWITNESS_RATE_LIMIT_APPEAL_FAILURES_PER_IP; unset this variable"
+    ),
+    "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP": (
+        "is now FAIRWITNESS_RATE_LIMIT_APPEAL_FAILURES_PER_IP, which counts only refused "
+        "attempts, never an appeal filed with its decision's token; rename it"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -30,8 +43,8 @@ class Settings:
     # on the database) or "off". Limits read like "300 per minute"; "none" lifts one.
     rate_limit_storage: str = "memory"
     rate_limit_public: str = "300 per minute"
-    rate_limit_appeals_per_ip: str = "10 per hour"
-    rate_limit_appeals_per_decision: str = "5 per day"
+    # Appeal attempts per client address that no valid token or key authenticated.
+    rate_limit_appeal_failures_per_ip: str = "10 per hour"
     # Reverse proxies in front of the service whose X-Forwarded-For is trusted.
     trusted_proxy_hops: int = 0
     max_query_bytes: int = 4096
@@ -49,8 +62,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``FAIRWITNESS_<FIELD>`` variables; unknown ones are ignored."""
+        """Build settings from ``FAIRWITNESS_<FIELD>`` variables; unknown ones are ignored,
+        retired ones refused with what replaced them."""
         env = os.environ if environ is None else environ
+        for name, replacement in RETIRED.items():
+            if env.get(name):
+                raise ValueError(f"{name} {replacement}.")
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"FAIRWITNESS_{f.name.upper()}")

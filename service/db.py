@@ -6,6 +6,8 @@ import fcntl
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +15,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -50,6 +53,10 @@ api_keys = _Table(
 
 # Private: what was judged. Kept beside the log, never in it; erasure deletes the
 # text and salt, after which the public commitment links to nothing.
+#
+# The public excerpt (when the policy publishes one) lives here too, served beside the
+# entry, which holds only a salted commitment to it (migration 0005): erasure deletes
+# excerpt and salt, and the entry still verifies.
 decision_content = _Table(
     "decision_content",
     metadata,
@@ -59,6 +66,8 @@ decision_content = _Table(
     Column("text", Text),
     Column("salt", LargeBinary(16)),
     Column("erased_at", String(32)),
+    Column("excerpt", Text),
+    Column("excerpt_salt", LargeBinary(16)),
     Index(None, "app", "content_ref"),
 )
 
@@ -103,6 +112,10 @@ def make_engine(
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # Deleted and overwritten content is zeroed in the file, not just unlinked
+            # from the b-tree: erasure must not leave the text in free pages. Set here
+            # because the default depends on how the library was built.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
             cur.close()
@@ -180,6 +193,18 @@ def make_engine(
     return engine
 
 
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write, queued for the write lock from its start as appends
+    are: on SQLite the host's append lock, then ``BEGIN IMMEDIATE`` under the busy
+    timeout. A plain transaction that reads first fails at once with "database is locked"
+    when it upgrades to write while another connection writes, without waiting."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(fairwitness_write=True)
+        with conn.begin():
+            yield conn
+
+
 def _lock_or_fail(fd: int, timeout_seconds: float) -> None:
     """Take the host's append lock, waiting at most ``timeout_seconds``.
 
@@ -201,6 +226,54 @@ def _lock_or_fail(fd: int, timeout_seconds: float) -> None:
                 ) from None
         time.sleep(pause)
         pause = min(pause * 2, 0.001)
+
+
+def purge_erased(engine: Engine, wait_seconds: float = 60.0) -> bool:
+    """Remove the copies of just-erased rows that the database keeps in its own files;
+    False when they may remain (SQLite readers kept the checkpoint from finishing).
+
+    SQLite: every connection runs with ``secure_delete``, so the erasing UPDATE zeroed
+    the old values in the pages it rewrote, but the old page images stay in the
+    write-ahead log; a ``TRUNCATE`` checkpoint copies the log into the database file and
+    cuts the log to zero bytes. It can finish only when no reader is on an older
+    snapshot (a long export, say). A checkpoint that waits blocks every writer, so each
+    try gives up at once and the next comes a moment later, for up to
+    ``wait_seconds``: appends go on meanwhile.
+
+    PostgreSQL: an UPDATE leaves the old row version in the table until VACUUM removes
+    it; this vacuums the tables that hold erasable content. Copies outside the database
+    server's tables (its WAL archive, replicas, backups) are the operator's to expire
+    (docs/operations.md, "Erasure").
+    """
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA busy_timeout")
+            (busy_timeout,) = cursor.fetchone()
+            cursor.execute("PRAGMA busy_timeout=0")
+            deadline = time.monotonic() + wait_seconds
+            try:
+                while True:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy, wal_frames, _copied = cursor.fetchone()
+                    if busy == 0 and wal_frames in (0, -1):
+                        return True
+                    if time.monotonic() >= deadline:
+                        return False
+                    time.sleep(0.05)
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        finally:
+            raw.close()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # A large table may take longer to vacuum than a request may run.
+        conn.exec_driver_sql("SET statement_timeout = 0")
+        try:
+            conn.exec_driver_sql(f"VACUUM {decision_content.name}, {appeal_statements.name}")
+        finally:
+            conn.exec_driver_sql("RESET statement_timeout")
+    return True
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -1,10 +1,12 @@
 """The erasure use case: delete what was judged, keep the decision, log that we did.
 
-Erasure removes the text and the commitment salt kept privately beside the log, and the
-statements of any appeals against the decision (which often quote the text), in the
-same append transaction that adds an ``erasure`` entry referencing the decision. The
-decision's entry stays as it was, so the log still verifies; without the salt its
-content commitment no longer links to any text.
+Erasure removes the text and the commitment salt kept privately beside the log, the
+app's reference to the content, the public excerpt and its salt, and the statements of
+any appeals against the decision (which often quote the text), in the same append
+transaction that adds an ``erasure`` entry referencing the decision. The decision's
+entry stays as it was, so the log still verifies; without the salts its commitments to
+the text and the excerpt no longer link to anything. ``service.db.purge_erased`` then
+removes the overwritten copies from the database's files.
 """
 
 from __future__ import annotations
@@ -77,7 +79,14 @@ def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REA
         tx.conn.execute(
             update(decision_content)
             .where(decision_content.c.decision_id == decision_id)
-            .values(text=None, salt=None, erased_at=time)
+            .values(
+                text=None,
+                salt=None,
+                content_ref=None,
+                excerpt=None,
+                excerpt_salt=None,
+                erased_at=time,
+            )
         )
         tx.conn.execute(
             update(appeal_statements)

@@ -20,7 +20,7 @@ from policies.model import CONTENT_ACTIONS, Policy
 from service.appeals import appeal_offer, new_token, store_tokens
 from service.clock import Clock, rfc3339
 from service.db import decision_content
-from service.excerpt import public_excerpt
+from service.excerpt import excerpt_field, public_excerpt
 from service.ids import new_id
 from service.keys import ApiKey
 from service.moderate import Moderated, strike_fields
@@ -88,6 +88,12 @@ def decide(
     app = reviewer.app
     subject = subject_pseudonym(secret, app, request.user_id)
     salt = new_salt() if request.text is not None else None
+    excerpt = (
+        public_excerpt(policy.public_excerpt, request.text, [])
+        if request.text is not None
+        else None
+    )
+    excerpt_salt = new_salt()
 
     with log.append() as tx:
         now = clock()
@@ -131,11 +137,7 @@ def decide(
             "automated": False,
             "moderator": reviewer.key_id,
             "notice": outcome.notice,
-            "excerpt": (
-                public_excerpt(policy.public_excerpt, request.text, [])
-                if request.text is not None
-                else None
-            ),
+            "excerpt": excerpt_field(excerpt_salt, excerpt),
             **fields,
         }
         appended = tx.add(
@@ -152,6 +154,8 @@ def decide(
                     text=request.text,
                     salt=salt,
                     erased_at=None,
+                    excerpt=excerpt,
+                    excerpt_salt=excerpt_salt if excerpt is not None else None,
                 )
             )
         token, deadline, row = new_token(

@@ -1,5 +1,8 @@
 """The instance folder: the log's signing keys and the pseudonym secret.
 
+Everything in it is private to the service's user: files ``0600``, folders ``0700``
+(``secure_instance_files``), as is an SQLite database kept elsewhere.
+
 ``fairwitness init`` creates the original signing key and the secret once; neither is
 ever rewritten (a new secret would break every subject's pseudonym). A key rotation
 adds keys beside the original under ``signing-keys/``, one PEM file per key named by
@@ -9,12 +12,15 @@ schedule, not the files present, says which keys sign now.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import make_url
 
 from audit_log.checkpoint import (
     NoteError,
@@ -26,6 +32,12 @@ from audit_log.checkpoint import (
 SIGNING_KEY_FILE = "signing-key.pem"
 SIGNING_KEYS_DIR = "signing-keys"
 SECRET_FILE = "pseudonym-secret"
+# Permission bits for the group and everyone else: none of them, ever.
+OTHERS = 0o077
+# The files SQLite and the append lock keep beside a database.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".append-lock")
+
+_log = logging.getLogger("fairwitness.instance")
 
 
 class InstanceError(RuntimeError):
@@ -46,9 +58,57 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
+def sqlite_files(database_url: str) -> list[Path]:
+    """The files of an SQLite database and those kept beside it; none for a server."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return []
+    database = Path(url.database)
+    return [database, *(Path(f"{database}{suffix}") for suffix in SQLITE_SIDE_FILES)]
+
+
+def secure_instance_files(directory: Path, database_url: str) -> list[Path]:
+    """Make the instance private to this user, now and for what is created later.
+
+    Sets the process umask to ``077``, so new files are ``0600`` and folders ``0700``
+    (SQLite gives its write-ahead log and shared-memory files the database file's
+    mode), then takes every group and other permission off what exists: the instance
+    folder and everything in it, and the files of an SQLite database kept elsewhere.
+    Returns the paths changed. Raises ``InstanceError`` when a path cannot be changed
+    (another user owns it): the service does not run with keys or content others can
+    read.
+    """
+    os.umask(OTHERS)
+    changed = []
+    targets = []
+    if directory.is_dir():
+        targets.append(directory)
+        for root, dirs, files in os.walk(directory):
+            targets.extend(Path(root, name) for name in (*dirs, *files))
+    targets.extend(sqlite_files(database_url))
+    for path in targets:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISLNK(info.st_mode) or mode & OTHERS == 0:
+            continue
+        try:
+            path.chmod(mode & ~OTHERS)
+        except OSError as exc:
+            raise InstanceError(
+                f"{path} is open to other users (mode {mode:o}) and cannot be made "
+                f"private: {exc.strerror}; the service's user must own it"
+            ) from exc
+        _log.warning("made %s private (it was mode %o)", path, mode)
+        changed.append(path)
+    return changed
+
+
 def init_instance(directory: Path) -> list[str]:
     """Create whatever of the instance is missing; return what was created."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     created = []
     key_path = directory / SIGNING_KEY_FILE
     if not key_path.exists():

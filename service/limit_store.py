@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import rate_limit_counters as counters
+from service.db import write_transaction
 
 SCHEME = "fairwitness-db"
 _PURGE_EVERY = 500  # counts between purges of ended windows, per process
@@ -78,14 +79,10 @@ class DatabaseStorage(Storage):
                 "expires_at_ms": case((ended, ends), else_=counters.c.expires_at_ms),
             },
         ).returning(counters.c.hits)
-        with self._engine.connect() as conn:
-            # A write from the start: on SQLite this takes the write lock up front rather
-            # than upgrading a read lock, which could deadlock with an append.
-            conn = conn.execution_options(fairwitness_write=True)
-            with conn.begin():
-                hits = conn.execute(stmt).scalar_one()
-                if next(self._counts) % _PURGE_EVERY == 0:
-                    conn.execute(delete(counters).where(counters.c.expires_at_ms <= now))
+        with write_transaction(self._engine) as conn:
+            hits = conn.execute(stmt).scalar_one()
+            if next(self._counts) % _PURGE_EVERY == 0:
+                conn.execute(delete(counters).where(counters.c.expires_at_ms <= now))
         return int(hits)
 
     def get(self, key: str) -> int:
@@ -115,11 +112,11 @@ class DatabaseStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             count = conn.execute(select(func.count()).select_from(counters)).scalar_one()
             conn.execute(delete(counters))
         return int(count)
 
     def clear(self, key: str) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(delete(counters).where(counters.c.limit_key == key))

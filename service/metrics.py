@@ -7,8 +7,10 @@ sums them, whichever worker answers the scrape. Without the variable (tests, a s
 process) the default registry serves. The log size is read from the database at scrape
 time, so it is the committed size on every worker and every host.
 
-Labels carry only bounded, public values (route patterns, statuses, policy, rule and
-action ids): never a path, an app's text, a key or a subject.
+Labels carry only bounded, public values, whatever a client sends: a method from a fixed
+set or "other", a route pattern or "unmatched", a status from a fixed set or its class,
+and the policy, rule and action ids of the loaded policies. Never a path, an app's
+text, a key or a subject.
 """
 
 from __future__ import annotations
@@ -103,8 +105,22 @@ def _metered(inner: AbstractContextManager[AppendTransaction]) -> Iterator[Appen
             DECISIONS.labels(policy=policy_id, action=action, rule=rule).inc()
 
 
+# The statuses this service answers with; any other is counted by its class ("2xx").
+STATUSES = frozenset(
+    {200, 201, 204, 304, 400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 429, 500, 503}
+)
+
+
+def status_label(status: int) -> str:
+    """``status`` itself when it is one of ``STATUSES``, else its class."""
+    return str(status) if status in STATUSES else f"{status // 100}xx"
+
+
 def count_request(method: str, route: str, status: int) -> None:
-    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    """Count one answer. ``method`` and ``route`` must already be bounded
+    (``applog.method_of``, ``applog.route_of``): every distinct label value is a new
+    series for as long as the process lives."""
+    HTTP_REQUESTS.labels(method=method, route=route, status=status_label(status)).inc()
 
 
 class _LogSize:

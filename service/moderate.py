@@ -21,7 +21,7 @@ from policies.model import Policy
 from service.appeals import INSERT_TOKENS, appeal_offer, new_token
 from service.clock import Clock, rfc3339
 from service.db import decision_content
-from service.excerpt import public_excerpt
+from service.excerpt import excerpt_field, public_excerpt
 from service.idempotency import INSERT_KEY, Claim, check, record_row
 from service.ids import new_id
 from service.privacy import content_commitment, new_salt, subject_pseudonym
@@ -45,6 +45,8 @@ class Item:
     user_id: str
     policy_id: str
     content_ref: str | None = None
+    # False when the client asked that the text not be kept: only its commitment is.
+    store_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,11 @@ def _decision_body(
     judge: Judge,
     scores: dict[str, float],
     outcome: Outcome,
-    text: str,
+    excerpt: dict | None,
     matched: list[tuple[dict, list[list[int]]]],
 ) -> dict:
     policy = judge.policy
     rules = [dict(r, spans=spans) for r, spans in matched]
-    all_spans = [(s, e) for _, spans in matched for s, e in spans]
     return {
         "kind": "decision",
         "id": decision_id,
@@ -99,7 +100,7 @@ def _decision_body(
         "content_action": outcome.content_action,
         "automated": True,
         "notice": outcome.notice,
-        "excerpt": public_excerpt(policy.public_excerpt, text, all_spans),
+        "excerpt": excerpt,
         "strike": None,
         "escalation": None,
     }
@@ -181,6 +182,7 @@ def moderate(
     ]
     subjects = [subject_pseudonym(secret, app, item.user_id) for item in items]
     salts = [new_salt() for _ in items]
+    excerpt_salts = [new_salt() for _ in items]
 
     with log.append() as tx:
         now = clock()
@@ -205,8 +207,8 @@ def moderate(
         offers: list[dict | None] = []
         token_rows = []
         private_rows = []
-        for item, subject, row_scores, salt, found, matched in zip(
-            items, subjects, scores, salts, matches, matched_rules, strict=True
+        for item, subject, row_scores, salt, excerpt_salt, found, matched in zip(
+            items, subjects, scores, salts, excerpt_salts, matches, matched_rules, strict=True
         ):
             judge = judges[item.policy_id]
             policy = judge.policy
@@ -215,6 +217,9 @@ def moderate(
                 policy, found, weights.get(key, 0), weight_is_exact=exact.get(key, True)
             )
             decision_id = new_id("dec", now)
+            excerpt = public_excerpt(
+                policy.public_excerpt, item.text, [(s, e) for _, spans in matched for s, e in spans]
+            )
             body = _decision_body(
                 decision_id=decision_id,
                 time=time,
@@ -224,7 +229,7 @@ def moderate(
                 judge=judge,
                 scores=row_scores,
                 outcome=outcome,
-                text=item.text,
+                excerpt=excerpt_field(excerpt_salt, excerpt),
                 matched=matched,
             )
             body.update(strike_fields(outcome, now))
@@ -251,9 +256,11 @@ def moderate(
                     "decision_id": decision_id,
                     "app": app,
                     "content_ref": item.content_ref,
-                    "text": item.text,
+                    "text": item.text if item.store_text else None,
                     "salt": salt,
                     "erased_at": None,
+                    "excerpt": excerpt,
+                    "excerpt_salt": excerpt_salt if excerpt is not None else None,
                 }
             )
         tx.write_with_entries(_INSERT_CONTENT, private_rows)

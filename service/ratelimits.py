@@ -1,10 +1,15 @@
-"""Rate limits: a per-address budget on everything anonymous, and narrower ones on appeals.
+"""Rate limits: a per-address budget on everything anonymous, and one on refused appeal
+attempts.
 
 Flask-Limiter counts, with the fixed-window strategy, in memory (each server process
 alone) or in the database (``service.limit_store``, shared by every server). Requests
 that carry a valid API key are not counted against the address: a client app is limited
 only by the limit set on its key, if any. A refusal is a 429 with ``Retry-After``:
 problem+json on the API, an error page on the web pages.
+
+Every limit is keyed by something the counted client controls alone: its address, or
+its own authenticated key. None is keyed by a decision, subject or app, which strangers
+can name: counting those would let anyone spend someone else's budget.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from limits.strategies import RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import limit_store
+from service.applog import UNMATCHED
 from service.keys import ApiKey, authenticate
 from service.problems import Problem, problem_response
 
 STORAGES = ("memory", "database", "off")
 # Probes and scrapes come from the platform, not the public: never limited.
 _UNLIMITED_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
+# Google's API clients send the key in the query string; only these routes read it there.
+QUERY_KEY_ENDPOINTS = frozenset({"perspective.analyze"})
 _PREFIX = "fw"
 
 
@@ -53,8 +61,7 @@ class RateLimits:
     """The app's limiter and the limits the views apply themselves."""
 
     limiter: Limiter | None
-    appeals_per_ip: RateLimitItem | None
-    appeals_per_decision: RateLimitItem | None
+    appeal_failures_per_ip: RateLimitItem | None
     now: Callable[[], float]
 
     def hit(self, item: RateLimitItem | None, scope: str, identity: str, who: str) -> None:
@@ -96,15 +103,26 @@ def request_key() -> ApiKey | None:
     """The valid API key the request carries, looked up once per request (never cached
     beyond it, so a revocation takes effect on the next request)."""
     if "api_key_checked" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
+        token = presented_token()
         key = None
-        if scheme.lower() == "bearer" and token.strip():
+        if token is not None:
             runtime = current_app.extensions["fairwitness"]
             with runtime.engine.connect() as conn:
-                key = authenticate(conn, token.strip(), runtime.clock())
+                key = authenticate(conn, token, runtime.clock())
         g.api_key_checked = key
     return g.api_key_checked
+
+
+def presented_token() -> str | None:
+    """The API key the request presents: ``Authorization: Bearer``, or ``?key=`` on the
+    routes that emulate an API whose clients send it that way."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    if request.endpoint in QUERY_KEY_ENDPOINTS:
+        return request.args.get("key", "").strip() or None
+    return None
 
 
 def _exempt() -> bool:
@@ -121,18 +139,16 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     if settings.rate_limit_storage not in STORAGES:
         raise ValueError(f"FAIRWITNESS_RATE_LIMIT_STORAGE: must be one of {', '.join(STORAGES)}")
     public = parse_limit(settings.rate_limit_public, "FAIRWITNESS_RATE_LIMIT_PUBLIC")
-    per_ip = parse_limit(
-        settings.rate_limit_appeals_per_ip, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP"
-    )
-    per_decision = parse_limit(
-        settings.rate_limit_appeals_per_decision, "FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION"
+    appeal_failures = parse_limit(
+        settings.rate_limit_appeal_failures_per_ip,
+        "FAIRWITNESS_RATE_LIMIT_APPEAL_FAILURES_PER_IP",
     )
 
     def now() -> float:
         return clock().timestamp()
 
     if settings.rate_limit_storage == "off":
-        limits = RateLimits(None, None, None, now)
+        limits = RateLimits(None, None, now)
         app.extensions["fairwitness_limits"] = limits
         return limits
     if settings.rate_limit_storage == "database":
@@ -150,11 +166,15 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
         strategy="fixed-window",
         key_prefix=_PREFIX,
         headers_enabled=False,
+        # Flask-Limiter exempts requests that match no route (404, 405) by default, which
+        # let anyone send unlimited requests with made-up paths or methods. Naming them
+        # puts them under the same per-address budget as every anonymous request.
+        request_identifier=lambda: request.endpoint or UNMATCHED,
     )
     # The only limits flask-limiter applies are the application's, so a request filter
     # exempts exactly the same requests, before any limit is resolved.
     limiter.request_filter(_exempt)
-    limits = RateLimits(limiter, per_ip, per_decision, now)
+    limits = RateLimits(limiter, appeal_failures, now)
     app.extensions["fairwitness_limits"] = limits
 
     @app.errorhandler(RateLimitExceeded)

@@ -13,7 +13,13 @@ from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
-from service.instance import Instance, load_instance, reload_signers, signers_for
+from service.instance import (
+    Instance,
+    load_instance,
+    reload_signers,
+    secure_instance_files,
+    signers_for,
+)
 from service.metrics import MeteredLog
 from service.moderate import Judge
 
@@ -56,6 +62,7 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     """Load policies first: a broken policy must stop start-up before anything else."""
     policies = load_policy_dir(settings.policy_dir)
     judges = build_judges(policies)
+    secure_instance_files(settings.instance_dir, settings.effective_database_url)
     instance = load_instance(settings.instance_dir)
     engine = make_engine(
         settings.effective_database_url, settings.db_timeout_seconds, settings.sqlite_synchronous

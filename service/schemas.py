@@ -115,7 +115,8 @@ class DecisionSchema(Schema):
     content_action = fields.String(required=True, validate=validate.OneOf(ACTION_NAMES))
     automated = fields.Boolean(required=True)
     notice = fields.String(allow_none=True, required=True)
-    excerpt = fields.String(allow_none=True, required=True)
+    # ``{"commitment": "sha256:…"}`` or null; older entries hold the excerpt text itself.
+    excerpt = fields.Raw(allow_none=True, required=True)
     strike = fields.Nested(StrikeSchema, allow_none=True, required=True)
     escalation = fields.Nested(EscalationSchema, allow_none=True, required=True)
 
@@ -239,8 +240,15 @@ class PublicReceiptSchema(Schema):
     checkpoint = fields.String(required=True)
 
 
+class PublishedExcerptSchema(Schema):
+    text = fields.String(allow_none=True, required=True)
+    salt = fields.String(allow_none=True, required=True)
+    erased_at = fields.String(allow_none=True, required=True)
+
+
 class DecisionViewSchema(Schema):
     entry = fields.Dict(required=True)
+    excerpt = fields.Nested(PublishedExcerptSchema, allow_none=True, required=True)
     receipt = fields.Nested(PublicReceiptSchema, required=True)
     related = fields.List(fields.Nested(LogEntrySchema), required=True)
 
@@ -489,3 +497,125 @@ class DeliverySchema(Schema):
 
 class DeliveryListSchema(Schema):
     deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
+
+
+# --- Perspective-compatible API (comments:analyze) ----------------------------------------
+
+
+class PerspectiveTextSchema(StrictSchema):
+    text = fields.String(required=True)
+    type = fields.String(load_default="PLAIN_TEXT", validate=validate.OneOf(["PLAIN_TEXT"]))
+
+    @validates("text")
+    def _text(self, value: str, **_: object) -> None:
+        _checked_string(value)
+        if not value.strip():
+            raise ValidationError("Text must not be empty.")
+
+
+class PerspectiveContextSchema(StrictSchema):
+    entries = fields.List(fields.Nested(PerspectiveTextSchema), validate=validate.Length(max=20))
+    article_and_parent_comment = fields.Dict(data_key="articleAndParentComment")
+
+
+class PerspectiveAttributeRequestSchema(StrictSchema):
+    score_type = fields.String(validate=validate.OneOf(["PROBABILITY"]), data_key="scoreType")
+    score_threshold = fields.Float(validate=validate.Range(min=0, max=1), data_key="scoreThreshold")
+
+
+class PerspectiveAnalyzeRequestSchema(StrictSchema):
+    comment = fields.Nested(PerspectiveTextSchema, required=True)
+    requested_attributes = fields.Dict(
+        data_key="requestedAttributes",
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.Nested(PerspectiveAttributeRequestSchema),
+        required=True,
+        validate=validate.Length(min=1, max=32),
+    )
+    languages = fields.List(
+        fields.String(validate=validate.Length(min=1, max=35)), validate=validate.Length(max=8)
+    )
+    do_not_store = fields.Boolean(load_default=False, data_key="doNotStore")
+    span_annotations = fields.Boolean(load_default=False, data_key="spanAnnotations")
+    client_token = fields.String(validate=validate.Length(max=256), data_key="clientToken")
+    session_id = fields.String(validate=validate.Length(min=1, max=256), data_key="sessionId")
+    community_id = fields.String(validate=validate.Length(max=256), data_key="communityId")
+    context = fields.Nested(PerspectiveContextSchema)
+
+    @validates("session_id")
+    def _session(self, value: str, **_: object) -> None:
+        _checked_string(value)
+
+
+class PerspectiveScoreSchema(Schema):
+    value = fields.Float(required=True)
+    type = fields.String(required=True)
+
+
+class PerspectiveSpanScoreSchema(Schema):
+    begin = fields.Integer(required=True)
+    end = fields.Integer(required=True)
+    score = fields.Nested(PerspectiveScoreSchema, required=True)
+
+
+class PerspectiveAttributeScoresSchema(Schema):
+    summary_score = fields.Nested(PerspectiveScoreSchema, data_key="summaryScore")
+    span_scores = fields.List(fields.Nested(PerspectiveSpanScoreSchema), data_key="spanScores")
+
+
+class EmulatedDecisionSchema(Schema):
+    """The decision an emulated call made, where it is in the log, and its appeal."""
+
+    id = fields.String(required=True)
+    action = fields.String(required=True)
+    url = fields.String(required=True)
+    log_index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    content_salt = fields.String(required=True)
+    content_stored = fields.Boolean(required=True)
+    appeal = fields.Nested(AppealOfferSchema, allow_none=True, required=True)
+
+
+class PerspectiveAnalyzeResponseSchema(Schema):
+    attribute_scores = fields.Dict(
+        data_key="attributeScores",
+        keys=fields.String(),
+        values=fields.Nested(PerspectiveAttributeScoresSchema),
+    )
+    languages = fields.List(fields.String())
+    client_token = fields.String(data_key="clientToken")
+    decision = fields.Nested(EmulatedDecisionSchema, required=True)
+
+
+# --- OpenAI-compatible API (moderations) ---------------------------------------------------
+
+
+class OpenAIModerationRequestSchema(StrictSchema):
+    """``input`` is checked by the view: a string, a list of strings, or a list of
+    content parts, which marshmallow has no one field for."""
+
+    input = fields.Raw(required=True)
+    model = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
+    # Not in OpenAI's schema: who wrote the texts, so strikes and appeals reach them.
+    user = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
+
+    @validates("user")
+    def _user(self, value: str | None, **_: object) -> None:
+        if value is not None:
+            _checked_string(value)
+
+
+class OpenAIModerationResultSchema(Schema):
+    flagged = fields.Boolean(required=True)
+    categories = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+    category_scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    category_applied_input_types = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), required=True
+    )
+    decision = fields.Nested(EmulatedDecisionSchema, required=True)
+
+
+class OpenAIModerationResponseSchema(Schema):
+    id = fields.String(required=True)
+    model = fields.String(required=True)
+    results = fields.List(fields.Nested(OpenAIModerationResultSchema), required=True)

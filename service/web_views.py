@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import yaml
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from audit_log.checkpoint import NoteError, parse_checkpoint, split_note
 from audit_log.store import log_entries
@@ -158,6 +159,39 @@ def entry_row(view: Mapping) -> EntryRow:
         ref=entry.get("ref"),
         leaf_hash=str(view["leaf_hash"]),
     )
+
+
+def appeal_entry_rows(conn: Connection, appeal_id: str, reversal_id: str | None) -> list[EntryRow]:
+    """The log entries of one appeal, in log order: its filing, its resolution and the
+    reversal the resolution made, if any."""
+    ids = [appeal_id, reversal_id] if reversal_id else [appeal_id]
+    rows = conn.execute(
+        select(log_entries.c.idx, log_entries.c.body, log_entries.c.leaf_hash)
+        .where(
+            or_(
+                log_entries.c.entry_id.in_(ids),
+                and_(log_entries.c.ref == appeal_id, log_entries.c.kind == "appeal_resolved"),
+            )
+        )
+        .order_by(log_entries.c.idx)
+    ).all()
+    return [
+        entry_row(
+            {"index": r.idx, "leaf_hash": bytes(r.leaf_hash).hex(), "entry": json.loads(r.body)}
+        )
+        for r in rows
+    ]
+
+
+def errors_by_field(errors: Sequence[Mapping]) -> dict[str, str]:
+    """A problem's field errors keyed by the form field they name (``#/token`` as
+    ``token``), the first one of each field."""
+    by_field: dict[str, str] = {}
+    for error in errors:
+        pointer = str(error.get("pointer", ""))
+        if pointer.startswith("#/") and "/" not in pointer[2:]:
+            by_field.setdefault(pointer[2:], str(error.get("detail", "")))
+    return by_field
 
 
 def policy_source(conn: Connection, policy_id: str, version: str) -> bytes | None:

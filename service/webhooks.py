@@ -15,24 +15,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
-import ipaddress
 import json
 import logging
+import re
 import secrets
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from service import egress
+from service.addresses import is_public, literal_address
 from service.clock import Clock, rfc3339
-from service.db import webhook_deliveries, webhooks
+from service.db import webhook_deliveries, webhooks, write_transaction
 from service.ids import new_id
+from service.outage import failure_cause, is_storage_failure
 
 SIGNATURE_HEADER = "Fairwitness-Signature"
 MAX_WEBHOOKS_PER_APP = 10
@@ -45,7 +46,9 @@ MAX_RETRY = timedelta(hours=6)
 LEASE = timedelta(minutes=2)
 TIMEOUT_SECONDS = 10.0
 
-log = logging.getLogger(__name__)
+# Under "fairwitness": one JSON line of allow-listed fields (service.applog), never a
+# database error's text, which quotes the statement and its parameters.
+log = logging.getLogger("fairwitness.webhooks")
 
 
 class WebhookError(ValueError):
@@ -59,48 +62,60 @@ class WebhookError(ValueError):
 
 # --- registration ----------------------------------------------------------------------
 
+# The whole authority, so nothing after a host (``[::1]x``) or inside one (``%2e``)
+# can be read one way here and another way by a resolver.
+_HOST_AND_PORT = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
 
 def check_url(url: str, allow_private: bool = False) -> None:
     """Refuse what cannot be a webhook endpoint: not http(s), no host, credentials, a
-    fragment, too long, or (unless ``allow_private``) a host that is plainly not public.
-    Names that resolve to private addresses are caught when delivering."""
+    fragment, too long, not ASCII, a host resolvers could read two ways, or (unless
+    ``allow_private``) a host that is plainly not public. Names are checked against
+    every address they resolve to at each delivery (``service.egress``)."""
     if len(url) > MAX_URL_LENGTH:
         raise WebhookError(f"At most {MAX_URL_LENGTH} characters.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError("Must be an absolute http:// or https:// URL with a host.")
-    if parts.username or parts.password:
-        raise WebhookError("Must not carry credentials; verify the signature instead.")
-    if parts.fragment:
-        raise WebhookError("Must not have a #fragment.")
-    try:
-        _ = parts.port
-    except ValueError as exc:
-        raise WebhookError("The port is not a number from 0 to 65535.") from exc
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise WebhookError("Must not contain spaces or control characters.")
-    if not allow_private and not _may_be_public(parts.hostname):
+    if not url.isascii():
         raise WebhookError(
-            f"{parts.hostname} is not a public address; webhooks are sent only to public hosts."
+            "Must be ASCII: percent-encode the path and write international names in "
+            "their xn-- form."
         )
-
-
-def _may_be_public(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return False
     try:
-        return is_public_address(host)
-    except ValueError:
-        return True  # a name: checked against the address it resolves to when sending
-
-
-def is_public_address(address: str) -> bool:
-    """Whether ``address`` (an IP literal) is globally routable: not loopback, private,
-    link-local (cloud metadata services live there), reserved or the like."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        # urlsplit refuses an unclosed or invalid [IPv6] host, .port a bad port.
+        raise WebhookError(
+            "Not a valid URL: check the [IPv6 address] brackets and that the port is a "
+            "number from 1 to 65535."
+        ) from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise WebhookError("Must be an absolute http:// or https:// URL with a host.")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookError("Must not carry credentials; verify the signature instead.")
+    if not _HOST_AND_PORT.fullmatch(parts.netloc):
+        raise WebhookError(
+            "The host must be a DNS name (letters, digits, '-', '_' and dots), an IPv4 "
+            "address or an [IPv6 address], optionally followed by :port."
+        )
+    if parts.fragment:
+        raise WebhookError("Must not have a #fragment.")
+    if port == 0:
+        raise WebhookError("The port is not a number from 1 to 65535.")
+    try:
+        address = literal_address(host)
+    except ValueError as exc:
+        raise WebhookError(str(exc)) from exc
+    if allow_private:
+        return
+    name = host.rstrip(".")
+    local_name = name == "localhost" or name.endswith(".localhost")
+    if local_name or (address is not None and not is_public(address)):
+        raise WebhookError(
+            f"{host} is not a public address; webhooks are sent only to public hosts."
+        )
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,7 @@ def register_webhook(
     check_url(url, allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     webhook_id = new_id("whk", now)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         count = conn.execute(
             select(func.count())
             .select_from(webhooks)
@@ -157,7 +172,7 @@ def remove_webhook(engine: Engine, *, app: str, webhook_id: str, now: datetime) 
     deliveries ended, or None when ``app`` has no such live webhook (another app's
     webhook is as unknown as a missing one)."""
     time = rfc3339(now)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         removed = conn.execute(
             update(webhooks)
             .where(webhooks.c.webhook_id == webhook_id)
@@ -248,70 +263,16 @@ def verify_signature(
 
 # --- delivery --------------------------------------------------------------------------
 
-# (url, body, headers) -> (HTTP status, or None when no response came; error text)
+# (url, body, headers) -> (HTTP status, or None when no answer came; the failure's
+# category: one of egress.REFUSED, egress.FAILED, egress.TIMED_OUT)
 Sender = Callable[[str, bytes, dict[str, str]], tuple[int | None, str | None]]
 
 
-class NotPublic(OSError):
-    """The endpoint's name led to an address webhooks may not be sent to."""
-
-
-class _PublicPeerOnly:
-    # Checked on the connected socket, not on a DNS answer read beforehand, so a name
-    # that resolves differently the second time (DNS rebinding) gains nothing.
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        peer = self.sock.getpeername()[0]  # type: ignore[attr-defined]
-        if not is_public_address(peer):
-            self.sock.close()  # type: ignore[attr-defined]
-            raise NotPublic(f"{self.host} is at {peer}, which is not a public address")  # type: ignore[attr-defined]
-
-
-class _PublicHTTPConnection(_PublicPeerOnly, http.client.HTTPConnection):
-    pass
-
-
-class _PublicHTTPSConnection(_PublicPeerOnly, http.client.HTTPSConnection):
-    pass
-
-
-class _PublicHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):
-        return self.do_open(_PublicHTTPConnection, req)
-
-
-class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A 3xx is the receiver's answer, a failed attempt; following it would let a public
-    # endpoint point the server at an internal one.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def make_sender(allow_private: bool = False) -> Sender:
+def make_sender(allow_private: bool = False, timeout: float = TIMEOUT_SECONDS) -> Sender:
     """POST deliveries with no redirects and, unless ``allow_private``, only to
-    endpoints whose connected address is public."""
-    handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
-    if not allow_private:
-        handlers += [_PublicHTTPHandler(), _PublicHTTPSHandler()]
-    opener = urllib.request.build_opener(*handlers)
-
-    def send(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with opener.open(request, timeout=TIMEOUT_SECONDS) as resp:
-                return resp.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return None, f"{type(exc).__name__}: {reason}"[:500]
-
-    return send
+    endpoints whose every address is public; each attempt ends within ``timeout``
+    seconds of the name being resolved."""
+    return partial(egress.post, allow_private=allow_private, timeout=timeout)
 
 
 http_send = make_sender()
@@ -330,7 +291,7 @@ def _claim(engine: Engine, now: datetime, limit: int) -> list:
     """
     time = rfc3339(now)
     claimed = []
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         rows = conn.execute(
             select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
             .join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)
@@ -371,7 +332,11 @@ def deliver_due(
         status, error = send(row.url, body, headers)
         now = clock()
         attempts = row.attempts + 1
-        values: dict = {"attempts": attempts, "last_status": status, "last_error": error}
+        values: dict = {
+            "attempts": attempts,
+            "last_status": status,
+            "last_error": error if status is None else f"HTTP {status}",
+        }
         if status is not None and 200 <= status < 300:
             values.update(
                 status="delivered", delivered_at=rfc3339(now), next_attempt_at=None, last_error=None
@@ -380,9 +345,7 @@ def deliver_due(
             values.update(status="failed", next_attempt_at=None)
         else:
             values.update(next_attempt_at=rfc3339(now + backoff(attempts)))
-            if error is None:
-                values["last_error"] = f"HTTP {status}"
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             conn.execute(
                 update(webhook_deliveries)
                 .where(webhook_deliveries.c.delivery_id == row.delivery_id)
@@ -424,6 +387,22 @@ def list_deliveries(conn: Connection, *, app: str, status: str | None, limit: in
     ]
 
 
+def log_pass_failure(exc: Exception) -> None:
+    """Log a delivery pass that stopped: storage trouble as its cause alone, anything
+    else (a bug) with its stack, and never the exception's text."""
+    if is_storage_failure(exc):
+        log.warning(
+            "webhook delivery postponed: storage unavailable; the outbox keeps the events",
+            extra={"event": "webhook_delivery_postponed", "reason": failure_cause(exc)},
+        )
+    else:
+        log.error(
+            "webhook delivery pass failed; the outbox keeps the events",
+            extra={"event": "webhook_delivery_failed", "reason": type(exc).__name__},
+            exc_info=exc,
+        )
+
+
 class Dispatcher:
     """Runs ``deliver_due`` in a background thread after a request commits an event.
 
@@ -451,8 +430,8 @@ class Dispatcher:
     def _run(self) -> None:
         try:
             deliver_due(self._engine_of(), self._clock, self.send)
-        except Exception:  # the row stays pending; the CLI or the next kick retries it
-            log.exception("webhook delivery failed; the outbox keeps the event")
+        except Exception as exc:  # the row stays pending; the CLI or the next kick retries it
+            log_pass_failure(exc)
 
     def join(self, timeout: float = 30.0) -> None:
         with self._lock:

@@ -8,12 +8,11 @@ never shows the author's statement.
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
 from service import appeals as use_cases
+from service import params
 from service.auth import current_key, require_role
 from service.blueprints.webhooks import dispatcher
 from service.body import json_body
@@ -41,7 +40,7 @@ _view = AppealViewSchema()
 _list = AppealListSchema()
 _human_request = HumanDecisionRequestSchema()
 _human_result = ModerationResultSchema()
-APPEAL_ID = re.compile(r"apl_[0-9A-HJKMNP-TV-Z]{26}")
+APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -61,6 +60,11 @@ def _load(schema, payload) -> dict:
         raise invalid(marshmallow_errors(err)) from err
 
 
+def load_request(payload) -> dict:
+    """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
+    return _load(_request, payload)
+
+
 def _problem(err: use_cases.AppealError) -> Problem:
     status, slug = {
         use_cases.NotFound: (404, "not-found"),
@@ -68,7 +72,7 @@ def _problem(err: use_cases.AppealError) -> Problem:
         use_cases.Conflict: (409, "conflict"),
         use_cases.Invalid: (422, "invalid-request"),
     }[type(err)]
-    errors = [field_error(err.pointer, err.detail)] if err.pointer and status == 422 else []
+    errors = [field_error(err.pointer, err.detail)] if err.pointer else []
     return Problem(status, slug, err.detail, errors)
 
 
@@ -104,11 +108,17 @@ def _optional_client_key() -> ApiKey | None:
     return key
 
 
-@bp.post("/v1/appeals")
-def file_appeal():
+def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
+    """File the appeal ``loaded`` (an ``AppealRequest``) asks for, with ``key`` if the
+    request carried a client key: the one path of the API and the appeal page.
+
+    Without a key the token is checked first, in a read that takes no lock. An attempt
+    it does not authenticate counts against the client address's budget of refused
+    attempts (429 once spent). A genuine token is never counted or limited here, so no
+    one but its holder can stand between an author and the rules on appealing, which
+    answer for themselves (409).
+    """
     runtime = _runtime()
-    key = _optional_client_key()
-    loaded = _load(_request, json_body())
     if loaded["token"] is None and key is None:
         raise Problem(
             401,
@@ -118,23 +128,20 @@ def file_appeal():
             headers=_UNAUTHENTICATED,
         )
     if key is None:
-        # Filing with a token needs no account, so it is limited by address and, against
-        # guessing a decision's token, by decision.
-        limits = limits_of()
-        limits.hit(
-            limits.appeals_per_ip,
-            "appeals-ip",
-            client_address(),
-            "to file appeals from your address",
-        )
-        limits.hit(
-            limits.appeals_per_decision,
-            "appeals-decision",
-            loaded["decision_id"],
-            f"to appeal decision {loaded['decision_id']}",
-        )
+        try:
+            with runtime.engine.connect() as conn:
+                use_cases.authenticate_author(conn, loaded["decision_id"], loaded["token"])
+        except use_cases.AppealError as err:
+            limits = limits_of()
+            limits.hit(
+                limits.appeal_failures_per_ip,
+                "appeal-failures",
+                client_address(),
+                "with refused appeal tokens from your address",
+            )
+            raise _problem(err) from err
     try:
-        filed = use_cases.file_appeal(
+        return use_cases.file_appeal(
             decision_id=loaded["decision_id"],
             statement=loaded["statement"],
             token=loaded["token"],
@@ -145,7 +152,12 @@ def file_appeal():
         )
     except use_cases.AppealError as err:
         raise _problem(err) from err
-    body = filed.body
+
+
+@bp.post("/v1/appeals")
+def file_appeal():
+    key = _optional_client_key()
+    body = file_as(load_request(json_body()), key).body
     return _filed.dump(
         {
             "id": body["id"],
@@ -158,34 +170,13 @@ def file_appeal():
     ), 201
 
 
-def _bad_parameter(name: str, detail: str) -> Problem:
-    return Problem(400, "bad-parameter", detail, [field_error(f"#/query/{name}", detail)])
-
-
 @bp.get("/v1/appeals")
 @require_role("reviewer")
 def list_appeals():
     runtime = _runtime()
-    status = request.args.get("status", "open")
-    if status not in STATUSES:
-        raise _bad_parameter("status", "Must be open, resolved or all.")
-    raw_limit = request.args.get("limit", "")
-    limit = DEFAULT_LIMIT
-    if raw_limit:
-        limit = int(raw_limit) if raw_limit.isdigit() and len(raw_limit) < 6 else -1
-        if not 1 <= limit <= MAX_LIMIT:
-            raise _bad_parameter("limit", f"An integer from 1 to {MAX_LIMIT}.")
-    cursor = None
-    if request.args.get("cursor"):
-        try:
-            cursor = use_cases.decode_cursor(request.args["cursor"])
-        except ValueError:
-            raise Problem(
-                400,
-                "bad-cursor",
-                "The cursor is not one this service issued.",
-                [field_error("#/query/cursor", "Not a valid cursor.")],
-            ) from None
+    status = params.choice(request.args, "status", STATUSES, "open")
+    limit = params.limit(request.args, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+    cursor = params.cursor(request.args, use_cases.APPEALS_CURSOR)
     with runtime.engine.connect() as conn:
         items, next_cursor = use_cases.list_appeals(
             conn,
@@ -193,7 +184,7 @@ def list_appeals():
             status=status,
             now=runtime.clock(),
             limit=limit,
-            cursor=cursor,
+            cursor=cursor,  # type: ignore[arg-type]  # two fields, by APPEALS_CURSOR
         )
     return _list.dump({"appeals": items, "next_cursor": next_cursor})
 

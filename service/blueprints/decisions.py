@@ -6,11 +6,12 @@ import json
 import re
 
 from flask import Blueprint, current_app
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from audit_log.store import latest_checkpoint, log_entries, prove_inclusion
 from service.blueprints.log import entry_view
 from service.clock import rfc3339
+from service.db import decision_content
 from service.problems import Problem
 from service.schemas import DecisionViewSchema, SubjectSchema
 from service.standing import active_restrictions, active_strikes
@@ -24,6 +25,24 @@ ENTRY_ID = re.compile(r"[a-z]{3}_[0-9A-HJKMNP-TV-Z]{26}")
 
 def _columns():
     return select(log_entries.c.idx, log_entries.c.body, log_entries.c.leaf_hash)
+
+
+def _excerpt(conn: Connection, body: dict) -> dict | None:
+    """The public excerpt a decision's body commits to, with the salt that opens the
+    commitment, or what is left of it after erasure; None when the body commits to none
+    (the policy publishes no excerpt, or an older entry holds its excerpt inline)."""
+    if not isinstance(body.get("excerpt"), dict):
+        return None
+    row = conn.execute(
+        select(
+            decision_content.c.excerpt,
+            decision_content.c.excerpt_salt,
+            decision_content.c.erased_at,
+        ).where(decision_content.c.decision_id == body["id"])
+    ).first()
+    if row is None or row.excerpt is None or row.excerpt_salt is None:
+        return {"text": None, "salt": None, "erased_at": row.erased_at if row else None}
+    return {"text": row.excerpt, "salt": bytes(row.excerpt_salt).hex(), "erased_at": None}
 
 
 @bp.get("/v1/decisions/<decision_id>")
@@ -46,9 +65,12 @@ def get_decision(decision_id: str):
         related = conn.execute(
             _columns().where(log_entries.c.ref == decision_id).order_by(log_entries.c.idx)
         ).all()
+        body = json.loads(row.body)
+        excerpt = _excerpt(conn, body)
     return _decision.dump(
         {
-            "entry": json.loads(row.body),
+            "entry": body,
+            "excerpt": excerpt,
             "receipt": {
                 "index": row.idx,
                 "leaf_hash": bytes(row.leaf_hash).hex(),

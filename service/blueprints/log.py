@@ -22,6 +22,8 @@ from audit_log.store import (
     prove_inclusion,
     read_hashes,
 )
+from service import params
+from service.applog import route_of
 from service.clock import rfc3339
 from service.log_query import parse_query
 from service.problems import Problem, field_error
@@ -91,8 +93,20 @@ def _csv_row(row) -> list:
     ]
 
 
+class ExportInterrupted(Exception):
+    """A streamed export broke off after its first bytes were sent. Raised, so the
+    server drops the connection and the client sees a cut-off transfer, never a short
+    export that looks whole; its message says nothing of the request."""
+
+
 def export_response(query, mimetype: str) -> Response:
-    """The whole filtered log streamed as CSV or NDJSON, a keyset page at a time."""
+    """The whole filtered log streamed as CSV or NDJSON, a keyset page at a time.
+
+    The first chunk is produced before the response starts, inside the request: a
+    query the database refuses, or storage being down, is an ordinary error answer
+    (problem+json or an error page), not a broken stream. A failure later on is logged
+    here, allow-listed like every log line, and cuts the connection.
+    """
     engine = _runtime().engine
 
     def generate():
@@ -118,7 +132,24 @@ def export_response(query, mimetype: str) -> Response:
                 if lines:
                     yield "\n".join(lines) + "\n"
 
-    resp = Response(stream_with_context(generate()), mimetype=mimetype)
+    chunks = generate()
+    first = next(chunks, "")
+
+    def rest():
+        try:
+            yield first
+            yield from chunks
+        except Exception as exc:
+            current_app.logger.error(
+                "export interrupted: %s",
+                type(exc).__name__,
+                extra={"event": "export_interrupted", "route": route_of()},
+            )
+            raise ExportInterrupted("export interrupted") from None
+        finally:
+            chunks.close()
+
+    resp = Response(stream_with_context(rest()), mimetype=mimetype)
     if mimetype == "text/csv":
         resp.headers["Content-Disposition"] = 'attachment; filename="fairwitness-log.csv"'
     return resp
@@ -151,8 +182,8 @@ def get_checkpoint():
 
 @bp.get("/v1/log/checkpoints")
 def list_checkpoints():
-    after = _int_arg("after", default=-1, minimum=-1)
-    limit = _int_arg("limit", default=100, minimum=1, maximum=1000)
+    after = params.integer(request.args, "after", minimum=-1, default=-1)
+    limit = params.limit(request.args, default=100, maximum=1000)
     with _runtime().engine.connect() as conn:
         rows = conn.execute(
             select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
@@ -190,48 +221,32 @@ def get_key():
     return Response(lines, mimetype="text/plain")
 
 
-MAX_INDEX = (1 << 63) - 1
+# The last index a tree of at most MAX_INT64 entries holds.
+MAX_INDEX = params.MAX_INT64 - 1
 
 
-def _int_arg(
-    name: str, *, default: int | None = None, minimum: int = 0, maximum: int = MAX_INDEX
-) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise Problem(
-                400,
-                "bad-parameter",
-                f"The query parameter {name} is required.",
-                [field_error(f"#/query/{name}", "Required.")],
-            )
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Problem(
-            400,
-            "bad-parameter",
-            f"{name} must be an integer.",
-            [field_error(f"#/query/{name}", "Not an integer.")],
-        ) from None
-    if value < minimum or value > maximum:
-        bound = f"from {minimum} to {maximum}"
+def _within_tree(name: str, size: int | None, current: int) -> int:
+    """A tree size asked for (``current`` when not given); 422 past the log's size."""
+    if size is None:
+        return current
+    if size > current:
         raise Problem(
             422,
             "out-of-range",
-            f"{name} must be {bound}.",
-            [field_error(f"#/query/{name}", f"Must be {bound}.")],
+            f"{name} must be from 1 to {current}, the log's size.",
+            [field_error(f"#/query/{name}", f"Must be from 1 to {current}.")],
         )
-    return value
+    return size
 
 
 @bp.get("/v1/log/proof/inclusion")
 def inclusion_proof():
-    index = _int_arg("index")
+    index = params.integer(request.args, "index", minimum=0, maximum=MAX_INDEX, required=True)
+    size = params.integer(request.args, "size", minimum=1)
+    assert index is not None
     with _runtime().engine.connect() as conn:
         current, _ = head(conn)
-        size = _int_arg("size", default=current, minimum=1, maximum=current)
+        size = _within_tree("size", size, current)
         if index >= size:
             raise Problem(
                 422,
@@ -248,10 +263,12 @@ def inclusion_proof():
 
 @bp.get("/v1/log/proof/consistency")
 def consistency_proof():
-    old = _int_arg("from", minimum=1)
+    old = params.integer(request.args, "from", minimum=1, required=True)
+    new = params.integer(request.args, "to", minimum=1)
+    assert old is not None
     with _runtime().engine.connect() as conn:
         current, _ = head(conn)
-        new = _int_arg("to", default=current, minimum=1, maximum=current)
+        new = _within_tree("to", new, current)
         if old > new:
             raise Problem(
                 422,

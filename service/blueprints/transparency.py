@@ -8,8 +8,7 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import or_, select
 
 from audit_log.store import log_entries
-from service.clock import parse_rfc3339, rfc3339
-from service.problems import Problem, field_error
+from service import params
 from service.schemas import TransparencySchema
 from service.transparency import report
 
@@ -18,31 +17,10 @@ _report = TransparencySchema()
 APPEAL_KINDS = ("appeal_filed", "appeal_resolved")
 
 
-def _time(name: str) -> str | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        if len(value) > 64:
-            raise ValueError
-        moment = parse_rfc3339(value)
-        if moment.year < 1000:  # the log's fixed-width times have four-digit years
-            raise ValueError
-        return rfc3339(moment)
-    except (ValueError, OverflowError):
-        detail = f"{name} must be an RFC 3339 time with a zone."
-        raise Problem(
-            400,
-            "bad-parameter",
-            detail,
-            [field_error(f"#/query/{name}", "Not an RFC 3339 date-time.")],
-        ) from None
-
-
 @bp.get("/v1/transparency")
 def get_transparency():
     runtime = current_app.extensions["fairwitness"]
-    since, until = _time("since"), _time("until")
+    since, until = params.time(request.args, "since"), params.time(request.args, "until")
     c = log_entries.c
     in_window = c.kind.in_(("decision", "reversal"))
     if since:

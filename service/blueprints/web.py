@@ -3,8 +3,10 @@
 Each page is the HTML face of a JSON route and gets its data from the very view
 function that route runs (``GET /v1/decisions/{id}`` for ``/decisions/{id}``, and so
 on), so the two cannot drift apart. The log's filters are parsed by
-``service.log_query.parse_query``, as for ``GET /v1/log/entries``. Read-only: nothing
-here opens a write transaction.
+``service.log_query.parse_query``, as for ``GET /v1/log/entries``. Read-only but for
+one form: the appeal form files through ``POST /v1/appeals``'s own path
+(``appeals.file_as``), so its checks and limits are the API's; nothing else here opens
+a write transaction.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import head, latest_checkpoint
+from service import params
 from service import web_views as views
+from service.appeals import MAX_STATEMENT
 from service.blueprints import appeals, decisions, log, policies, transparency
 from service.blueprints.log import NDJSON, entry_view
-from service.log_query import parse_query
-from service.problems import Problem, field_error
+from service.log_query import DEFAULT_LIMIT, parse_query
+from service.problems import Problem, field_error, invalid
+from service.schemas import DECISION_ID
 
 bp = Blueprint("web", __name__)
 
@@ -41,6 +46,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 VERSION = re.compile(r"sha256:[0-9a-f]{64}")
+DECISION = re.compile(DECISION_ID)
+FORM = "application/x-www-form-urlencoded"
 
 
 def _runtime():
@@ -130,11 +137,11 @@ def log_page():
         apps = views.known_apps(conn)
     args = views.query_args(query)
     more = dict(args)
-    if request.args.get("limit"):
+    if query.limit != DEFAULT_LIMIT:
         more["limit"] = str(query.limit)
     older = url_for("web.log_page", **more, cursor=cursor) if cursor else None
     api_args = {**args, "order": query.order}
-    if request.args.get("cursor"):
+    if request.args.get("cursor"):  # already checked by parse_query
         api_args["cursor"] = request.args["cursor"]
     return render_template(
         "log.html",
@@ -169,6 +176,11 @@ def log_ndjson():
 def decision_page(decision_id: str):
     view = decisions.get_decision(decision_id)
     entry = view["entry"]
+    published = view["excerpt"]
+    # Older entries hold the excerpt inline; newer ones commit to one served beside them.
+    excerpt = entry["excerpt"] if isinstance(entry["excerpt"], str) else None
+    if published is not None:
+        excerpt = published["text"]
     policy = entry["policy"]
     with _runtime().engine.connect() as conn:
         source = views.policy_source(conn, policy["id"], policy["version"])
@@ -176,11 +188,7 @@ def decision_page(decision_id: str):
     rules = []
     for rule in entry["rules"]:
         text = texts.get(rule["id"], {})
-        segments = (
-            views.excerpt_segments(entry["excerpt"], rule["spans"])
-            if entry["excerpt"] is not None
-            else None
-        )
+        segments = views.excerpt_segments(excerpt, rule["spans"]) if excerpt is not None else None
         rules.append(
             {
                 **rule,
@@ -193,6 +201,8 @@ def decision_page(decision_id: str):
     return render_template(
         "decision.html",
         entry=entry,
+        excerpt=excerpt,
+        excerpt_erased_at=published["erased_at"] if published is not None else None,
         rules=rules,
         receipt=receipt,
         related=[views.entry_row(r) for r in view["related"]],
@@ -206,24 +216,13 @@ def policies_page():
     return render_template("policies.html", policies=policies.list_policies()["policies"])
 
 
-def _version_arg(name: str) -> str | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    if not VERSION.fullmatch(value):
-        raise Problem(
-            400,
-            "bad-parameter",
-            f"{name} must be a policy version, sha256:<64 hex>.",
-            [field_error(f"#/query/{name}", "Not a policy version.")],
-        )
-    return value
-
-
 @bp.get("/policies/<policy_id>")
 def policy_page(policy_id: str):
     detail = policies.get_policy(policy_id)
-    old, new = _version_arg("from"), _version_arg("to")
+    old, new = (
+        params.matching(request.args, name, VERSION, "A policy version, sha256:<64 hex>.")
+        for name in ("from", "to")
+    )
     diff = None
     if old or new:
         if not (old and new):
@@ -266,7 +265,100 @@ def subject_page(subject: str):
 @bp.get("/appeals/<appeal_id>")
 def appeal_page(appeal_id: str):
     appeal = appeals.get_appeal(appeal_id)
-    return render_template("appeal.html", appeal=appeal)
+    with _runtime().engine.connect() as conn:
+        entries = views.appeal_entry_rows(conn, appeal["id"], appeal["reversal_id"])
+    return render_template("appeal.html", appeal=appeal, entries=entries)
+
+
+# The appeal form. The link handed to authors names only the decision, which is public;
+# the token that proves authorship is typed or pasted into the form and travels only in
+# the POST body, so the link can be shared, logged or kept in a browser's history without
+# giving anyone the right to appeal. There are no cookies and no sessions: a cross-site
+# form could file an appeal only with a token it already holds, so there is nothing for
+# a CSRF token to protect.
+
+
+@bp.get("/appeals/new")
+def new_appeal_page():
+    value = request.args.get("decision", "")
+    if not DECISION.fullmatch(value):
+        raise Problem(
+            400,
+            "bad-parameter",
+            "decision must be a decision id, dec_ followed by 26 characters: open the "
+            "appeal link from your notice again.",
+            [field_error("#/query/decision", "Not a decision id.")],
+        )
+    return _appeal_form(value)
+
+
+@bp.post("/appeals/new")
+def file_appeal_page():
+    fields = _form_fields()
+    decision_id = fields.get("decision_id", "")
+    if not DECISION.fullmatch(decision_id):
+        raise invalid(
+            [field_error("#/decision_id", "Not a decision id.")],
+            "The form does not name a decision: open the appeal link from your notice again.",
+        )
+    kept = {"statement": fields.get("statement", ""), "token": fields.get("token", "")}
+    try:
+        if not kept["token"].strip():
+            # The API answers 401 here; a person needs to be told which field is empty.
+            raise invalid(
+                [field_error("#/token", "Paste the appeal token from your notice.")],
+                "The appeal token is missing.",
+            )
+        filed = appeals.file_as(appeals.load_request(fields), key=None)
+    except Problem as problem:
+        if problem.status == 403 or problem.status == 429:
+            kept["token"] = ""
+        return _appeal_form(decision_id, problem, kept)
+    return redirect(url_for("web.appeal_page", appeal_id=filed.body["id"]), code=303)
+
+
+def _form_fields() -> dict[str, str]:
+    """The posted form, one value per field: 415 for another encoding, 400 for a field
+    sent more than once (which value counts would be a guess)."""
+    if request.mimetype != FORM:
+        raise Problem(415, "unsupported-media-type", f"Send the form as {FORM}.")
+    form = request.form
+    repeated = [name for name in form if len(form.getlist(name)) > 1]
+    if repeated:
+        raise Problem(
+            400,
+            "malformed-request",
+            "A form field was sent more than once.",
+            [field_error(f"#/{name}", "Sent more than once.") for name in repeated],
+        )
+    return form.to_dict()
+
+
+def _appeal_form(
+    decision_id: str, problem: Problem | None = None, kept: dict[str, str] | None = None
+) -> Response:
+    """The appeal form for ``decision_id`` (404 when there is no such decision), showing
+    ``problem`` with its status and the values the author had ``kept``."""
+    view = decisions.get_decision(decision_id)
+    entry = view["entry"]
+    html = render_template(
+        "appeal_new.html",
+        entry=entry,
+        earlier=[
+            views.entry_row(r) for r in view["related"] if r["entry"]["kind"] == "appeal_filed"
+        ],
+        policy_known=entry["policy"]["id"] in _runtime().policies.policies,
+        problem=problem,
+        field_errors=views.errors_by_field(problem.errors) if problem else {},
+        kept=kept or {},
+        max_statement=MAX_STATEMENT,
+    )
+    resp = Response(html, status=problem.status if problem else 200, mimetype="text/html")
+    if problem is not None and "Retry-After" in problem.headers:
+        resp.headers["Retry-After"] = problem.headers["Retry-After"]
+    # The page may hold the token the author typed: never keep it in a cache.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 CHART_DAYS = 60
@@ -276,9 +368,9 @@ CHART_MIN_DAYS = 14
 @bp.get("/transparency")
 def transparency_page():
     report = transparency.get_transparency()
-    # The request's own values (already validated by the JSON view): the report's window
-    # is text for comparing with log times, and does not always parse back.
-    window = {k: request.args[k] for k in ("since", "until") if request.args.get(k)}
+    # The window as the JSON view parsed it (``service.params.time``): fixed-width UTC
+    # that always parses back.
+    window = {k: v for k, v in report["window"].items() if v}
     days, clipped = views.chart_days(
         _runtime().clock(), window.get("since"), window.get("until"), CHART_DAYS
     )

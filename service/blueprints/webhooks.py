@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import ValidationError
 
+from service import params
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.problems import Problem, field_error, invalid, marshmallow_errors
@@ -82,17 +83,8 @@ def create_webhook():
 @require_role("client")
 def get_deliveries():
     runtime = current_app.extensions["fairwitness"]
-    status = request.args.get("status") or None
-    if status is not None and status not in STATUSES:
-        detail = "Must be pending, delivered or failed."
-        raise Problem(400, "bad-parameter", detail, [field_error("#/query/status", detail)])
-    raw = request.args.get("limit", "")
-    limit = 100
-    if raw:
-        limit = int(raw) if raw.isdigit() and len(raw) < 6 else -1
-        if not 1 <= limit <= 1000:
-            detail = "An integer from 1 to 1000."
-            raise Problem(400, "bad-parameter", detail, [field_error("#/query/limit", detail)])
+    status = params.choice(request.args, "status", STATUSES)
+    limit = params.limit(request.args, default=100, maximum=1000)
     with runtime.engine.connect() as conn:
         rows = list_deliveries(conn, app=current_key().app, status=status, limit=limit)
     return _deliveries.dump({"deliveries": rows})

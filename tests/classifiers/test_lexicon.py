@@ -180,3 +180,16 @@ def test_scoring_a_thousand_short_texts_is_fast() -> None:
         lexicon.score(texts)
         best = min(best, time.perf_counter() - start)
     assert best < 0.05, f"{best * 1000:.1f} ms"
+
+
+def test_words_of_a_term_match_across_any_run_of_non_letters() -> None:
+    # The pattern allows a bounded gap; longer gaps in the text are shortened first, so
+    # a term still matches however far apart its words are written, and the span still
+    # covers the whole phrase as written.
+    lexicon = LexiconClassifier({"threats": ["kill you"]})
+    for gap in (" ", " " * 9, " -_- " * 50, "\n" * 10_000):
+        text = f"I will kill{gap}you now"
+        assert lexicon.score([text]) == [{"lexicon:threats": 1.0}], repr(gap[:12])
+        [span] = lexicon.explain(text, "lexicon:threats")
+        assert text[span.start : span.end] == f"kill{gap}you"
+    assert lexicon.score(["skill" + " " * 20 + "you"]) == [{"lexicon:threats": 0.0}]

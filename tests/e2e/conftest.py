@@ -137,7 +137,7 @@ class Instance:
             stdout=self.server_log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
+        deadline = time.time() + 180  # workers load the classifiers on a shared machine
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 break

@@ -70,8 +70,12 @@ class Gunicorn:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self, timeout: float = 60.0) -> str:
+    def start(self, timeout: float = 180.0) -> str:
         port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        # Links in answers (a decision's appeal.url) point where this server listens,
+        # unless the test names another public address.
+        env = {"FAIRWITNESS_PUBLIC_URL": url, **self.env}
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(
@@ -83,7 +87,7 @@ class Gunicorn:
                     str(self.workers),
                     "service:create_app()",
                 ],
-                env=self.env,
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -91,7 +95,6 @@ class Gunicorn:
         finally:
             if out is not subprocess.DEVNULL:
                 out.close()
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:

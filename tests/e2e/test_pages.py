@@ -52,6 +52,8 @@ def page_paths(site) -> dict[str, str]:
         "subject-other": f"/subjects/{d['insult']['subject']}",
         "appeal-resolved": f"/appeals/{site.appeals['overturned']}",
         "appeal-open": f"/appeals/{site.appeals['open']}",
+        "appeal-new": f"/appeals/new?decision={d['threat3']['id']}",
+        "appeal-new-appealed": f"/appeals/new?decision={d['insult']['id']}",
         "transparency": "/transparency",
     }
 
@@ -294,6 +296,8 @@ def test_planted_markup_is_escaped_and_never_runs(browser, site):
         f"/subjects/{requests.utils.quote(XSS_ATTR)}",
         f"/policies/civility?from={requests.utils.quote(XSS_ATTR)}",
         f"/decisions/{d['kind']['id']}",
+        f"/appeals/new?decision={d['kind']['id']}",
+        f"/appeals/new?decision={requests.utils.quote(XSS_SCRIPT)}",
     ]
     planted = 0
     for path in paths:

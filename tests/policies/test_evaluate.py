@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from policies.duration import parse_duration
-from policies.evaluate import evaluate, match_rule
+from policies.evaluate import MAX_SPANS_PER_PATTERN, evaluate, match_rule
 from policies.load import load_policy_file
 from policies.model import (
     AllOf,
@@ -28,6 +27,7 @@ from policies.model import (
     most_severe,
     severity,
 )
+from policies.regex import compile_pattern
 
 EXAMPLES = Examples(match=("a",), no_match=("b",))
 
@@ -70,8 +70,10 @@ def strike(weight: int, expires: str) -> Strike:
     return Strike(weight=weight, expires_after=parse_duration(expires))
 
 
-def regex(pattern: str, flags: int = re.IGNORECASE) -> RegexCondition:
-    return RegexCondition(source=pattern, pattern=re.compile(pattern, flags))
+def regex(pattern: str, *, case_sensitive: bool = False) -> RegexCondition:
+    return RegexCondition(
+        source=pattern, pattern=compile_pattern(pattern, case_sensitive=case_sensitive)
+    )
 
 
 def test_severity_ladder() -> None:
@@ -114,8 +116,26 @@ def test_regex_condition_gives_spans_in_the_original_text() -> None:
     assert match is not None
     assert [text[s:e] for s, e in match.spans] == ["BUY now", "buy  now"]
     assert match.labels == ()
-    sensitive = make_rule("r", regex("buy now", flags=0))
+    sensitive = make_rule("r", regex("buy now", case_sensitive=True))
     assert match_rule(sensitive, {}, "BUY NOW") is None
+
+
+def test_a_text_full_of_matches_keeps_the_first_spans_only() -> None:
+    rule = make_rule("r", regex(r"\bbuy\b"))
+    text = "buy " * 100_000
+    match = match_rule(rule, {}, text)
+    assert match is not None
+    assert len(match.spans) == MAX_SPANS_PER_PATTERN
+    assert match.spans[0] == (0, 3) and match.spans[-1] == (4 * 63, 4 * 63 + 3)
+
+
+def test_spans_are_in_characters_whatever_the_script() -> None:
+    # RE2 matches UTF-8 bytes; the spans it reports are converted to characters.
+    rule = make_rule("r", regex(r"idiot"))
+    text = "ты 🙂 IDIOT 𝔞 idiot"
+    match = match_rule(rule, {}, text)
+    assert match is not None
+    assert [text[s:e] for s, e in match.spans] == ["IDIOT", "idiot"]
 
 
 @pytest.mark.parametrize(

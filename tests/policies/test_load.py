@@ -345,7 +345,7 @@ MALFORMED = {
             examples: {match: [a], no_match: [b]}
         """,
         ("rude", "when.all[1].regex", 10),
-        "is not a valid regular expression: missing ), unterminated subpattern at position 0",
+        "is not a valid regular expression: missing ): (unclosed",
     ),
     "bad regex in mapping form": (
         """\
@@ -364,7 +364,81 @@ MALFORMED = {
             examples: {match: [a], no_match: [b]}
         """,
         ("rude", "when.regex.pattern", 9),
-        "is not a valid regular expression: min repeat greater than max repeat",
+        "is not a valid regular expression: invalid repetition size: {2,1}",
+    ),
+    # Policy patterns run on RE2: the constructs that need backtracking are refused, on
+    # the line of the pattern where they are written.
+    "lookahead in a verbose block pattern": (
+        """\
+        id: tiny
+        title: Tiny
+        summary: S
+        rules:
+          - id: rude
+            title: Rude words
+            when:
+              regex: |
+                (?x)
+                \\b(?:i|we)\\s+will\\s+
+                (?:(?!never\\b)\\w+\\s+){0,4}   # any word but "never"
+                hurt\\s+you
+            action: label
+            notice: Labelled.
+            examples: {match: [a], no_match: [b]}
+        """,
+        ("rude", "when.regex", 11),
+        "uses a negative lookahead ((?!…): policy patterns run on a linear-time engine (RE2) "
+        "that has no lookarounds or backreferences; say it with the policy's all/any/not "
+        "conditions instead",
+    ),
+    "lookbehind": (
+        """\
+        id: tiny
+        title: Tiny
+        summary: S
+        rules:
+          - id: rude
+            title: Rude words
+            when: {regex: '(?<!not )rude'}
+            action: label
+            notice: Labelled.
+            examples: {match: [a], no_match: [b]}
+        """,
+        ("rude", "when.regex", 7),
+        "uses a negative lookbehind ((?<!…)",
+    ),
+    "backreference": (
+        """\
+        id: tiny
+        title: Tiny
+        summary: S
+        rules:
+          - id: rude
+            title: Rude words
+            when:
+              regex: {pattern: '(\\w)\\1{3,}', case_sensitive: true}
+            action: label
+            notice: Labelled.
+            examples: {match: [a], no_match: [b]}
+        """,
+        ("rude", "when.regex.pattern", 8),
+        "uses a backreference (\\1)",
+    ),
+    "verbose flag inside a pattern": (
+        """\
+        id: tiny
+        title: Tiny
+        summary: S
+        rules:
+          - id: rude
+            title: Rude words
+            when: {regex: 'rude(?x: words)'}
+            action: label
+            notice: Labelled.
+            examples: {match: [a], no_match: [b]}
+        """,
+        ("rude", "when.regex", 7),
+        "uses verbose mode (x) inside the pattern",
     ),
     "unknown lexicon": (
         """\

@@ -139,3 +139,26 @@ def test_malformed_policy_stops_start_up_with_one_clear_line(tmp_path, env):
         )
     assert caught.value.line == at + 1
     assert caught.value.field.endswith("action")
+
+
+def test_policy_test_refuses_a_pattern_that_needs_backtracking(tmp_path, env):
+    target = _copy_library(tmp_path)
+    path = target / "civility.yaml"
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == "- lexicon: threats")
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    # The shape that backtracked on long runs of spaces: a lookahead inside a repeat.
+    lines.insert(at + 1, indent + r"- regex: '\bi\s+will\s+(?:(?!never\b)\w+\s+){0,4}?hurt'")
+    path.write_text("\n".join(lines) + "\n")
+    done = run(["policy", "test", str(target)], {})
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip() == (
+        f"civility.yaml: rule 'threat': field 'when.any[1].regex' (line {at + 2}): "
+        "uses a negative lookahead ((?!…): policy patterns run on a linear-time engine (RE2) "
+        "that has no lookarounds or backreferences; say it with the policy's all/any/not "
+        "conditions instead (see docs/policy-language.md)"
+    )
+    served = run(["serve", "--bind", "127.0.0.1:0"], {**env, "FAIRWITNESS_POLICY_DIR": str(target)})
+    assert served.returncode == 2
+    assert "negative lookahead" in served.stderr

@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from service.db import appeal_statements, decision_content, init_database, make_engine
 from service.instance import init_instance
 from tests.conftest import LIBRARY, make_key
+from tests.openapi_contract import assert_conforms
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 SECRET_TEXT = "my neighbour Ada Quill at 12 Elm Street is an idiot"
@@ -241,3 +242,111 @@ def test_erase_use_case_is_one_transaction(database_url, instance_dir, clock, mo
     with pytest.raises(ErasureError, match="already erased"):
         erase_content(decision_id, log=runtime.log, clock=clock)
     runtime.engine.dispose()
+
+
+@pytest.fixture
+def full_excerpt_app(database_url: str, tmp_path: Path) -> Iterator[dict]:
+    """An instance on each backend whose policy publishes the whole text."""
+    import shutil
+
+    from service import create_app
+
+    policy_dir = tmp_path / "policies"
+    shutil.copytree(LIBRARY, policy_dir)
+    civility = policy_dir / "civility.yaml"
+    civility.write_text(
+        civility.read_text().replace("\npublic_excerpt: none\n", "\npublic_excerpt: full\n")
+    )
+    inst = tmp_path / "instance"
+    init_instance(inst)
+    app = create_app({"database_url": database_url, "instance_dir": inst, "policy_dir": policy_dir})
+    yield {
+        "client": app.test_client(),
+        "app": app,
+        "url": database_url,
+        "key": make_key(database_url, "forum-example", "client"),
+        "env": {
+            "FAIRWITNESS_DATABASE_URL": database_url,
+            "FAIRWITNESS_INSTANCE_DIR": str(inst),
+            "FAIRWITNESS_POLICY_DIR": str(policy_dir),
+        },
+    }
+    app.extensions["fairwitness"].engine.dispose()
+
+
+def test_erase_removes_the_public_excerpt_and_content_ref_and_the_entry_still_verifies(
+    full_excerpt_app, tmp_path
+):
+    client = full_excerpt_app["client"]
+    resp = client.post(
+        "/v1/moderations",
+        json={"text": SECRET_TEXT, "subject": "ada", "content_ref": "post-ada-quill-17"},
+        headers={"Authorization": f"Bearer {full_excerpt_app['key']}"},
+    )
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    assert_conforms("/v1/moderations", "POST", resp)
+    decision = resp.get_json()["decision"]
+    # The hashed body holds a commitment, never the words.
+    assert set(decision["excerpt"]) == {"commitment"}
+    assert "Quill" not in json.dumps(decision)
+    shown = client.get(f"/v1/decisions/{decision['id']}")
+    assert_conforms("/v1/decisions/{decision_id}", "GET", shown)
+    view = shown.get_json()
+    assert view["excerpt"]["text"] == SECRET_TEXT and view["excerpt"]["erased_at"] is None
+    assert "Ada Quill" in client.get(f"/decisions/{decision['id']}").get_data(as_text=True)
+
+    erased = fairwitness("content", "erase", decision["id"], env=full_excerpt_app["env"])
+    assert erased.returncode == 0, erased.stderr
+
+    row = content_row({"url": full_excerpt_app["url"]}, decision["id"])
+    assert (row.text, row.salt, row.content_ref, row.excerpt, row.excerpt_salt) == (None,) * 5
+    shown = client.get(f"/v1/decisions/{decision['id']}")
+    assert_conforms("/v1/decisions/{decision_id}", "GET", shown)
+    after = shown.get_json()
+    assert after["entry"] == view["entry"]
+    assert after["excerpt"] == {"text": None, "salt": None, "erased_at": row.erased_at}
+    page = client.get(f"/decisions/{decision['id']}").get_data(as_text=True)
+    assert "Quill" not in page and "erased on request" in page
+    key = tmp_path / "log.key"
+    key.write_text(client.get("/v1/log/key").get_data(as_text=True))
+    for name, doc in (("before.json", view), ("after.json", after)):
+        (tmp_path / name).write_text(json.dumps(doc))
+        checked = fairwitness("verify", str(tmp_path / name), "--key", str(key), env={})
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_an_entry_logged_with_its_excerpt_inline_still_renders_and_verifies(
+    full_excerpt_app, tmp_path
+):
+    """Entries from before excerpts were kept beside the log hold the excerpt string."""
+    from service.clock import rfc3339, system_clock
+    from service.ids import new_id
+
+    client = full_excerpt_app["client"]
+    resp = client.post(
+        "/v1/moderations",
+        json={"text": "you are an idiot", "subject": "ada"},
+        headers={"Authorization": f"Bearer {full_excerpt_app['key']}"},
+    )
+    assert resp.status_code == 201
+    log = full_excerpt_app["app"].extensions["fairwitness"].log
+    with log.append() as tx:
+        now = system_clock()
+        legacy = {
+            **resp.get_json()["decision"],
+            "id": new_id("dec", now),
+            "time": tx.stamp(rfc3339(now)),
+            "excerpt": "you are an idiot (logged inline)",
+        }
+        tx.add(legacy)
+    view = client.get(f"/v1/decisions/{legacy['id']}")
+    assert view.status_code == 200
+    assert_conforms("/v1/decisions/{decision_id}", "GET", view)
+    assert view.get_json()["entry"]["excerpt"] == legacy["excerpt"]
+    assert view.get_json()["excerpt"] is None
+    assert "(logged inline)" in client.get(f"/decisions/{legacy['id']}").get_data(as_text=True)
+    key = tmp_path / "log.key"
+    key.write_text(client.get("/v1/log/key").get_data(as_text=True))
+    (tmp_path / "legacy.json").write_text(json.dumps(view.get_json()))
+    checked = fairwitness("verify", str(tmp_path / "legacy.json"), "--key", str(key), env={})
+    assert checked.returncode == 0, checked.stderr

@@ -142,37 +142,130 @@ def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir
     assert resp.status_code == 201
 
 
-def test_appeals_are_limited_per_decision_and_per_address(make_app, database_url):
-    client = make_app(
-        rate_limit_appeals_per_decision="2 per day", rate_limit_appeals_per_ip="3 per hour"
-    ).test_client()
+# --- appeals: strangers' refused attempts never stand between an author and the rules ---
+
+STRANGER = {"REMOTE_ADDR": "203.0.113.66"}
+AUTHOR = {"REMOTE_ADDR": "192.0.2.9"}
+
+
+def threat_decision(client, database_url: str, subject: str = "author-1") -> tuple[str, str]:
+    """A decision that removed a post, and the appeal token its author was given."""
     auth = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
-    batch = client.post(
-        "/v1/moderations",
-        headers=auth,
-        json={"items": [{"text": THREAT, "subject": f"author-{i}"} for i in range(3)]},
-    ).get_json()
-    decisions = [r["decision"]["id"] for r in batch["results"]]
+    resp = client.post("/v1/moderations", headers=auth, json={"text": THREAT, "subject": subject})
+    assert resp.status_code == 201, resp.get_json()
+    result = resp.get_json()
+    return result["decision"]["id"], result["appeal"]["token"]
 
-    def appeal(decision_id: str, who: dict, token: str = "guess"):
-        return client.post(
-            "/v1/appeals",
-            environ_base=who,
-            json={"decision_id": decision_id, "token": token, "statement": "Not a threat."},
-        )
 
-    # Guessing one decision's token: two tries a day.
-    assert appeal(decisions[0], FLOODER).status_code == 403
-    assert appeal(decisions[0], FLOODER).status_code == 403
-    limited = appeal(decisions[0], NEIGHBOUR)
+def appeal(client, decision_id: str, token: str, who: dict, headers: dict | None = None):
+    return client.post(
+        "/v1/appeals",
+        environ_base=who,
+        headers=headers or {},
+        json={"decision_id": decision_id, "token": token, "statement": "Not a threat."},
+    )
+
+
+@pytest.mark.parametrize("storage", ["memory", "database"])
+def test_wrong_tokens_from_a_stranger_never_lock_the_author_out(make_app, database_url, storage):
+    # The attack as reported: ten wrong tokens for one decision from another address
+    # used to spend the decision's budget and answer the author "Retry in 86400 seconds".
+    client = make_app(rate_limit_storage=storage).test_client()  # the default limits
+    decision_id, token = threat_decision(client, database_url)
+    for _ in range(10):
+        refused = appeal(client, decision_id, "wrong-token", STRANGER)
+        assert refused.status_code == 403, refused.get_json()
+        assert refused.get_json()["errors"][0]["pointer"] == "#/token"
+    # The stranger's own address has spent its budget of refused attempts...
+    limited = appeal(client, decision_id, "wrong-token", STRANGER)
     assert_limited(limited)
-    assert decisions[0] in limited.get_json()["detail"]
-    # One address: three filings an hour, whatever the decision.
-    assert appeal(decisions[1], FLOODER).status_code == 403
-    assert_limited(appeal(decisions[2], FLOODER))
-    # The real author, from elsewhere, still gets through.
-    token = batch["results"][2]["appeal"]["token"]
-    assert appeal(decisions[2], {"REMOTE_ADDR": "192.0.2.9"}, token).status_code == 201
+    assert "refused appeal tokens from your address" in limited.get_json()["detail"]
+    contract.assert_conforms("/v1/appeals", "POST", limited)
+    # ...which is the only one spent: another stranger is refused on the token, not limited.
+    assert appeal(client, decision_id, "wrong-token", NEIGHBOUR).status_code == 403
+    filed = appeal(client, decision_id, token, AUTHOR)
+    assert filed.status_code == 201, filed.get_json()
+    assert filed.get_json()["filed_by"] == "author"
+
+
+def test_a_genuine_token_passes_a_spent_address_budget_and_meets_the_rules(make_app, database_url):
+    # A stranger behind the author's own address (a shared NAT) spends its budget.
+    client = make_app(rate_limit_appeal_failures_per_ip="2 per hour").test_client()
+    decision_id, token = threat_decision(client, database_url)
+    assert appeal(client, decision_id, "wrong-token", AUTHOR).status_code == 403
+    assert appeal(client, decision_id, "wrong-token", AUTHOR).status_code == 403
+    assert_limited(appeal(client, decision_id, "wrong-token", AUTHOR))
+    filed = appeal(client, decision_id, token, AUTHOR)
+    assert filed.status_code == 201, filed.get_json()
+    # Filing again, however often, meets the one-open-appeal rule: a 409 naming the open
+    # appeal, never a 429. Successful and rule-refused filings spend no budget.
+    for _ in range(4):
+        again = appeal(client, decision_id, token, AUTHOR)
+        assert again.status_code == 409, again.get_json()
+        assert filed.get_json()["id"] in again.get_json()["detail"]
+        contract.assert_conforms("/v1/appeals", "POST", again)
+    # The budget still holds for wrong tokens from that address.
+    assert_limited(appeal(client, decision_id, "wrong-token", AUTHOR))
+
+
+def test_every_refused_attempt_counts_and_a_limited_one_records_nothing(make_app, database_url):
+    client = make_app(rate_limit_appeal_failures_per_ip="3 per hour").test_client()
+    decision_id, token = threat_decision(client, database_url)
+    other_id, _ = threat_decision(client, database_url, subject="author-2")
+    # A wrong token, another decision's token, a decision that does not exist.
+    assert appeal(client, decision_id, "wrong-token", STRANGER).status_code == 403
+    assert appeal(client, other_id, token, STRANGER).status_code == 403
+    assert appeal(client, "dec_" + "0" * 26, token, STRANGER).status_code == 404
+    before = client.get("/v1/log/checkpoint").get_data(as_text=True)
+    # Limited now, even when guessing at a different decision.
+    assert_limited(appeal(client, other_id, "another-guess", STRANGER))
+    assert client.get("/v1/log/checkpoint").get_data(as_text=True) == before
+    # The app that asked for the decision files with its key: never counted per address.
+    app_key = {"Authorization": f"Bearer {make_key(database_url, 'forum', 'client')}"}
+    resp = client.post(
+        "/v1/appeals",
+        environ_base=STRANGER,
+        headers=app_key,
+        json={"decision_id": other_id, "statement": "For our user."},
+    )
+    assert resp.status_code == 201, resp.get_json()
+
+
+def test_behind_a_proxy_wrong_tokens_are_counted_on_the_forwarded_address(make_app, database_url):
+    client = make_app(
+        trusted_proxy_hops=1, rate_limit_appeal_failures_per_ip="2 per hour"
+    ).test_client()
+    decision_id, token = threat_decision(client, database_url)
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+
+    def through_proxy(token: str, forwarded: str):
+        return appeal(client, decision_id, token, proxy, headers={"X-Forwarded-For": forwarded})
+
+    # The stranger writes the author's address first; the proxy appends the real one,
+    # and only that one is trusted.
+    spoofed = "192.0.2.9, 203.0.113.66"
+    assert through_proxy("wrong-token", spoofed).status_code == 403
+    assert through_proxy("wrong-token", spoofed).status_code == 403
+    assert_limited(through_proxy("wrong-token", spoofed))
+    # Every other client behind the same proxy keeps its own budget...
+    for i in range(1, 6):
+        assert through_proxy("wrong-token", f"198.51.100.{i}").status_code == 403
+    # ...and the author files.
+    filed = through_proxy(token, "192.0.2.9")
+    assert filed.status_code == 201, filed.get_json()
+
+
+def test_retired_appeal_limit_settings_stop_the_start(make_app, monkeypatch):
+    for name, says in (
+        ("FAIRWITNESS_RATE_LIMIT_APPEALS_PER_DECISION", "APPEAL_FAILURES_PER_IP"),
+        ("FAIRWITNESS_RATE_LIMIT_APPEALS_PER_IP", "APPEAL_FAILURES_PER_IP"),
+    ):
+        with monkeypatch.context() as env:
+            env.setenv(name, "5 per day")
+            with pytest.raises(ValueError, match=f"{name} .*{says}"):
+                make_app()
+    with pytest.raises(ValueError, match="FAIRWITNESS_RATE_LIMIT_APPEAL_FAILURES_PER_IP"):
+        make_app(rate_limit_appeal_failures_per_ip="often")
 
 
 def test_database_limits_are_shared_by_two_servers(make_app, clock):
@@ -224,3 +317,61 @@ def test_overlong_query_strings_are_refused(make_app):
     assert resp.get_json()["errors"][0]["pointer"] == "#/query"
     contract.assert_conforms("/v1/log/entries", "GET", resp)
     assert client.get("/log?app=" + "a" * 300).status_code == 414
+
+
+def _request_series(client) -> set[tuple]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        tuple(sorted(sample.labels.items()))
+        for family in text_string_to_metric_families(text)
+        if family.name == "fairwitness_http_requests"
+        for sample in family.samples
+        if sample.name == "fairwitness_http_requests_total"
+    }
+
+
+def _random_requests(client, count: int, environ: dict) -> list[int]:
+    """``count`` requests with made-up methods and paths; their statuses."""
+    import random
+
+    rng = random.Random(7)
+    statuses = []
+    for i in range(count):
+        method = "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=rng.randint(3, 12)))
+        if i % 2:
+            path = "/" + "/".join(f"{rng.getrandbits(40):x}" for _ in range(rng.randint(1, 3)))
+        else:
+            path = rng.choice(["/v1/moderations", "/v1/log/entries", "/log", "/v1/appeals"])
+        statuses.append(client.open(path, method=method, environ_base=environ).status_code)
+    return statuses
+
+
+def test_made_up_methods_and_paths_add_no_metric_series(make_app):
+    app = make_app(rate_limit_storage="off")
+    client = app.test_client()
+    client.get("/metrics")  # its own series exists before the first count
+    before = _request_series(client)
+    statuses = _random_requests(client, 2000, FLOODER)
+    assert set(statuses) <= {404, 405}
+    added = _request_series(client) - before
+    labels = {(dict(s)["method"], dict(s)["route"], dict(s)["status"]) for s in added}
+    assert {m for m, _, _ in labels} <= {"other"}, labels
+    assert {r for _, r, _ in labels} <= {"unmatched"}, labels
+    assert len(added) <= 2, added  # other × unmatched × (404, 405)
+
+
+def test_unmatched_routes_and_methods_share_the_anonymous_budget(make_app):
+    app = make_app(rate_limit_public="50 per minute")
+    client = app.test_client()
+    statuses = _random_requests(client, 2000, FLOODER)
+    assert set(statuses[:50]) <= {404, 405}
+    assert set(statuses[50:]) == {429}
+    # The budget is the address's, over every route: a real page is refused too …
+    assert_limited(client.get("/v1/log/entries", environ_base=FLOODER))
+    # … while another address is served, and /metrics shows no new series for either.
+    assert client.get("/v1/log/entries", environ_base=NEIGHBOUR).status_code == 200
+    assert client.open("/nope", method="BREW", environ_base=NEIGHBOUR).status_code == 404
+    labels = {dict(s)["method"] for s in _request_series(client)}
+    assert "BREW" not in labels

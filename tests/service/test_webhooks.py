@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,9 +30,15 @@ THREAT = "I will hurt you"
 class Receiver:
     """An HTTP server that records every POST and fails the first ``failures`` of them."""
 
-    def __init__(self, failures: int = 0, redirect_to: str | None = None) -> None:
+    def __init__(
+        self,
+        failures: int = 0,
+        redirect_to: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.failures = failures
         self.received: list[tuple[dict[str, str], bytes, int]] = []
+        self.paths: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +48,7 @@ class Receiver:
                 if redirect_to is not None:
                     status = 307
                 receiver.received.append((dict(self.headers), body, status))
+                receiver.paths.append(self.path)
                 self.send_response(status)
                 if redirect_to is not None:
                     self.send_header("Location", redirect_to)
@@ -49,7 +58,12 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.port = self.server.server_port
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -62,8 +76,10 @@ class Receiver:
 def receiver():
     made: list[Receiver] = []
 
-    def start(failures: int = 0, redirect_to: str | None = None) -> Receiver:
-        made.append(Receiver(failures, redirect_to))
+    def start(
+        failures: int = 0, redirect_to: str | None = None, tls: ssl.SSLContext | None = None
+    ) -> Receiver:
+        made.append(Receiver(failures, redirect_to, tls))
         return made[-1]
 
     yield start
@@ -237,15 +253,39 @@ def test_events_go_only_to_the_deciding_apps_webhooks(client, auth, app, databas
         "http://user:pw@example.org/",
         "https://example.org/#frag",
         "http://example.org:99999/",
+        "http://example.org:0/",
         "x" * 2049,
+        # Hosts urlsplit cannot read: an unclosed or invalid [IPv6] literal.
+        "http://[::1",
+        "http://[::1]x/",
+        "http://[v1.fe]/",
+        "http://[fe80::1%25eth0]/",
+        "http://exämple.org/",
+        "http://example.org/ä",
     ],
 )
 def test_bad_urls_are_422(client, auth, app, url):
     before = log_size(app)
     resp = client.post("/v1/webhooks", json={"url": url}, headers=auth)
     assert resp.status_code == 422, resp.get_json()
+    assert resp.content_type == "application/problem+json"
     assert resp.get_json()["errors"][0]["pointer"] == "#/url"
+    assert client.get("/v1/webhooks", headers=auth).get_json() == {"webhooks": []}
     assert log_size(app) == before
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["2130706433", "0x7f000001", "0177.0.0.1", "017700000001", "127.1", "0x7f.1", "127.0.0.1."],
+)
+def test_ipv4_addresses_in_other_spellings_are_refused(client, auth, host):
+    """Resolvers read all of these as 127.0.0.1. Even where private endpoints are allowed
+    (this app allows them), a host that two parsers could read differently is refused."""
+    resp = client.post("/v1/webhooks", json={"url": f"http://{host}:8080/hook"}, headers=auth)
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.content_type == "application/problem+json"
+    assert "four decimal numbers" in resp.get_json()["errors"][0]["detail"]
+    assert client.get("/v1/webhooks", headers=auth).get_json() == {"webhooks": []}
 
 
 def test_registration_needs_a_client_key_and_is_capped(client, auth, database_url):
@@ -348,6 +388,26 @@ def public_only_app(database_url, instance_dir, clock):
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "https://metadata.localhost/",
+        "http://LOCALHOST./hook",
+        "http://0.0.0.0/hook",
+        "http://100.64.0.1/hook",
+        "http://192.0.0.8/hook",
+        "http://224.0.0.1/hook",
+        "http://[ff0e::1]/hook",
+        "http://[fc00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[fec0::1]/hook",
+        # IPv6 forms that carry a private IPv4 address, where the packets end up.
+        "http://[::ffff:7f00:1]/hook",  # IPv4-mapped, in hex
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 to the metadata service
+        "http://[64:ff9b:1::808:808]/hook",  # local-use NAT64
+        "http://[2002:7f00:1::]/hook",  # 6to4
+        "http://[2002:a9fe:a9fe::1]/hook",
+        "http://[2001:0:a00:1::80ff:fffe]/hook",  # Teredo: server 10.0.0.1, client 127.0.0.1
     ],
 )
 def test_private_endpoints_are_refused_at_registration(public_only_app, database_url, url):
@@ -368,19 +428,363 @@ def test_private_endpoints_are_refused_at_registration(public_only_app, database
     assert log_size(public_only_app) == before
 
 
-def test_a_name_that_resolves_to_a_private_address_gets_nothing(receiver):
-    """The check is made on the connected address, so a public-looking name that leads
-    to 127.0.0.1 (or rebinds to it) receives no request."""
-    hook = receiver()
-    named = hook.url.replace("127.0.0.1", "localhost")  # a name, resolving to loopback
-    status, error = make_sender()(named, b"{}", {"Content-Type": "application/json"})
-    assert status is None and "not a public address" in error
-    assert hook.received == []
-
-
 def test_redirects_are_not_followed(receiver):
     target = receiver()
     redirector = receiver(redirect_to=target.url)
     status, error = LOCAL(redirector.url, b"{}", {"Content-Type": "application/json"})
     assert status == 307 and error is None
     assert target.received == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.org/fairwitness?app=1",
+        "http://8.8.8.8/hook",
+        "http://[2606:4700::1111]:8443/hook",
+        "http://[64:ff9b::808:808]/hook",  # NAT64 to a public address
+        "http://[2002:808:808::1]/hook",  # 6to4 from a public address
+    ],
+)
+def test_public_endpoints_are_registered(public_only_app, database_url, url):
+    key = bearer(make_key(database_url, "forum-example", "client"))
+    client = public_only_app.test_client()
+    assert register(client, key, url)["url"] == url
+
+
+@pytest.fixture
+def listener():
+    """A port on 127.0.0.1 that listens and never accepts: a connection opened to it
+    waits in the accept queue, where ``connections_to`` finds it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def connections_to(listener: socket.socket) -> int:
+    opened = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return opened
+        conn.close()
+        opened += 1
+
+
+@pytest.mark.parametrize(
+    ("url", "reached_where_private_allowed"),
+    [
+        ("http://127.0.0.1:{port}/hook", True),
+        ("https://127.0.0.1:{port}/hook", True),
+        ("http://localhost:{port}/hook", True),  # a name: the address it resolves to is checked
+        ("https://localhost:{port}/hook", True),
+        ("http://[::ffff:127.0.0.1]:{port}/hook", True),
+        # Spellings resolvers read as 127.0.0.1 are refused even where private is allowed.
+        ("http://2130706433:{port}/hook", False),
+        ("http://0x7f000001:{port}/hook", False),
+        ("http://127.1:{port}/hook", False),
+    ],
+)
+def test_a_refused_address_is_never_connected_to(listener, url, reached_where_private_allowed):
+    """Refused before any TCP connection (or TLS hello), so the answer cannot tell an
+    open port from a closed one."""
+    port = listener.getsockname()[1]
+    headers = {"Content-Type": "application/json"}
+    assert make_sender()(url.format(port=port), b"{}", headers) == (None, "refused by policy")
+    assert connections_to(listener) == 0
+    # A closed port gets the very same answer.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    assert make_sender()(url.format(port=closed_port), b"{}", headers) == (
+        None,
+        "refused by policy",
+    )
+    # The listener does see the connections a sender opens: where private endpoints are
+    # allowed, the plainly spelled URLs reach it (and time out, as it never answers).
+    allowing = make_sender(allow_private=True, timeout=0.5)
+    outcome = allowing(url.format(port=port), b"{}", headers)
+    if reached_where_private_allowed:
+        assert outcome == (None, "timed out")
+        assert connections_to(listener) == 1
+    else:
+        assert outcome == (None, "refused by policy")
+        assert connections_to(listener) == 0
+
+
+def test_a_stored_private_endpoint_gets_no_connection(app, public_only_app, database_url, listener):
+    """A deployment that allowed private endpoints registered one; once it no longer
+    allows them, events for it are refused without a connection."""
+    key = bearer(make_key(database_url, "forum-example", "client"))
+    register(app.test_client(), key, f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+    client = public_only_app.test_client()
+    resolved_appeal(client, key, bearer(make_key(database_url, "forum-example", "reviewer")))
+    join(public_only_app)
+    (delivery,) = client.get("/v1/webhooks/deliveries", headers=key).get_json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_status"]) == (
+        "pending",
+        1,
+        None,
+    )
+    assert delivery["last_error"] == "refused by policy"
+    assert connections_to(listener) == 0
+
+
+def test_failures_are_told_as_categories_only(receiver):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    headers = {"Content-Type": "application/json"}
+    # No errno, no address, no exception text: a fixed category.
+    assert LOCAL(f"http://127.0.0.1:{port}/", b"{}", headers) == (None, "delivery failed")
+    assert LOCAL("http://no-such-host.invalid/", b"{}", headers) == (None, "delivery failed")
+    hook = receiver()
+    assert LOCAL(hook.url + "?a=1&b=2", b"{}", headers) == (204, None)
+    assert hook.paths == ["/hook?a=1&b=2"]
+    assert hook.received[0][0]["Host"] == f"127.0.0.1:{hook.port}"
+
+
+def test_a_receiver_that_answers_slowly_is_cut_off():
+    """One byte every 50 ms never trips a per-read timeout; the whole attempt is
+    bounded all the same."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(400):  # 20 s at most, so a broken cut-off fails, not hangs
+                if stop.wait(0.05):
+                    return
+                try:
+                    conn.sendall(b"X")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+        sender = make_sender(allow_private=True, timeout=1.0)
+        assert sender(url, b"{}", {"Content-Type": "application/json"}) == (None, "timed out")
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.fixture
+def local_ca(tmp_path, monkeypatch) -> ssl.SSLContext:
+    """A certificate authority trusted through SSL_CERT_FILE, as an operator's private CA
+    would be, and a server context whose certificate names only "localhost"."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(subject, issuer, key, signer, extensions):
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(hours=1))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(
+        "Test CA",
+        "Test CA",
+        ca_key,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ],
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = certificate(
+        "localhost",
+        "Test CA",
+        leaf_key,
+        ca_key,
+        [
+            (x509.SubjectAlternativeName([x509.DNSName("localhost")]), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+        ],
+    )
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+    (tmp_path / "leaf.key").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    return server
+
+
+def test_tls_speaks_to_the_name_at_the_checked_address(receiver, local_ca):
+    names: list[str | None] = []
+    local_ca.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    hook = receiver(tls=local_ca)
+    headers = {"Content-Type": "application/json"}
+    url = f"https://localhost:{hook.port}/hook"
+    assert LOCAL(url, b"{}", headers) == (204, None)
+    assert names[-1] == "localhost"
+    assert hook.received[0][0]["Host"] == f"localhost:{hook.port}"
+    # The certificate is checked against the URL's host: it does not name 127.0.0.1.
+    assert LOCAL(hook.url, b"{}", headers) == (None, "delivery failed")
+    assert len(hook.received) == 1
+
+
+# --- the delivery thread waits for the database like appends do ---------------------------
+
+
+def test_delivery_waits_for_the_write_lock_and_logs_no_sql(
+    sqlite_url, instance_dir, clock, receiver, capsys, caplog
+):
+    """The thread a request starts after committing an event waits for the write lock
+    (as appends do) instead of failing at once with "database is locked"."""
+    from service import create_app
+
+    app = create_app(
+        {
+            "database_url": sqlite_url,
+            "instance_dir": instance_dir,
+            "policy_dir": LIBRARY,
+            "webhook_allow_private": True,
+        },
+        clock=clock,
+    )
+    client = app.test_client()
+    auth = bearer(make_key(sqlite_url, "forum-example", "client"))
+    hook = receiver(failures=1)
+    register(client, auth, hook.url)
+    resolved_appeal(client, auth, bearer(make_key(sqlite_url, "forum-example", "reviewer")))
+    join(app)  # the first attempt fails: HTTP 500, retried after the backoff
+    clock.advance(seconds=int(backoff(1).total_seconds()))
+
+    # Another process holds SQLite's write lock while the retry is due.
+    holder = write_lock(sqlite_url)
+    release = threading.Timer(1.0, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        app.extensions["fairwitness.webhooks"].kick()
+        join(app)
+    finally:
+        release.join()
+        holder.close()
+    (delivery,) = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+    assert [s for _, _, s in hook.received] == [500, 204]
+    logged = capsys.readouterr().err + caplog.text
+    for sql in ("SELECT", "UPDATE", "webhook_deliveries", "whsec_", "appeal.resolved"):
+        assert sql not in logged
+    app.extensions["fairwitness"].engine.dispose()
+
+
+@pytest.fixture
+def pending_retry(sqlite_url, instance_dir, clock, receiver, monkeypatch):
+    """A SQLite instance whose one delivery failed once and is due again now (the CLI
+    reads the real clock), and the environment `fairwitness` runs with."""
+    from service import create_app
+
+    app = create_app(
+        {
+            "database_url": sqlite_url,
+            "instance_dir": instance_dir,
+            "policy_dir": LIBRARY,
+            "webhook_allow_private": True,
+        },
+        clock=clock,
+    )
+    client = app.test_client()
+    auth = bearer(make_key(sqlite_url, "forum-example", "client"))
+    hook = receiver(failures=1)
+    register(client, auth, hook.url)
+    clock.advance(hours=-1)
+    resolved_appeal(client, auth, bearer(make_key(sqlite_url, "forum-example", "reviewer")))
+    join(app)
+    monkeypatch.setenv("FAIRWITNESS_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("FAIRWITNESS_INSTANCE_DIR", str(instance_dir))
+    monkeypatch.setenv("FAIRWITNESS_WEBHOOK_ALLOW_PRIVATE", "true")
+    yield client, auth, hook
+    app.extensions["fairwitness"].engine.dispose()
+
+
+def write_lock(sqlite_url: str):
+    """Another process's hold on SQLite's write lock, as a connection in BEGIN IMMEDIATE."""
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    holder = sqlite3.connect(
+        make_url(sqlite_url).database, isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_cli_delivery_waits_for_the_write_lock(pending_retry, sqlite_url):
+    from service import cli
+
+    client, auth, hook = pending_retry
+    holder = write_lock(sqlite_url)
+    release = threading.Timer(1.0, holder.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        result = CliRunner().invoke(cli.main, ["webhooks", "deliver", "--once"])
+    finally:
+        release.join()
+        holder.close()
+    assert result.exit_code == 0, result.output
+    assert "delivered=1" in result.stderr
+    assert [s for _, _, s in hook.received] == [500, 204]
+    (delivery,) = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+
+
+def test_cli_delivery_past_the_lock_timeout_logs_only_allowed_fields(
+    pending_retry, sqlite_url, monkeypatch
+):
+    from service import cli
+
+    client, auth, hook = pending_retry
+    monkeypatch.setenv("FAIRWITNESS_DB_TIMEOUT_SECONDS", "0.2")
+    holder = write_lock(sqlite_url)
+    try:
+        result = CliRunner().invoke(cli.main, ["webhooks", "deliver", "--once"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(line["event"], line["reason"]) for line in lines] == [
+        ("webhook_delivery_postponed", "timeout")
+    ]
+    assert set(lines[0]) <= {"time", "level", "logger", "message", "event", "reason"}
+    for leaked in ("SELECT", "UPDATE", "webhook_deliveries", "dlv_", "pending", "Traceback"):
+        assert leaked not in result.stderr
+    # The event waits in the outbox, still due.
+    (delivery,) = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
+    assert len(hook.received) == 1
