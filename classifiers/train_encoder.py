@@ -538,10 +538,10 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
         "stacked C with the lowest log loss is kept. Threshold: lowest whose out-of-fold "
         "false-positive rate is within the budget; P, R, FPR there.",
         "",
-        "| label | rows (pos) | "
+        "| label | corpus rows | CV sample (positives) | "
         + " | ".join(variants)
         + " | chosen C | FPR budget | threshold | P | R | FPR |",
-        "|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|",
     ]
     for label, cv in metadata["cross_validation"].items():
         cells = [
@@ -549,7 +549,7 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
             for name in variants
         ]
         lines.append(
-            f"| {label} | {cv['rows']:,} ({cv['positives']:,}) | "
+            f"| {label} | {cv['rows']:,} | {cv['cv_rows']:,} ({cv['positives']:,}) | "
             + " | ".join(cells)
             + f" | {cv['c']:g} | {cv['fpr_budget']:.1%} | {cv['threshold']:.2f} | "
             f"{cv['precision']:.3f} | {cv['recall']:.3f} | {cv['fpr']:.2%} |"
