@@ -37,9 +37,12 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(if $(BENCH),--only "$(BENCH)") $(BENCH_ARGS)
 
-# Rebuilds the committed model byte for byte from ../shared/data/train.
+# Rebuilds the committed models from ../shared/data/train: text-linear byte for byte, then
+# the text-encoder heads stacked on it (see classifiers/models/text-encoder/MODEL_CARD.md for
+# the tolerance). Embeddings are cached in .cache/text-encoder.
 models: $(VENV)/.installed-dev
 	$(BIN)/fairwitness classifiers train --data ../shared/data/train --out classifiers/models/text-linear
+	$(BIN)/fairwitness classifiers train-encoder --data ../shared/data/train --out classifiers/models/text-encoder
 
 clean:
 	rm -rf $(VENV) build *.egg-info

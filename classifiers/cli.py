@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,9 +16,34 @@ def _progress(message: str) -> None:
     click.echo(message, err=True)
 
 
+_CLASSIFIER_OPTION = click.option(
+    "--classifier",
+    "classifier_name",
+    type=click.Choice(["text-encoder", "text-linear"]),
+    default="text-encoder",
+    show_default=True,
+    help="Which model to run.",
+)
+
+
+def _load(classifier_name: str, model_dir: Path | None) -> Any:
+    """The named model; ``model_dir`` replaces its packaged artifact directory."""
+    from classifiers.registry import load_named
+
+    if model_dir is None:
+        return load_named(classifier_name)
+    if classifier_name == "text-linear":
+        from classifiers.linear import load_model
+
+        return load_model(model_dir)
+    from classifiers.encoder import load_model as load_encoder_model
+
+    return load_encoder_model(model_dir, ngram=load_named("text-linear"))
+
+
 @click.group(name="classifiers")
 def classifiers_cli() -> None:
-    """Train, score and evaluate the text-linear model."""
+    """Train, score and evaluate the text models (text-encoder, text-linear)."""
 
 
 @classifiers_cli.command()
@@ -84,19 +110,61 @@ def template_scales(data_dir: Path, model_dir: Path | None, scales: tuple[float,
     click.echo(f"\nchosen scale: {'none passes' if chosen is None else f'{chosen:g}'}")
 
 
+@classifiers_cli.command(name="train-encoder")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The train/ folder of the shared corpora.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where heads.joblib and MODEL_CARD.md go.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for folds.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use at most this many rows per corpus (quick runs; not for the shipped model).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/text-encoder"),
+    show_default=True,
+    help="Where embeddings and out-of-fold n-gram log-odds are kept between runs.",
+)
+def train_encoder(
+    data_dir: Path, out_dir: Path, seed: int, limit: int | None, cache_dir: Path
+) -> None:
+    """Fit the text-encoder heads on DATA (stacked on the packaged text-linear model)."""
+    from classifiers.train_encoder import train_and_save
+
+    _progress(f"training text-encoder heads from {data_dir} (seed {seed}) into {out_dir}")
+    digest = train_and_save(
+        data_dir, out_dir, seed=seed, limit=limit, cache=cache_dir, log=_progress
+    )
+    click.echo(digest)
+
+
 @classifiers_cli.command()
+@_CLASSIFIER_OPTION
 @click.option(
     "--model",
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Model directory (default: the packaged text-linear model).",
+    help="Model directory (default: the packaged one).",
 )
-def score(model_dir: Path | None) -> None:
+def score(classifier_name: str, model_dir: Path | None) -> None:
     """Read JSON lines {"text": ...} on stdin; write {"scores": {...}} lines in order."""
-    from classifiers.linear import load_model
-
-    model = load_model(model_dir)
+    model = _load(classifier_name, model_dir)
     pending: list[str] = []
 
     def flush() -> None:
@@ -121,6 +189,7 @@ def score(model_dir: Path | None) -> None:
 
 
 @classifiers_cli.command()
+@_CLASSIFIER_OPTION
 @click.option(
     "--data",
     "eval_dir",
@@ -133,7 +202,21 @@ def score(model_dir: Path | None) -> None:
     "model_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Model directory (default: the packaged text-linear model).",
+    help="Model directory (default: the packaged one).",
+)
+@click.option(
+    "--baseline",
+    type=click.Choice(["text-linear", "none"]),
+    default="text-linear",
+    show_default=True,
+    help="A second model measured beside the first (skipped when it is the same).",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep text-encoder embeddings here between runs (e.g. .cache/text-encoder).",
 )
 @click.option(
     "--markdown",
@@ -142,16 +225,29 @@ def score(model_dir: Path | None) -> None:
     default=None,
     help="Also write the tables here (replacing the evaluation block if the file has one).",
 )
-def evaluate(eval_dir: Path, model_dir: Path | None, markdown_path: Path | None) -> None:
-    """Measure the model on every eval set beside alt-profanity-check."""
+def evaluate(
+    classifier_name: str,
+    eval_dir: Path,
+    model_dir: Path | None,
+    baseline: str,
+    cache_dir: Path | None,
+    markdown_path: Path | None,
+) -> None:
+    """Measure the model on every eval set beside text-linear and alt-profanity-check,
+    with bootstrap 95% confidence intervals."""
     from classifiers import evaluate as evaluation
-    from classifiers.linear import load_model
+    from classifiers.registry import load_named
 
-    model = load_model(model_dir)
+    model = _load(classifier_name, model_dir)
+    if cache_dir is not None and hasattr(model, "encoder"):
+        from classifiers.train_encoder import CachedEncoder
+
+        model = model.with_encoder(CachedEncoder(model.encoder, cache_dir, _progress))
+    second = None if baseline == "none" or baseline == classifier_name else load_named(baseline)
     peer = evaluation.load_peer()
     if peer is None:
         _progress("alt-profanity-check is not installed; the peer columns will be empty")
-    report = evaluation.evaluate(model, eval_dir, peer=peer, log=_progress)
+    report = evaluation.evaluate(model, eval_dir, peer=peer, baseline=second, log=_progress)
     text = evaluation.markdown(report)
     click.echo(text)
     if markdown_path is not None:

@@ -409,6 +409,61 @@ def read_sms_spam(directory: Path) -> list[Example]:
     return examples
 
 
+# --- French tweets (MLMA, Ousidhoum et al. 2019; FTR) -----------------------------------------
+
+
+def _mlma_rows(directory: Path) -> list[tuple[str, set[str]]]:
+    return [
+        (row["tweet"], set(row["sentiment"].split("_")))
+        for row in _read_dicts(directory / "fr_dataset.csv")
+    ]
+
+
+def read_mlma_fr(directory: Path) -> list[Example]:
+    """MLMA French tweets: toxicity = any hostility type (the authors' binary reading:
+    only single-labelled ``normal`` is non-toxic); identity_attack 1 for ``hateful``,
+    0 for ``normal``."""
+    examples = []
+    for text, kinds in _mlma_rows(directory):
+        normal = kinds == {"normal"}
+        targets = {"toxicity": int(not normal)}
+        if normal or "hateful" in kinds:
+            targets["identity_attack"] = int(not normal)
+        examples.append(Example(text, "mlma_fr", targets))
+    return examples
+
+
+def read_mlma_fr_test(directory: Path) -> list[tuple[str, int]]:
+    """MLMA French tweets as ``(text, 1 unless single-labelled normal)``."""
+    return [(text, int(kinds != {"normal"})) for text, kinds in _mlma_rows(directory)]
+
+
+def _ftr_rows(directory: Path) -> list[tuple[str, int]]:
+    # A few bytes of the file are not valid UTF-8.
+    with (directory / "FTR_new_labels.csv").open(encoding="utf-8", errors="replace") as handle:
+        return [(row["tweet"], int(row["label"])) for row in csv.DictReader(handle)]
+
+
+def read_ftr_fr(directory: Path) -> list[Example]:
+    """French racism tweets: racist → identity_attack and toxicity 1; not racist →
+    identity_attack 0 (it may still be rude, so toxicity is left unsaid)."""
+    examples = []
+    for text, label in _ftr_rows(directory):
+        targets = {"identity_attack": label, "toxicity": 1} if label else {"identity_attack": 0}
+        examples.append(Example(text, "ftr_fr", targets))
+    return examples
+
+
+def read_ftr_fr_test(directory: Path) -> list[tuple[str, int]]:
+    """French racism tweets as ``(text, 1 if racist)``."""
+    return _ftr_rows(directory)
+
+
+ENCODER_ONLY_READERS = {"mlma_fr": read_mlma_fr, "ftr_fr": read_ftr_fr}
+"""French corpora the encoder heads train on beside :data:`TRAIN_READERS` (the n-gram
+model, whose committed artifact predates them, does not read them)."""
+
+
 TRAIN_READERS = {
     "davidson": read_davidson,
     "olid": read_olid,

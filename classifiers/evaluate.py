@@ -1,4 +1,5 @@
-"""Measure the text model on the held-out evaluation sets, beside alt-profanity-check.
+"""Measure a text model on the held-out evaluation sets, beside a baseline model
+(text-linear) and alt-profanity-check, with bootstrap 95% confidence intervals.
 
 Nothing here fits or chooses anything: thresholds come from the artifact (the default
 policy's, chosen by a false-positive budget in cross-validation on train), and the peer
@@ -22,7 +23,6 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from classifiers import datasets
 from classifiers.datasets import ABUSE_LABELS
-from classifiers.linear import LinearTextClassifier
 from classifiers.marked_block import with_block
 from classifiers.spans import SPAN_LABELS, mean_span_f1, predict_offsets
 
@@ -70,6 +70,11 @@ class Row:
     f1: float
     peer_auc: float | None
     peer_f1: float | None
+    auc_ci: tuple[float, float] = (float("nan"), float("nan"))
+    peer_auc_ci: tuple[float, float] | None = None
+    baseline_auc: float | None = None
+    baseline_auc_ci: tuple[float, float] | None = None
+    baseline_f1: float | None = None
 
 
 @dataclass
@@ -81,7 +86,55 @@ class Report:
     spans: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     model_version: str = ""
+    model_name: str = ""
+    baseline_name: str | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_auc_interval(
+    targets: np.ndarray,
+    scores: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile 95% interval of ROC-AUC over bootstrap resamples of the rows.
+
+    Each resample is a vector of row multiplicities; AUC is computed from them over the
+    scores' sorted distinct values (ties count half), in O(n) per resample. The same seed
+    draws the same resamples for every system measured on one set, so intervals are paired.
+    """
+    targets = np.asarray(targets)
+    n = len(targets)
+    _, group = np.unique(scores, return_inverse=True)
+    groups = int(group.max()) + 1
+    positive = targets == 1
+    rng = np.random.RandomState(seed)
+    values = []
+    for _ in range(resamples):
+        weight = np.bincount(rng.randint(0, n, n), minlength=n).astype(np.float64)
+        pos = np.bincount(group[positive], weights=weight[positive], minlength=groups)
+        neg = np.bincount(group[~positive], weights=weight[~positive], minlength=groups)
+        total = pos.sum() * neg.sum()
+        if total == 0:
+            continue
+        below = np.cumsum(neg) - neg
+        values.append(float((pos * (below + 0.5 * neg)).sum() / total))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score 95% interval of a proportion ``hits / n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
 
 
 def load_peer() -> Callable[[Sequence[str]], np.ndarray] | None:
@@ -105,7 +158,7 @@ def load_peer() -> Callable[[Sequence[str]], np.ndarray] | None:
 class _Scores:
     """The model's probabilities for a list of texts, with derived scores."""
 
-    def __init__(self, model: LinearTextClassifier, texts: Sequence[str]) -> None:
+    def __init__(self, model: Any, texts: Sequence[str]) -> None:
         self.model = model
         self.matrix = model.probabilities(texts)
         self.columns = {label: i for i, label in enumerate(model.labels)}
@@ -130,27 +183,44 @@ def _row(
     targets: np.ndarray,
     scores: _Scores,
     peer: np.ndarray | None,
+    baseline: _Scores | None = None,
 ) -> Row:
-    return Row(
+    ours = scores.label(score_name)
+    row = Row(
         dataset=dataset,
         examples=len(targets),
         positives=int(targets.sum()),
         score=score_name,
-        auc=float(roc_auc_score(targets, scores.label(score_name))),
+        auc=float(roc_auc_score(targets, ours)),
         f1=float(f1_score(targets, scores.decision(score_name))),
         peer_auc=None if peer is None else float(roc_auc_score(targets, peer)),
         peer_f1=None if peer is None else float(f1_score(targets, peer >= 0.5)),
+        auc_ci=bootstrap_auc_interval(targets, ours),
+        peer_auc_ci=None if peer is None else bootstrap_auc_interval(targets, peer),
     )
+    if baseline is not None:
+        theirs = baseline.label(score_name)
+        row.baseline_auc = float(roc_auc_score(targets, theirs))
+        row.baseline_auc_ci = bootstrap_auc_interval(targets, theirs)
+        row.baseline_f1 = float(f1_score(targets, baseline.decision(score_name)))
+    return row
 
 
 def evaluate(
-    model: LinearTextClassifier,
+    model: Any,
     eval_dir: Path,
     peer: Callable[[Sequence[str]], np.ndarray] | None = None,
     log: Log = lambda message: None,
+    baseline: Any | None = None,
 ) -> Report:
-    """Score every evaluation set under ``eval_dir`` with ``model`` (and ``peer``)."""
-    report = Report(model_version=model.version, thresholds=dict(model.thresholds))
+    """Score every evaluation set under ``eval_dir`` with ``model`` (and ``baseline``,
+    another model with the same labels, and ``peer``)."""
+    report = Report(
+        model_version=model.version,
+        model_name=model.name,
+        baseline_name=None if baseline is None else baseline.name,
+        thresholds=dict(model.thresholds),
+    )
     if peer is None:
         report.notes.append(
             "alt-profanity-check is not installed: peer columns are empty "
@@ -171,6 +241,10 @@ def evaluate(
             eval_dir / "identity_bias"), ("abusive", "toxicity")),
         ("youtube_spam", lambda: datasets.read_youtube_spam(eval_dir / "youtube_spam"),
          ("spam",)),
+        ("mlma_fr (hostile vs normal, French)", lambda: datasets.read_mlma_fr_test(
+            eval_dir / "mlma_fr"), ("abusive", "toxicity")),
+        ("ftr_fr (racist, French)", lambda: datasets.read_ftr_fr_test(eval_dir / "ftr_fr"),
+         ("identity_attack", "abusive")),
     ]  # fmt: skip
     for name, read, score_names in binary_sets:
         pairs = read()
@@ -178,21 +252,31 @@ def evaluate(
         targets = np.array([target for _, target in pairs])
         log(f"{name}: {len(texts)} texts, {int(targets.sum())} positive")
         scores = _Scores(model, texts)
+        baseline_scores = None if baseline is None else _Scores(baseline, texts)
         peer_scores = peer(texts) if peer is not None else None
         for score_name in score_names:
-            report.rows.append(_row(name, score_name, targets, scores, peer_scores))
+            report.rows.append(
+                _row(name, score_name, targets, scores, peer_scores, baseline_scores)
+            )
         if name.startswith("identity_bias"):
-            report.identity_fpr = _identity_fpr(texts, targets, scores, peer_scores)
+            report.identity_fpr = _identity_fpr(
+                texts, targets, scores, peer_scores, baseline_scores
+            )
     log("toxic_spans: span F1")
     report.spans = _span_figures(model, eval_dir / "toxic_spans")
     return report
 
 
 def _identity_fpr(
-    texts: list[str], targets: np.ndarray, scores: _Scores, peer: np.ndarray | None
+    texts: list[str],
+    targets: np.ndarray,
+    scores: _Scores,
+    peer: np.ndarray | None,
+    baseline: _Scores | None = None,
 ) -> dict[str, Any]:
     negatives = targets == 0
     flagged = scores.decision("abusive")
+    baseline_flagged = None if baseline is None else baseline.decision("abusive")
     flagged_toxicity = scores.decision("toxicity")
     terms = np.array([identity_term(text) or "(none)" for text in texts])
     per_term = {}
@@ -206,6 +290,10 @@ def _identity_fpr(
         }
     return {
         "n": int(negatives.sum()),
+        "abusive_ci": wilson_interval(int(flagged[negatives].sum()), int(negatives.sum())),
+        "baseline_abusive": None
+        if baseline_flagged is None
+        else float(baseline_flagged[negatives].mean()),
         "abusive": float(flagged[negatives].mean()),
         "toxicity": float(flagged_toxicity[negatives].mean()),
         "peer": None if peer is None else float((peer[negatives] >= 0.5).mean()),
@@ -213,7 +301,7 @@ def _identity_fpr(
     }
 
 
-def _span_figures(model: LinearTextClassifier, directory: Path) -> dict[str, Any]:
+def _span_figures(model: Any, directory: Path) -> dict[str, Any]:
     posts = datasets.read_span_posts(directory)
     golds = [datasets.span_gold_offsets(post) for post in posts]
     predicted = [predict_offsets(model, post.text, SPAN_LABELS) for post in posts]
@@ -234,24 +322,34 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _with_ci(value: float | None, interval: tuple[float, float] | None) -> str:
+    if value is None or interval is None:
+        return "–"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def markdown(report: Report) -> str:
     """The report as markdown tables (the model card's evaluation section)."""
     lines = [
         BEGIN,
         "",
-        f"Model `{report.model_version}`. Thresholds (the default policy's, chosen on train "
-        "by false-positive budget): "
+        f"Model {report.model_name} `{report.model_version}`. Thresholds (the default "
+        "policy's, chosen on train by false-positive budget): "
         + ", ".join(f"{label} {value:.2f}" for label, value in report.thresholds.items())
-        + ". Peer: alt-profanity-check `predict_prob`, F1 at its own 0.5 rule, same run.",
+        + f". Baseline: {report.baseline_name or '–'} at its own thresholds. Peer: "
+        "alt-profanity-check `predict_prob`, F1 at its own 0.5 rule, same run. Brackets: "
+        f"bootstrap 95% intervals ({BOOTSTRAP_RESAMPLES} resamples, paired across systems).",
         "",
-        "| eval set | n (positive) | our score | ROC-AUC | F1 @ threshold "
-        "| peer ROC-AUC | peer F1 |",
-        "|---|---|---|---|---|---|---|",
+        "| eval set | n (positive) | score | ROC-AUC [95% CI] | F1 @ threshold "
+        "| baseline ROC-AUC [95% CI] | baseline F1 | peer ROC-AUC [95% CI] | peer F1 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report.rows:
         lines.append(
             f"| {row.dataset} | {row.examples:,} ({row.positives:,}) | {row.score} | "
-            f"{row.auc:.3f} | {row.f1:.3f} | {_fmt(row.peer_auc)} | {_fmt(row.peer_f1)} |"
+            f"{_with_ci(row.auc, row.auc_ci)} | {row.f1:.3f} | "
+            f"{_with_ci(row.baseline_auc, row.baseline_auc_ci)} | {_fmt(row.baseline_f1)} | "
+            f"{_with_ci(row.peer_auc, row.peer_auc_ci)} | {_fmt(row.peer_f1)} |"
         )
     fpr = report.identity_fpr
     if fpr:
@@ -259,8 +357,10 @@ def markdown(report: Report) -> str:
             "",
             f"Identity bias, false-positive rate on the {fpr['n']:,} NOT_BAD sentences: "
             f"abusive (any of {', '.join(ABUSE_LABELS)} at its threshold) "
-            f"**{fpr['abusive']:.1%}**, toxicity alone {fpr['toxicity']:.1%}, peer "
-            f"{'–' if fpr['peer'] is None else format(fpr['peer'], '.1%')}.",
+            f"**{fpr['abusive']:.1%}** [{fpr['abusive_ci'][0]:.1%}, {fpr['abusive_ci'][1]:.1%}]"
+            f", toxicity alone {fpr['toxicity']:.1%}, baseline "
+            f"{'–' if fpr['baseline_abusive'] is None else format(fpr['baseline_abusive'], '.1%')}"
+            f", peer {'–' if fpr['peer'] is None else format(fpr['peer'], '.1%')}.",
             "",
             "| identity term | NOT_BAD n | FPR abusive | FPR toxicity | peer FPR |",
             "|---|---|---|---|---|",

@@ -387,6 +387,11 @@ class LinearTextClassifier:
         self.decision([" ".join(words[i : i + 25]) for i in range(0, len(words), 25)])
         self.clear_cache()
 
+    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The TF-IDF feature matrix of ``texts`` (scikit-learn's transform), on which
+        the label models were fitted."""
+        return transform(self._word, self._char, list(texts))
+
     def score_reference(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """The same scores as :meth:`score`, computed by scikit-learn's transform and
         ``predict_proba`` (slow; for checking the fast path)."""

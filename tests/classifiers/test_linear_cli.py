@@ -14,7 +14,9 @@ TEXTS = ["you are a stupid idiot", "thanks, see you at lunch", "", "🙂 ok"]
 
 def test_score_reads_json_lines_and_answers_in_order() -> None:
     stdin = "\n".join(json.dumps({"text": text}) for text in TEXTS) + "\n"
-    result = CliRunner().invoke(classifiers_cli, ["score"], input=stdin)
+    result = CliRunner().invoke(
+        classifiers_cli, ["score", "--classifier", "text-linear"], input=stdin
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == len(TEXTS)
@@ -45,4 +47,10 @@ def test_score_rejects_malformed_json() -> None:
 
 def test_the_group_is_named_for_mounting() -> None:
     assert classifiers_cli.name == "classifiers"
-    assert set(classifiers_cli.commands) == {"train", "score", "evaluate", "template-scales"}
+    assert set(classifiers_cli.commands) == {
+        "train",
+        "train-encoder",
+        "score",
+        "evaluate",
+        "template-scales",
+    }

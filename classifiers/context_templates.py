@@ -1,0 +1,450 @@
+"""Sentences where context, not vocabulary, decides: written for this project, in English
+and French, as training data for the encoder heads.
+
+A bag-of-words model sees "vermin" in "saying 'immigrants are vermin' is disgusting" and
+flags the person objecting; it sees no insult word in "you people are all the same,
+animals" and lets it through. These sentences teach the difference:
+
+- dehumanising comparisons without slurs, implicit stereotypes and threats aimed at
+  identity groups (abusive: toxicity, insult, identity_attack; threat where it is one);
+- the same words negated, quoted to object to them, reported as news, or used inside
+  one's own group (not abusive);
+- insults aimed at groups of political opponents, on both sides of many policies
+  (toxicity and insult, not identity_attack: a stance is not an identity);
+- civil statements of the same opinions, including firm disagreement (not abusive), so
+  that the model learns manners, not ideology.
+
+Every pattern is filled from word lists in a fixed order, and each sentence keeps the
+number of its pattern, so cross-validation holds out whole patterns. A second, disjoint
+set of patterns, groups, topics and words (``validation_examples``) is never trained on:
+it measures whether what was learnt carries over to phrasings the model never saw.
+No evaluation corpus was looked at to write any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from classifiers.datasets import Example
+
+SOURCE = "context_templates"
+VALIDATION_SOURCE = "context_validation"
+
+_ABUSIVE = {"toxicity": 1, "insult": 1, "identity_attack": 1, "threat": 0}
+_THREAT = {"toxicity": 1, "insult": 1, "identity_attack": 1, "threat": 1}
+_OPPONENT_INSULT = {"toxicity": 1, "insult": 1, "identity_attack": 0, "threat": 0}
+_BENIGN = {"toxicity": 0, "insult": 0, "identity_attack": 0, "threat": 0}
+
+
+@dataclass(frozen=True)
+class Family:
+    """Patterns of one kind, their targets, and the slot they are filled from
+    (``{g}`` a group, ``{w}`` an insult word, ``{s}``/``{t}`` a stance and a topic)."""
+
+    kind: str
+    targets: dict[str, int]
+    patterns: tuple[str, ...]
+
+
+# --- English ---------------------------------------------------------------------------------
+
+_EN_GROUPS = (
+    "immigrants", "Muslims", "Jews", "gay people", "trans people", "women", "Black people",
+    "refugees", "Mexicans", "Christians", "disabled people", "Asians", "lesbians", "Roma",
+)  # fmt: skip
+_EN_WORDS = ("idiot", "moron", "cripple", "spastic", "freak", "imbecile", "loser")
+_EN_TOPICS = (
+    "rent control", "a carbon tax", "stricter gun laws", "abortion rights",
+    "raising the minimum wage", "limits on immigration", "school vouchers", "nuclear power",
+    "the border wall", "universal healthcare", "tax cuts for business", "the death penalty",
+    "vaccine mandates", "legalising cannabis", "leaving the EU", "stronger unions",
+    "affirmative action", "building more pipelines", "defunding the police", "free tuition",
+)  # fmt: skip
+_EN_STANCES = ("support", "oppose")
+
+_EN_FAMILIES = (
+    Family(
+        "dehumanising",
+        _ABUSIVE,
+        (
+            "{G} are animals.",
+            "{G} are vermin and they breed like rats.",
+            "{G} are a disease spreading through this country.",
+            "{G} are parasites living off the rest of us.",
+            "{G} are not really human, they are savages.",
+            "{G} are a cancer on this society.",
+            "Those {g} are like cockroaches, they get in everywhere.",
+            "You people are nothing but animals.",
+            "You lot are all the same, filthy beasts.",
+            "{G} should be kept in cages like the beasts they are.",
+            "Every one of those {g} is subhuman garbage.",
+            "{G}? Vermin, the lot of them.",
+        ),
+    ),
+    Family(
+        "stereotype",
+        _ABUSIVE,
+        (
+            "{G} are all criminals.",
+            "Never trust {g}, lying is in their nature.",
+            "{G} can't help being stupid, it's in their blood.",
+            "{G} ruin every neighbourhood they move into.",
+            "Of course he stole it, he's one of those {g}.",
+            "{G} don't belong here and never will.",
+            "Go back where you came from, nobody wants {g} here.",
+            "{G} are too dumb to be allowed to vote.",
+            "Typical {g}, always begging for handouts.",
+        ),
+    ),
+    Family(
+        "threat",
+        _THREAT,
+        (
+            "{G} should be wiped out.",
+            "Someone should burn down the homes of {g}.",
+            "We need to get rid of {g} for good, by force if needed.",
+            "I'd happily shoot every one of those {g}.",
+        ),
+    ),
+    Family(
+        "negation",
+        _BENIGN,
+        (
+            "I don't hate {g}.",
+            "{G} are not animals, they are our neighbours.",
+            "It is simply false that {g} are criminals.",
+            "Nobody should ever say that {g} are vermin.",
+            "I have never thought of {g} as a threat.",
+            "No, {g} are not a disease, and saying so is cruel.",
+        ),
+    ),
+    Family(
+        "counter-speech",
+        _BENIGN,
+        (
+            "Saying '{g} are vermin' is disgusting.",
+            "When he said {g} are animals, I reported him.",
+            "Calling {g} parasites is dehumanising and wrong.",
+            "Stop describing {g} as a disease, it's hateful.",
+            "'{G} are animals' is exactly the rhetoric that leads to violence.",
+            "People who call {g} subhuman should be ashamed of themselves.",
+            "I'm sick of hearing that {g} are criminals; it isn't true.",
+        ),
+    ),
+    Family(
+        "reporting",
+        _BENIGN,
+        (
+            "The report documents a rise in attacks on {g}.",
+            "The senator was criticised for calling {g} criminals.",
+            "Researchers counted how often {g} are compared to animals online.",
+            "The court convicted a man who threatened {g} outside a school.",
+            "The leaflet described {g} as vermin, and the police are investigating.",
+        ),
+    ),
+    Family(
+        "in-group",
+        _BENIGN,
+        (
+            "As one of the {g} here, I'm tired of hearing that we are a problem.",
+            "Proud to stand with {g} today.",
+            "We {g} have been called animals for years, and we're still here.",
+            "My friends and I are {g}, and we joke about the stereotypes all the time.",
+        ),
+    ),
+    Family(
+        "quoted-word",
+        _BENIGN,
+        (
+            "Calling someone a '{w}' hurts, please stop using that word.",
+            "Please don't use '{w}' as an insult.",
+            "My teacher explained why '{w}' is an offensive word.",
+            "The word '{w}' is hurtful to a lot of people.",
+            "Is it ever okay to call someone a {w}? I don't think so.",
+        ),
+    ),
+    Family(
+        "opponent-insult",
+        _OPPONENT_INSULT,
+        (
+            "People who {s} {t} are morons and should shut up.",
+            "Anyone who would {s} {t} is a brain-dead idiot.",
+            "Everyone who wants to {s} {t} is a pathetic clown.",
+            "If you {s} {t} you are too stupid to vote.",
+            "Those who {s} {t} are scum, every last one of them.",
+            "Only an imbecile would {s} {t}. Go away.",
+        ),
+    ),
+    Family(
+        "civil-opinion",
+        _BENIGN,
+        (
+            "I {s} {t} because I think it helps families.",
+            "People who {s} {t} make some fair points, but I disagree.",
+            "I used to {s} {t}, but the evidence changed my mind.",
+            "Let's hear from people who {s} {t} before the vote.",
+            "In my view, people who {s} {t} are wrong about the economics.",
+            "I strongly {s} {t} and I will vote accordingly.",
+            "Calling people who {s} {t} idiots is not an argument.",
+        ),
+    ),
+)
+
+# --- French ----------------------------------------------------------------------------------
+
+_FR_GROUPS = (
+    "les immigrés", "les musulmans", "les juifs", "les homosexuels", "les femmes",
+    "les Noirs", "les réfugiés", "les Arabes", "les Roms", "les personnes trans",
+)  # fmt: skip
+_FR_WORDS = ("débile", "crétin", "mongol", "attardé", "abruti")
+_FR_TOPICS = (
+    "la réforme des retraites", "la taxe carbone", "le nucléaire", "le mariage pour tous",
+    "la limitation de l'immigration", "la hausse du SMIC", "l'encadrement des loyers",
+    "la sortie de l'Europe", "la vaccination obligatoire", "la légalisation du cannabis",
+    "la semaine de quatre jours", "la peine de mort",
+)  # fmt: skip
+_FR_STANCES = ("soutenir", "combattre")
+
+_FR_FAMILIES = (
+    Family(
+        "dehumanising",
+        _ABUSIVE,
+        (
+            "{G} sont des animaux.",
+            "{G} sont de la vermine, ils se reproduisent comme des rats.",
+            "{G} sont une maladie qui ronge ce pays.",
+            "{G} sont des parasites qui vivent sur notre dos.",
+            "{G} ne sont pas des humains, ce sont des sauvages.",
+            "Vous êtes tous pareils, des bêtes.",
+            "{G}, c'est un cancer pour la société.",
+            "Tous ces gens-là, {g}, ce sont des cafards.",
+        ),
+    ),
+    Family(
+        "stereotype",
+        _ABUSIVE,
+        (
+            "{G} sont tous des délinquants.",
+            "Ne faites jamais confiance : {g} mentent tous.",
+            "{G} n'ont rien à faire ici, qu'ils rentrent chez eux.",
+            "{G} détruisent tous les quartiers où ils s'installent.",
+            "Forcément qu'il a volé, {g} sont tous pareils.",
+            "{G} sont trop bêtes pour voter.",
+        ),
+    ),
+    Family(
+        "threat",
+        _THREAT,
+        (
+            "Il faudrait exterminer {g}.",
+            "Quelqu'un devrait mettre le feu chez {g}.",
+            "On va chasser {g} une bonne fois pour toutes, par la force.",
+        ),
+    ),
+    Family(
+        "negation",
+        _BENIGN,
+        (
+            "Je ne déteste pas {g}.",
+            "Non, {g} ne sont pas des animaux, ce sont nos voisins.",
+            "C'est faux de dire que {g} sont des délinquants.",
+            "Personne ne devrait dire que {g} sont de la vermine.",
+        ),
+    ),
+    Family(
+        "counter-speech",
+        _BENIGN,
+        (
+            "Dire que « {g} sont de la vermine » est ignoble.",
+            "Quand il a dit que {g} sont des animaux, je l'ai signalé.",
+            "Traiter {g} de parasites, c'est déshumanisant et inacceptable.",
+            "Arrêtez de présenter {g} comme une maladie, c'est de la haine.",
+            "Ceux qui disent que {g} sont des sous-hommes devraient avoir honte.",
+        ),
+    ),
+    Family(
+        "reporting",
+        _BENIGN,
+        (
+            "Le rapport constate une hausse des agressions contre {g}.",
+            "Le député a été condamné pour avoir traité {g} de délinquants.",
+            "L'étude mesure combien de fois {g} sont comparés à des animaux en ligne.",
+            "Le tract présentait {g} comme de la vermine ; une enquête est ouverte.",
+        ),
+    ),
+    Family(
+        "in-group",
+        _BENIGN,
+        (
+            "Je fais partie de la communauté et je suis las d'entendre que {g} posent problème.",
+            "Fiers d'être avec {g} aujourd'hui.",
+        ),
+    ),
+    Family(
+        "quoted-word",
+        _BENIGN,
+        (
+            "Traiter quelqu'un de « {w} », ça blesse, s'il te plaît arrête.",
+            "N'utilisez pas « {w} » comme une insulte.",
+            "Le mot « {w} » est blessant pour beaucoup de gens.",
+        ),
+    ),
+    Family(
+        "opponent-insult",
+        _OPPONENT_INSULT,
+        (
+            "Ceux qui veulent {s} {t} sont des crétins, qu'ils se taisent.",
+            "Il faut être complètement débile pour {s} {t}.",
+            "Tous ceux qui veulent {s} {t} sont des abrutis finis.",
+            "Si tu veux {s} {t}, t'es trop con pour voter.",
+        ),
+    ),
+    Family(
+        "civil-opinion",
+        _BENIGN,
+        (
+            "Je veux {s} {t}, parce que je pense que ça aide les familles.",
+            "Ceux qui veulent {s} {t} ont des arguments, mais je ne suis pas d'accord.",
+            "Je voulais {s} {t}, mais les chiffres m'ont fait changer d'avis.",
+            "À mon avis, ceux qui veulent {s} {t} se trompent sur l'économie.",
+            "Traiter d'idiots ceux qui veulent {s} {t}, ce n'est pas un argument.",
+        ),
+    ),
+)
+
+# --- Validation only: other groups, words, topics and phrasings ------------------------------
+
+_EN_VALIDATION_GROUPS = ("Arabs", "Catholics", "bisexual people", "Africans", "Hindus", "migrants")
+_EN_VALIDATION_WORDS = ("retard", "dumbass", "halfwit")
+_EN_VALIDATION_TOPICS = (
+    "congestion pricing", "a wealth tax", "a four-day work week", "fracking", "term limits",
+    "a ban on private schools",
+)  # fmt: skip
+_EN_VALIDATION_FAMILIES = (
+    Family(
+        "dehumanising",
+        _ABUSIVE,
+        (
+            "{G} are an infestation.",
+            "You people are all the same, animals.",
+            "{G} multiply like insects.",
+        ),
+    ),
+    Family("stereotype", _ABUSIVE, ("{G} are born thieves.", "Keep {g} away from our kids.")),
+    Family("negation", _BENIGN, ("I would never call {g} an infestation.",)),
+    Family(
+        "counter-speech",
+        _BENIGN,
+        (
+            "The post claiming {g} multiply like insects should be taken down.",
+            "Comparing {g} to insects is vile.",
+        ),
+    ),
+    Family(
+        "quoted-word", _BENIGN, ("Calling someone a '{w}' is hurtful, please don't use that word.",)
+    ),
+    Family(
+        "opponent-insult",
+        _OPPONENT_INSULT,
+        (
+            "Whoever would {s} {t} deserves to be mocked, what a bunch of morons.",
+            "People who {s} {t} are idiots with nothing between their ears.",
+        ),
+    ),
+    Family(
+        "civil-opinion",
+        _BENIGN,
+        (
+            "Here is why I {s} {t}: the numbers look convincing to me.",
+            "Reasonable people {s} {t}, and I respect them.",
+        ),
+    ),
+)
+_FR_VALIDATION_GROUPS = ("les migrants", "les Maghrébins", "les lesbiennes", "les Africains")
+_FR_VALIDATION_WORDS = ("taré", "demeuré")
+_FR_VALIDATION_TOPICS = ("le péage urbain", "l'impôt sur la fortune", "les éoliennes")
+_FR_VALIDATION_FAMILIES = (
+    Family("dehumanising", _ABUSIVE, ("{G}, c'est une invasion de nuisibles.",)),
+    Family("counter-speech", _BENIGN, ("Comparer {g} à des nuisibles, c'est honteux.",)),
+    Family("quoted-word", _BENIGN, ("Le mot « {w} » n'est pas une insulte acceptable.",)),
+    Family(
+        "opponent-insult",
+        _OPPONENT_INSULT,
+        ("Ceux qui veulent {s} {t} sont des imbéciles, point.",),
+    ),
+    Family("civil-opinion", _BENIGN, ("Je souhaite {s} {t} et voici pourquoi.",)),
+)
+
+
+def _capitalise(text: str) -> str:
+    return text[0].upper() + text[1:]
+
+
+def _fill(
+    language: str,
+    families: Sequence[Family],
+    groups: Sequence[str],
+    words: Sequence[str],
+    stances: Sequence[str],
+    topics: Sequence[str],
+    source: str,
+    first_number: int,
+) -> list[tuple[Example, str, int]]:
+    """Every pattern filled with every value of the slot it uses, with its kind (family and
+    language); patterns are numbered from ``first_number`` in order."""
+    sentences: list[tuple[Example, str, int]] = []
+    number = first_number
+    for family in families:
+        for pattern in family.patterns:
+            if "{s}" in pattern:
+                fills = [{"s": s, "t": t} for t in topics for s in stances]
+            elif "{w}" in pattern:
+                fills = [{"w": w} for w in words]
+            elif "{g}" in pattern.lower():
+                fills = [{"g": g, "G": _capitalise(g)} for g in groups]
+            else:
+                fills = [{}]
+            seen: set[str] = set()
+            for values in fills:
+                text = _capitalise(pattern.format(**values))
+                if text not in seen:
+                    seen.add(text)
+                    example = Example(text, source, dict(family.targets))
+                    sentences.append((example, f"{family.kind} ({language})", number))
+            number += 1
+    return sentences
+
+
+def context_examples() -> list[tuple[Example, str, int]]:
+    """The training sentences as ``(example, kind, pattern number)``, English then French."""
+    english = _fill("en", _EN_FAMILIES, _EN_GROUPS, _EN_WORDS, _EN_STANCES, _EN_TOPICS, SOURCE, 0)
+    french = _fill(
+        "fr", _FR_FAMILIES, _FR_GROUPS, _FR_WORDS, _FR_STANCES, _FR_TOPICS, SOURCE, 1_000
+    )
+    return english + french
+
+
+def validation_examples() -> list[tuple[Example, str, int]]:
+    """Held-out sentences (never trained on) as ``(example, kind, pattern number)``."""
+    english = _fill(
+        "en",
+        _EN_VALIDATION_FAMILIES,
+        _EN_VALIDATION_GROUPS,
+        _EN_VALIDATION_WORDS,
+        _EN_STANCES,
+        _EN_VALIDATION_TOPICS,
+        VALIDATION_SOURCE,
+        0,
+    )
+    french = _fill(
+        "fr",
+        _FR_VALIDATION_FAMILIES,
+        _FR_VALIDATION_GROUPS,
+        _FR_VALIDATION_WORDS,
+        _FR_STANCES,
+        _FR_VALIDATION_TOPICS,
+        VALIDATION_SOURCE,
+        1_000,
+    )
+    return english + french

