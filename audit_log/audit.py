@@ -3,9 +3,9 @@
 A monitor fetches the log's entries (in index order), its signed checkpoints and the
 state a previous run saved, and hands them to a ``LogAuditor``. The auditor has no
 network or storage inside (the caller fetches, the auditor checks), keeps only the
-Merkle tree's right edge in memory (at most log2(n) + 1 hashes, never all of them), and
-raises ``AuditError`` at the first check that fails, naming the entry or tree size and
-what is wrong with it.
+Merkle tree's right edge in memory (at most log2(n) + 1 hashes, never all of them) and
+the strikes still live, and raises ``AuditError`` at the first check that fails, naming
+the entry or tree size and what is wrong with it.
 
 Checks and their names (``AuditError.check``):
 
@@ -28,11 +28,16 @@ Checks and their names (``AuditError.check``):
   without its size being asked about, so its root was never recorded;
 - ``fork``: the log contradicts what a previous run saw (another root at the same size,
   or fewer entries than before), or two signed checkpoints of one size disagree;
+- ``escalation``: a decision's counted strikes or escalation contradict the entries
+  before it (``audit_log.escalation``: the subject's standing is replayed from bodies);
+- ``checkpoints``: checkpoints a previous run verified are no longer served (deleted or
+  replaced);
 - ``state``: a saved audit state is malformed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +52,7 @@ from audit_log.checkpoint import (
     parse_checkpoint,
     parse_note,
 )
+from audit_log.escalation import EscalationError, StrikeLedger
 from audit_log.keyschedule import KEY_ROTATION, KeySchedule, ScheduleError, parse_rotation
 from audit_log.merkle import HASH_SIZE, empty_tree_hash, node_hash, record_hash
 from audit_log.verify import VerificationError
@@ -91,6 +97,10 @@ class AuditState:
 
     ``size`` and ``root`` are the latest checkpoint the run verified; the next run must
     find the same root at that size. ``checkpoint`` keeps that signed note as evidence.
+    ``checkpoints`` and ``checkpoints_digest`` sum up the signed checkpoints the log
+    listed up to ``size`` (how many, and a hash chain over their sizes and roots): the
+    next run must be served the same ones, so deleting an old checkpoint is noticed.
+    Both are None in a state saved before they existed, or by a run that listed none.
     """
 
     size: int
@@ -98,6 +108,8 @@ class AuditState:
     verifier_keys: tuple[str, ...]
     origin: str | None = None
     checkpoint: str | None = None
+    checkpoints: int | None = None
+    checkpoints_digest: bytes | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0:
@@ -109,6 +121,15 @@ class AuditState:
             raise AuditError("state", "no verifier key is pinned")
         if self.size == 0 and self.root != empty_tree_hash():
             raise AuditError("state", "the empty tree has another root")
+        count, digest = self.checkpoints, self.checkpoints_digest
+        if (count is None) != (digest is None):
+            raise AuditError("state", "checkpoints and checkpoints_digest go together")
+        if count is not None and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 0
+        ):
+            raise AuditError("state", f"checkpoints must be a non-negative integer, got {count!r}")
+        if digest is not None and (not isinstance(digest, bytes) or len(digest) != HASH_SIZE):
+            raise AuditError("state", f"checkpoints_digest must be {HASH_SIZE} bytes")
 
     def verifiers(self) -> list[Verifier]:
         """Parse the pinned keys; raise ``AuditError`` (check ``state``) naming a bad one."""
@@ -128,6 +149,10 @@ class AuditState:
                     "verifier_keys": list(self.verifier_keys),
                     "origin": self.origin,
                     "checkpoint": self.checkpoint,
+                    "checkpoints": self.checkpoints,
+                    "checkpoints_digest": (
+                        self.checkpoints_digest.hex() if self.checkpoints_digest else None
+                    ),
                 },
                 indent=2,
             )
@@ -158,12 +183,19 @@ class AuditState:
         origin, note = data.get("origin"), data.get("checkpoint")
         if not isinstance(origin, str | None) or not isinstance(note, str | None):
             raise AuditError("state", "origin and checkpoint must be strings or null")
+        digest = data.get("checkpoints_digest")
+        try:
+            digest_bytes = bytes.fromhex(digest) if isinstance(digest, str) else digest
+        except ValueError:
+            raise AuditError("state", "checkpoints_digest must be hexadecimal") from None
         return cls(
             size=data.get("size"),
             root=root_bytes,
             verifier_keys=tuple(keys),
             origin=origin,
             checkpoint=note,
+            checkpoints=data.get("checkpoints"),
+            checkpoints_digest=digest_bytes,
         )
 
 
@@ -202,7 +234,8 @@ class LogAuditor:
     completes its tree is fed (a checkpoint ahead of the entries waits, checked the
     moment the tree reaches its size); ``feed`` entries 0, 1, 2, ...; then ``finish``
     with the latest checkpoint, which returns the state to save for the next run.
-    Memory is O(log n) plus one root per size asked about and not yet reached.
+    Memory is O(log n) plus one root per size asked about and not yet reached, plus the
+    live strikes it replays to check escalations (``audit_log.escalation``).
 
     Keys: ``verifiers`` are the pinned keys, trusted from the start. ``served`` is the
     key list the log serves: its keys may verify signatures, but a key becomes trusted
@@ -244,6 +277,12 @@ class LogAuditor:
         self._matched_size = 0  # largest size whose signed root the entries reproduced
         self._checkpoints_checked = 0
         self._previous_checked = previous is None or previous.size == 0
+        self.strikes = StrikeLedger()
+        # The listed checkpoints so far: how many, a hash chain over them, the last size.
+        self._listed = 0
+        self._listed_digest = bytes(HASH_SIZE)
+        self._listed_size = -1
+        self._listed_compared = previous is None or previous.checkpoints is None
         if previous is not None and previous.size > 0:
             self._watched.add(previous.size)
 
@@ -318,6 +357,10 @@ class LogAuditor:
 
         if entry.get("kind") == KEY_ROTATION:
             self._learn_rotation(index, name, entry)
+        try:
+            self.strikes.feed(index, entry)
+        except EscalationError as exc:
+            raise AuditError(exc.check, str(exc).split(": ", 1)[1]) from exc
 
         # Merge the new leaf with every complete left subtree of the same height:
         # one merge per trailing 1 bit of its index (RFC 6962 §2.1).
@@ -452,15 +495,58 @@ class LogAuditor:
             )
         return checkpoint, signed
 
-    def check_checkpoint(self, note_text: str | bytes) -> Checkpoint:
+    def _list(self, checkpoint: Checkpoint) -> None:
+        previous = self._previous
+        if checkpoint.size <= self._listed_size:
+            raise AuditError(
+                "checkpoints",
+                f"the checkpoint list went back from size {self._listed_size} to {checkpoint.size}",
+            )
+        if not self._listed_compared and previous is not None and checkpoint.size > previous.size:
+            self._compare_listed()
+        self._listed += 1
+        self._listed_digest = hashlib.sha256(
+            self._listed_digest + checkpoint.size.to_bytes(8, "big") + checkpoint.root
+        ).digest()
+        self._listed_size = checkpoint.size
+
+    def _compare_listed(self) -> None:
+        """The checkpoints listed up to the previous run's size must be the ones it saw."""
+        self._listed_compared = True
+        previous = self._previous
+        if previous is None or previous.checkpoints is None:
+            return
+        if self._listed < previous.checkpoints:
+            raise AuditError(
+                "checkpoints",
+                f"the log lists {self._listed} signed checkpoints up to size "
+                f"{previous.size}, but a previous run verified {previous.checkpoints}: "
+                f"checkpoints it relied on were deleted",
+            )
+        if self._listed != previous.checkpoints or not hmac.compare_digest(
+            self._listed_digest, previous.checkpoints_digest or b""
+        ):
+            raise AuditError(
+                "checkpoints",
+                f"the signed checkpoints up to size {previous.size} are not the "
+                f"{previous.checkpoints} a previous run verified: they were replaced",
+            )
+
+    def check_checkpoint(self, note_text: str | bytes, listed: bool = False) -> Checkpoint:
         """Verify a signed checkpoint and hold the tree to it; return the checkpoint.
 
         The note must carry a valid signature by a known key and name the same log as
         the others. If the entries fed so far already reach its size, its root and its
         signers' validity are checked now (the size must be the current one or one asked
         about with ``watch``); otherwise as soon as ``feed`` reaches that size.
+
+        ``listed``: the note comes from the log's list of every checkpoint, handed in
+        in increasing size. Those are counted into the saved state, and the ones up to
+        the previous run's size must be the ones that run was listed.
         """
         checkpoint, signed = self._open(note_text)
+        if listed:
+            self._list(checkpoint)
         size = checkpoint.size
         if size > self._size:
             other = self._pending.get(size)
@@ -525,7 +611,8 @@ class LogAuditor:
             raise AuditError(
                 "fork",
                 f"the log's latest checkpoint is for size {latest.size}, but a previous "
-                f"run saw size {previous.size}: entries were removed",
+                f"run saw size {previous.size}: the tree shrank (entries, or the "
+                f"checkpoints that cover them, were removed)",
             )
         if latest.size > self._size:
             raise AuditError(
@@ -547,10 +634,15 @@ class LogAuditor:
                 f"the previous run's tree of size {previous.size} was never reached",  # type: ignore[union-attr]
             )
         self._check_key_list()
+        listing = self._listed_size >= 0
+        if listing and not self._listed_compared:
+            self._compare_listed()
         return AuditState(
             size=latest.size,
             root=latest.root,
             verifier_keys=tuple(v.verifier_key() for v in self._trusted),
             origin=latest.origin,
             checkpoint=latest_note if isinstance(latest_note, str) else latest_note.decode(),
+            checkpoints=self._listed if listing else None,
+            checkpoints_digest=self._listed_digest if listing else None,
         )

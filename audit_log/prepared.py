@@ -96,7 +96,12 @@ def _as_sqlalchemy_errors(conn: Connection, sql: str, params: Any) -> Iterator[N
     try:
         yield
     except dbapi.Error as err:
-        raise DBAPIError.instance(sql, params, err, dbapi.Error, dialect=conn.dialect) from err
+        # As SQLAlchemy's own execution does: say whether the connection was lost, so a
+        # dropped server is told apart from a statement the server refused.
+        lost = conn.dialect.is_disconnect(err, conn.connection.dbapi_connection, None)
+        raise DBAPIError.instance(
+            sql, params, err, dbapi.Error, dialect=conn.dialect, connection_invalidated=lost
+        ) from err
 
 
 class PreparedIn:

@@ -31,9 +31,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import DBAPIError
@@ -169,51 +167,72 @@ _READ_HASHES = PreparedIn(
 )
 
 
-def _live_strikes(n: int):
-    c = log_entries.c
-    subjects = [bindparam(f"subject_{i}") for i in range(n)]
-    reversed_ids = select(c.ref).where(c.kind == "reversal").where(c.subject.in_(subjects))
-    return (
-        select(c.subject, c.policy_id, func.sum(c.strike_weight))
-        .where(c.subject.in_(subjects))
-        .where(c.strike_expires_at > bindparam("now"))
-        .where(c.entry_id.not_in(reversed_ids))
-        .group_by(c.subject, c.policy_id)
-    )
-
-
-_LIVE_STRIKES = PreparedIn(_live_strikes, "subject")
+# Subjects per strike query. The statement's shape is fixed by this bound, never by the
+# batch: SQLite refuses compound selects of more than 500 terms and statements with more
+# parameters than its build allows (999 on old builds), so a batch of any size is read in
+# chunks of at most this many subjects.
+STRIKE_QUERY_SUBJECTS = 256
 
 
 def _newest_strikes(n: int):
+    """The ``limit`` live, unreversed strikes with the latest expiry of each (subject,
+    policy) among ``n`` subjects: one windowed query whatever ``n`` is."""
     entry, reversal = log_entries.alias("e"), log_entries.alias("r")
-    parts = []
-    for i in range(n):
-        newest = (
-            select(entry.c.strike_weight.label("weight"))
-            .where(entry.c.subject == bindparam(f"key_{i}_0"))
-            .where(entry.c.policy_id == bindparam(f"key_{i}_1"))
-            .where(entry.c.strike_expires_at > bindparam("now"))
-            .where(
-                ~exists()
-                .where(reversal.c.ref == entry.c.entry_id)
-                .where(reversal.c.kind == "reversal")
-            )
-            .order_by(entry.c.strike_expires_at.desc())
-            .limit(bindparam("limit", type_=Integer))
-            .subquery()
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(entry.c.subject, entry.c.policy_id),
+            order_by=(entry.c.strike_expires_at.desc(), entry.c.idx.desc()),
         )
-        parts.append(
-            select(
-                literal_column(str(i)).label("key"),
-                func.coalesce(func.sum(newest.c.weight), 0),
-                func.count(),
-            ).select_from(newest)
+        .label("rank")
+    )
+    ranked = (
+        select(entry.c.idx, entry.c.subject, entry.c.policy_id, entry.c.body, rank)
+        .where(entry.c.subject.in_([bindparam(f"subject_{i}") for i in range(n)]))
+        .where(entry.c.strike_expires_at > bindparam("now"))
+        .where(
+            ~exists().where(reversal.c.ref == entry.c.entry_id).where(reversal.c.kind == "reversal")
         )
-    return union_all(*parts)
+        .subquery()
+    )
+    return select(ranked.c.idx, ranked.c.subject, ranked.c.policy_id, ranked.c.body).where(
+        ranked.c.rank <= bindparam("limit", type_=Integer)
+    )
 
 
-_NEWEST_STRIKES = PreparedIn(_newest_strikes, "key")
+_NEWEST_STRIKES = PreparedIn(_newest_strikes, "subject")
+
+
+def index_columns(body: Mapping) -> dict:
+    """The columns of ``log_entries`` that index ``body``, derived from the body alone.
+
+    The one definition used both to write an entry and to check stored rows against
+    their bodies (``check_index``): nothing that escalation or the public pages select
+    by is ever taken from anywhere but the hashed body.
+    """
+    policy = body.get("policy")
+    strike = body.get("strike") if body.get("kind") == "decision" else None
+    has_strike = isinstance(strike, Mapping)
+    return {
+        "entry_id": body["id"],
+        "kind": body["kind"],
+        "time": body["time"],
+        "app": body.get("app"),
+        "subject": body.get("subject"),
+        "policy_id": policy.get("id") if isinstance(policy, Mapping) else None,
+        "action": body.get("action"),
+        "ref": body.get("ref"),
+        "strike_weight": strike["weight"] if has_strike else None,
+        "strike_expires_at": strike["expires_at"] if has_strike else None,
+    }
+
+
+def index_rules(body: Mapping) -> tuple[str, ...]:
+    """The rule ids ``log_entry_rules`` holds for ``body``: a decision's rules, in order,
+    without repeats; other kinds have none."""
+    if body.get("kind") != "decision":
+        return ()
+    return tuple(dict.fromkeys(r["id"] for r in body.get("rules") or ()))
 
 
 @dataclass(frozen=True)
@@ -273,13 +292,11 @@ class AppendTransaction:
         """
         return max(moment, self.last_time)
 
-    def add(
-        self, body: Mapping, rules: Sequence[str] = (), strike: tuple[int, str] | None = None
-    ) -> Appended:
+    def add(self, body: Mapping) -> Appended:
         """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``.
 
-        ``rules`` and ``strike`` (weight, expiry) only index the entry for queries; the
-        body alone is what the log proves.
+        Its index columns and rule rows are derived from the body (``index_columns``);
+        the body alone is what the log proves.
         """
         if body["time"] < self.last_time:
             raise ValueError(
@@ -290,25 +307,10 @@ class AppendTransaction:
         data = canonical(body)
         leaf = merkle.record_hash(data)
         index = self.size
-        policy = body.get("policy")
         self._rows.append(
-            {
-                "idx": index,
-                "entry_id": body["id"],
-                "kind": body["kind"],
-                "time": body["time"],
-                "app": body.get("app"),
-                "subject": body.get("subject"),
-                "policy_id": policy.get("id") if isinstance(policy, Mapping) else None,
-                "action": body.get("action"),
-                "ref": body.get("ref"),
-                "strike_weight": strike[0] if strike else None,
-                "strike_expires_at": strike[1] if strike else None,
-                "body": data.decode("utf-8"),
-                "leaf_hash": leaf,
-            }
+            {"idx": index, **index_columns(body), "body": data.decode("utf-8"), "leaf_hash": leaf}
         )
-        self._rules.extend({"idx": index, "rule": r} for r in dict.fromkeys(rules))
+        self._rules.extend({"idx": index, "rule": r} for r in index_rules(body))
         return Appended(index=index, leaf_hash=leaf, entry_id=body["id"], canonical=data)
 
     def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping]) -> None:
@@ -405,6 +407,21 @@ def read_hashes(conn: Connection, indexes: Sequence[int]) -> list[bytes]:
 
 class LogCorrupt(RuntimeError):
     """The stored log contradicts itself (a hash the tree needs is gone)."""
+
+
+class IndexCorrupt(LogCorrupt):
+    """Stored rows disagree with their entries' bodies: something wrote to the database
+    behind the log's back. Names the rows (``mismatches``)."""
+
+    def __init__(self, mismatches: Sequence[IndexMismatch], what: str) -> None:
+        shown = "; ".join(str(m) for m in mismatches[:10])
+        more = f" and {len(mismatches) - 10} more" if len(mismatches) > 10 else ""
+        super().__init__(
+            f"{len(mismatches)} stored rows of {what} disagree with their entries' bodies: "
+            f"{shown}{more}. The log's bodies and hashes are the record; run `fairwitness "
+            f"log check` and restore the database from a backup taken before the change"
+        )
+        self.mismatches = list(mismatches)
 
 
 class CommitUnconfirmed(RuntimeError):
@@ -622,41 +639,151 @@ def head(conn: Connection) -> tuple[int, bytes]:
     return int(row.size), bytes(row.root)
 
 
-def live_strike_weights(
-    conn: Connection, subjects: Sequence[str], now: str
-) -> dict[tuple[str, str], int]:
-    """(subject, policy id) → total weight of strikes not expired at ``now`` and not
-    reversed, summed in the database from the index columns."""
-    if not subjects:
-        return {}
-    cursor = _LIVE_STRIKES.execute(conn, subjects, {"now": now})
-    rows = cursor.fetchall()
-    cursor.close()
-    return {(subject, policy): int(total) for subject, policy, total in rows}
+@dataclass(frozen=True)
+class CountedStrike:
+    """A live strike as its entry's body states it: the entry's log index, the weight
+    and the expiry."""
+
+    index: int
+    weight: int
+    expires_at: str
 
 
-def newest_strike_weights(
+@dataclass(frozen=True)
+class StrikeCount:
+    """The strikes counted for one (subject, policy), latest expiry first. ``complete``
+    is False when the count stopped at its limit, so more may be live."""
+
+    strikes: tuple[CountedStrike, ...] = ()
+    complete: bool = True
+
+    @property
+    def weight(self) -> int:
+        return sum(s.weight for s in self.strikes)
+
+
+def newest_strikes(
     conn: Connection, keys: Sequence[tuple[str, str]], now: str, limit: int
-) -> dict[tuple[str, str], tuple[int, bool]]:
-    """(subject, policy id) → (total weight of its ``limit`` newest live, unreversed
-    strikes; whether those are all of them).
+) -> dict[tuple[str, str], StrikeCount]:
+    """(subject, policy id) → its ``limit`` live, unreversed strikes with the latest
+    expiry, read from the entries' bodies.
 
     Escalation needs no more: with every weight at least 1, ``limit`` strikes already
     reach a ladder whose top step is ``limit``. Reading at most ``limit`` rows per author
     keeps each decision's cost fixed however many strikes an author has collected.
+
+    The index columns only find candidate rows; weight and expiry come from each body,
+    and a row whose body is not a live strike of that subject and policy is not counted
+    (the column lied: ``check_index`` names such rows). Keys are read in chunks of
+    ``STRIKE_QUERY_SUBJECTS`` subjects, so a statement's shape never grows with a batch.
     """
     keys = list(dict.fromkeys(keys))
     if not keys or limit < 1:
         return {}
-    cursor = _NEWEST_STRIKES.execute(conn, keys, {"now": now, "limit": limit})
-    rows = cursor.fetchall()
-    cursor.close()
-    found = {}
-    for position, total, count in rows:
-        index = int(position)
-        if index < len(keys):
-            found[keys[index]] = (int(total), int(count) < limit)
+    wanted = set(keys)
+    found: dict[tuple[str, str], list[CountedStrike]] = {key: [] for key in keys}
+    rows_read: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
+    subjects = list(dict.fromkeys(subject for subject, _ in keys))
+    for start in range(0, len(subjects), STRIKE_QUERY_SUBJECTS):
+        chunk = subjects[start : start + STRIKE_QUERY_SUBJECTS]
+        cursor = _NEWEST_STRIKES.execute(conn, chunk, {"now": now, "limit": limit})
+        rows = cursor.fetchall()
+        cursor.close()
+        for idx, subject, policy_id, text in rows:
+            key = (subject, policy_id)
+            if key not in wanted:
+                continue
+            rows_read[key] += 1
+            strike = _strike_of(json.loads(text), key, now)
+            if strike is not None:
+                found[key].append(CountedStrike(int(idx), *strike))
+    return {
+        key: StrikeCount(tuple(strikes), complete=rows_read[key] < limit)
+        for key, strikes in found.items()
+    }
+
+
+def _strike_of(body: Mapping, key: tuple[str, str], now: str) -> tuple[int, str] | None:
+    """(weight, expiry) of the strike ``body`` issued, if it is a decision of ``key``'s
+    subject and policy whose strike is still live at ``now``."""
+    policy = body.get("policy")
+    strike = body.get("strike")
+    if (
+        body.get("kind") != "decision"
+        or body.get("subject") != key[0]
+        or not isinstance(policy, Mapping)
+        or policy.get("id") != key[1]
+        or not isinstance(strike, Mapping)
+    ):
+        return None
+    weight, expires_at = strike.get("weight"), strike.get("expires_at")
+    if not isinstance(weight, int) or not isinstance(expires_at, str) or expires_at <= now:
+        return None
+    return weight, expires_at
+
+
+@dataclass(frozen=True)
+class IndexMismatch:
+    """A stored entry row whose index columns (or rule rows, or leaf hash) are not what
+    its body says: ``fields`` names them."""
+
+    index: int
+    entry_id: str
+    fields: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"entry {self.index} ({self.entry_id}): {', '.join(self.fields)}"
+
+
+_CHECK_PAGE = 1000
+
+
+def check_index(conn: Connection, start: int = 0, stop: int | None = None) -> list[IndexMismatch]:
+    """Hold the stored rows of entries ``start`` to ``stop`` (default: the head) to their
+    bodies: every index column, the rule rows and the leaf hash must be what the body
+    gives (``index_columns``, ``index_rules``, RFC 6962 leaf hash), and no row may be
+    missing. Reads a page of rows at a time; returns the rows that disagree."""
+    size, _ = head(conn)
+    stop = size if stop is None else min(stop, size)
+    found: list[IndexMismatch] = []
+    entries, rules = log_entries.c, log_entry_rules.c
+    for first in range(max(start, 0), stop, _CHECK_PAGE):
+        last = min(first + _CHECK_PAGE, stop)
+        rows = conn.execute(
+            select(log_entries)
+            .where(entries.idx >= first)
+            .where(entries.idx < last)
+            .order_by(entries.idx)
+        ).all()
+        stored_rules: dict[int, set[str]] = {}
+        for idx, rule in conn.execute(
+            select(rules.idx, rules.rule).where(rules.idx >= first).where(rules.idx < last)
+        ):
+            stored_rules.setdefault(int(idx), set()).add(rule)
+        present = {int(row.idx) for row in rows}
+        found.extend(
+            IndexMismatch(i, "?", ("missing row",)) for i in range(first, last) if i not in present
+        )
+        for row in rows:
+            wrong = _row_disagreement(row._mapping, stored_rules.get(int(row.idx), set()))
+            if wrong:
+                found.append(IndexMismatch(int(row.idx), row.entry_id, wrong))
     return found
+
+
+def _row_disagreement(row: Mapping, stored_rules: set[str]) -> tuple[str, ...]:
+    try:
+        body = json.loads(row["body"])
+        derived = index_columns(body)
+        derived_rules = set(index_rules(body))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ("body",)
+    wrong = [name for name, value in derived.items() if row[name] != value]
+    if stored_rules != derived_rules:
+        wrong.append("rules")
+    if bytes(row["leaf_hash"]) != merkle.record_hash(row["body"].encode("utf-8")):
+        wrong.append("leaf_hash")
+    return tuple(wrong)
 
 
 def latest_checkpoint(conn: Connection) -> tuple[int, str] | None:

@@ -84,7 +84,11 @@ class EncoderTextClassifier:
         if tuple(ngram.labels) != self.labels:
             raise ValueError("the heads and the n-gram model must have the same labels")
         self.thresholds: dict[str, float] = dict(state["thresholds"])
-        self.metadata: dict[str, Any] = state["metadata"]
+        # Explanations are the n-gram model's, so they follow its cut-off.
+        self.metadata: dict[str, Any] = {
+            **state["metadata"],
+            "explain_min_share": ngram.metadata.get("explain_min_share"),
+        }
         self._heads: dict[str, LogisticRegression] = state["heads"]
         mean = np.asarray(state["feature_mean"], dtype=np.float64)
         scale = np.asarray(state["feature_scale"], dtype=np.float64)

@@ -35,11 +35,12 @@ from sklearn.metrics import log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from classifiers import context_templates, linear
-from classifiers.datasets import ABUSE_LABELS, ENCODER_ONLY_READERS, LABELS
+from classifiers.datasets import ABUSE_LABELS, ENCODER_ONLY_READERS, LABELS, read_training_data
 from classifiers.encoder import ARTIFACT_NAME, EncoderTextClassifier, stacked_features
+from classifiers.marked_block import with_block
 from classifiers.sentence_encoder import DIMENSIONS, SentenceEncoder, load_encoder
 from classifiers.thresholds import FPR_BUDGET, confusion_figures, threshold_at_fpr
-from classifiers.train import TEMPLATE_SOURCES, assemble
+from classifiers.train import TEMPLATE_SOURCES, _subsample, assemble
 
 Log = Callable[[str], None]
 
@@ -50,7 +51,7 @@ run, C = 0.05 beat 0.5 on every label by out-of-fold log loss (model card); the 
 keeps the one value, since each fit over 500 dense features costs about a minute here."""
 COMPARISON_C = 0.05
 """The C at which the encoder-only and n-gram-only variants are cross-validated."""
-CV_ROWS = 25_000
+CV_ROWS = 15_000
 """Cross-validation (choice of variant, figures and thresholds) runs on a uniform random
 sample of at most this many of a label's rows, which keeps its base rate; the final head
 is fitted on all of them."""
@@ -59,6 +60,11 @@ CONTEXT_TEMPLATE_WEIGHT = 3.0
 thousand of them beside a hundred thousand corpus rows."""
 CONTEXT_GROUP_OFFSET = 20_000
 SYNTHETIC_SOURCES = (*TEMPLATE_SOURCES, context_templates.SOURCE)
+HEAD_ROWS_PER_CORPUS: int | None = None
+"""When set, the heads read at most this many rows of each English corpus (a seeded sample,
+the same one ``--limit`` takes), and every French row and template sentence, while the
+n-gram log-odds they stack on still come from models fitted on every row. None: every row
+(the shipped heads)."""
 DEFAULT_CACHE = Path(".cache") / "text-encoder"
 _CHUNK = 2048
 _CHUNKS_PER_SAVE = 8
@@ -119,8 +125,13 @@ class CachedEncoder:
         return self._matrix[[self._rows[d] for d in digests]]
 
     def _save(self) -> None:
+        # Rows are written in the order of their keys (a text embedded again after its key
+        # went missing would otherwise leave an orphan row and shift every later key).
+        items = sorted(self._rows.items(), key=lambda item: item[1])
+        self._matrix = self._matrix[[row for _, row in items]]
+        self._rows = {key: i for i, (key, _) in enumerate(items)}
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        keys = np.array(sorted(self._rows, key=self._rows.__getitem__), dtype="S32")
+        keys = np.array([key for key, _ in items], dtype="S32")
         temporary = self._path.with_suffix(".tmp.npz")
         np.savez(temporary, keys=keys, embeddings=self._matrix)
         temporary.replace(self._path)
@@ -228,6 +239,27 @@ def assemble_heads(data_dir: Path, limit: int | None, seed: int, log: Log) -> He
         counts[label] = per_source
         log(f"label {label}: {len(sources):,} rows, {int(rows[label].targets.sum()):,} positive")
     return HeadData(texts, ngram_texts, fold, rows, base.labels, counts)
+
+
+def head_texts(data_dir: Path, per_corpus: int | None, seed: int) -> set[str]:
+    """The texts of the English corpora the heads read: each corpus cut to ``per_corpus``
+    rows by the same seeded sample as ``classifiers.train.assemble(limit=...)``."""
+    texts: set[str] = set()
+    for _, found in read_training_data(data_dir):
+        texts.update(example.text for example in _subsample(found, per_corpus, seed))
+    return texts
+
+
+def _restrict(rows: HeadRows, keep: np.ndarray) -> HeadRows:
+    """The rows whose text is kept (``keep`` is a mask over the shared texts)."""
+    mask = keep[rows.text_index]
+    return HeadRows(
+        rows.text_index[mask],
+        rows.targets[mask],
+        rows.weights[mask],
+        rows.synthetic[mask],
+        [source for source, kept in zip(rows.sources, mask, strict=True) if kept],
+    )
 
 
 def out_of_fold_ngram(
@@ -341,10 +373,20 @@ def train_heads(
     encoder = load_encoder()
     ngram = linear.load_model()
     data = assemble_heads(data_dir, limit, seed, log)
-    log(f"embedding {len(data.texts):,} texts (cached in {cache})")
-    embeddings = CachedEncoder(encoder, cache, log).embed(data.texts)
     ngram_log_odds = out_of_fold_ngram(data, ngram, seed, cache, log)
-    raw = stacked_features(embeddings, ngram_log_odds)
+    # Every French row and template sentence, and a sample of each English corpus.
+    sampled = head_texts(data_dir, HEAD_ROWS_PER_CORPUS, seed)
+    keep = np.array([i >= data.ngram_texts or text in sampled for i, text in enumerate(data.texts)])
+    for label, synthetic in ((label, data.rows[label].synthetic) for label in LABELS):
+        keep[data.rows[label].text_index[synthetic]] = True
+    data.rows = {label: _restrict(rows, keep) for label, rows in data.rows.items()}
+    log(f"embedding {int(keep.sum()):,} texts the heads read (cached in {cache})")
+    kept = np.flatnonzero(keep)
+    embeddings = CachedEncoder(encoder, cache, log).embed([data.texts[i] for i in kept])
+    raw = stacked_features(embeddings, ngram_log_odds[kept])
+    # Feature row of each kept text (-1 for texts the heads do not read).
+    feature_row = np.full(len(data.texts), -1, dtype=np.int64)
+    feature_row[kept] = np.arange(len(kept))
     mean = raw.mean(axis=0)
     scale = raw.std(axis=0)
     scale[scale == 0] = 1.0
@@ -357,7 +399,7 @@ def train_heads(
     report: dict[str, Any] = {}
     for label in LABELS:
         all_rows = data.rows[label]
-        all_features = standard[all_rows.text_index]
+        all_features = standard[feature_row[all_rows.text_index]]
         sample = np.arange(len(all_rows.targets))
         if len(sample) > CV_ROWS:
             sample = np.sort(np.random.RandomState(seed).permutation(len(sample))[:CV_ROWS])
@@ -380,12 +422,17 @@ def train_heads(
             out[c] = _out_of_fold(features, rows, fold, c, seed, final[c])
             grid[f"stacked C={c:g}"] = _figures(out[c][real], rows.targets[real])
         chosen = min(C_GRID, key=lambda c: grid[f"stacked C={c:g}"]["log_loss"])
+        alone: list[np.ndarray] = []
         for name, columns in (("encoder only", encoder_columns), ("n-gram only", ngram_columns)):
             start = final.get(COMPARISON_C)
-            alone = _out_of_fold(
-                features[:, columns], rows, fold, COMPARISON_C, seed, start, columns
+            alone.append(
+                _out_of_fold(features[:, columns], rows, fold, COMPARISON_C, seed, start, columns)
             )
-            grid[f"{name} C={COMPARISON_C:g}"] = _figures(alone[real], rows.targets[real])
+            grid[f"{name} C={COMPARISON_C:g}"] = _figures(alone[-1][real], rows.targets[real])
+        # The ensemble alternative to stacking: the mean of the two single-input heads.
+        grid["mean of the two"] = _figures(
+            (alone[0][real] + alone[1][real]) / 2, rows.targets[real]
+        )
         probabilities, targets = out[chosen][real], rows.targets[real]
         threshold = threshold_at_fpr(probabilities, targets, FPR_BUDGET[label])
         sources = [s for s, r in zip(rows.sources, real, strict=True) if r]
@@ -424,7 +471,8 @@ def train_heads(
         "context_template_weight": CONTEXT_TEMPLATE_WEIGHT,
         "cross_validation": report,
         "training_rows": data.source_counts,
-        "texts": len(data.texts),
+        "texts": len(kept),
+        "head_rows_per_corpus": HEAD_ROWS_PER_CORPUS,
     }
     model = EncoderTextClassifier.from_parts(
         heads, mean, scale, thresholds, metadata, encoder, ngram
@@ -490,10 +538,10 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
         "stacked C with the lowest log loss is kept. Threshold: lowest whose out-of-fold "
         "false-positive rate is within the budget; P, R, FPR there.",
         "",
-        "| label | rows (pos) | "
+        "| label | corpus rows | CV sample (positives) | "
         + " | ".join(variants)
         + " | chosen C | FPR budget | threshold | P | R | FPR |",
-        "|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|",
+        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|",
     ]
     for label, cv in metadata["cross_validation"].items():
         cells = [
@@ -501,7 +549,7 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
             for name in variants
         ]
         lines.append(
-            f"| {label} | {cv['rows']:,} ({cv['positives']:,}) | "
+            f"| {label} | {cv['rows']:,} | {cv['cv_rows']:,} ({cv['positives']:,}) | "
             + " | ".join(cells)
             + f" | {cv['c']:g} | {cv['fpr_budget']:.1%} | {cv['threshold']:.2f} | "
             f"{cv['precision']:.3f} | {cv['recall']:.3f} | {cv['fpr']:.2%} |"
@@ -537,8 +585,6 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
 def write_card(directory: Path, metadata: dict[str, Any], digest: str, size: int) -> Path:
     """Set the card's ``SHA-256:`` line and replace its training section (created if
     missing); the rest of the card is left as written."""
-    import re
-
     card = directory / linear.CARD_NAME
     block = training_markdown(metadata, digest, size)
     if not card.exists():
@@ -548,11 +594,7 @@ def write_card(directory: Path, metadata: dict[str, Any], digest: str, size: int
         return card
     text = card.read_text(encoding="utf-8")
     text = linear.SHA_LINE.sub(f"SHA-256: {digest}", text)
-    pattern = re.compile(re.escape(TRAIN_BEGIN) + r".*?" + re.escape(TRAIN_END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    text = with_block(text, TRAIN_BEGIN, TRAIN_END, block)
     card.write_text(text, encoding="utf-8")
     return card
 

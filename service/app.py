@@ -35,17 +35,26 @@ from service.config import Settings
 from service.problems import Problem, field_error
 from service.publish import publish_all
 from service.ratelimits import init_rate_limits
-from service.runtime import build_runtime
+from service.runtime import build_runtime, check_recent_index
 
 
 def create_app(config: Mapping[str, object] | None = None, clock: Clock = system_clock) -> Flask:
     """Build the app from ``FAIRWITNESS_*`` variables, with ``config`` overriding them.
 
     Raises ``PolicyError`` when a policy file is malformed: the service never runs with
-    a half-loaded policy set.
+    a half-loaded policy set. Raises ``IndexCorrupt`` when the stored index of the newest
+    entries disagrees with their bodies: the service never decides escalations, or shows
+    a subject's standing, from rows it knows to be rewritten.
     """
     settings = Settings.from_env().with_overrides(dict(config or {}))
     runtime = build_runtime(settings, clock)
+    try:
+        check_recent_index(runtime.engine)
+    except SQLAlchemyError as exc:
+        # Storage may be down at boot; ``fairwitness log check`` checks every entry.
+        logging.getLogger("fairwitness.storage").warning(
+            "could not check the log index at start-up: %s", type(exc).__name__
+        )
 
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

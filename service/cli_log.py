@@ -1,8 +1,9 @@
-"""``fairwitness verify``, ``log key``, ``log audit`` and ``content erase``.
+"""``fairwitness verify``, ``log key``, ``log audit``, ``log check`` and ``content erase``.
 
 ``verify`` and ``log audit`` are what a member of the public runs: ``verify`` is
 offline (no database, no network, no instance), ``log audit`` talks only to the public
-HTTP API. Heavy imports stay inside the commands.
+HTTP API. ``log check`` is the operator's: it reads the instance's database. Heavy
+imports stay inside the commands.
 
 Exit codes: 0 verified; 1 a check failed (the message names it); 2 the input could not
 be read (file, key file, state file, network).
@@ -283,6 +284,59 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
     click.echo(new_key.verifier_key())
 
 
+@log.command("check")
+def log_check() -> None:
+    """Hold every stored entry row to its hashed body (admin; the instance's settings).
+
+    Escalation and the public pages select entries by index columns (subject, policy,
+    kind, action, strike weight and expiry, ...); this re-derives each from the entry's
+    body, with its rule rows and leaf hash, and replays every decision's counted strikes
+    and escalation from the bodies. Exit 0 when all agree, 1 naming every entry that
+    does not, 2 when the database cannot be read.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit_log.escalation import EscalationError, StrikeLedger
+    from audit_log.store import check_index, entry_body, head, log_entries
+
+    _, log = _instance_log()
+    problems: list[str] = []
+    try:
+        with log.engine.connect() as conn:
+            size, _ = head(conn)
+            problems.extend(f"index: {m}" for m in check_index(conn, 0, size))
+            ledger = StrikeLedger()
+            rows = conn.execution_options(yield_per=1000).execute(
+                select(log_entries.c.idx, log_entries.c.body)
+                .where(log_entries.c.idx < size)
+                .order_by(log_entries.c.idx)
+            )
+            for row in rows:
+                try:
+                    ledger.feed(int(row.idx), entry_body(row._mapping))
+                except EscalationError as exc:
+                    problems.append(str(exc))
+                except ValueError:
+                    continue  # an unparseable body is already named by the index check
+    except SQLAlchemyError as exc:
+        _say(f"error: cannot read the log from the database: {type(exc).__name__}")
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        log.engine.dispose()
+    if problems:
+        for problem in problems:
+            _say(f"mismatch: {problem}")
+        _say(f"check failed: {len(problems)} problems in {size} entries")
+        sys.exit(EXIT_FAILED)
+    unchecked = ledger.unchecked_escalations
+    click.echo(
+        f"ok: {size} entries; every index column, rule row and leaf hash matches its body, "
+        f"and {ledger.checked_decisions} decisions' strike counts replay from the bodies"
+        + (f" ({unchecked} older escalations carry no counted strikes)" if unchecked else "")
+    )
+
+
 class _Api:
     """The log's public HTTP API, read with the standard library only."""
 
@@ -500,13 +554,13 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
             # Hand in every checkpoint the next entry reaches before feeding it, so its
             # root is compared the moment the recomputed tree reaches its size.
             while upcoming is not None and upcoming[0] <= auditor.size + 1:
-                auditor.check_checkpoint(upcoming[1])
+                auditor.check_checkpoint(upcoming[1], listed=True)
                 upcoming = next(notes, None)
             auditor.feed(index, leaf, entry)
             if auditor.size == latest.size:
                 break
     while upcoming is not None:  # checkpoints that the entries never reached
-        auditor.check_checkpoint(upcoming[1])
+        auditor.check_checkpoint(upcoming[1], listed=True)
         upcoming = next(notes, None)
     state = auditor.finish(latest_note)
 
@@ -534,6 +588,12 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
                     f"{latest.size} does not verify: {reason}",
                 ) from exc
         summary += f"; consistent with the previous run at size {previous.size}"
+    unchecked = auditor.strikes.unchecked_escalations
+    if unchecked:
+        summary += (
+            f"; {unchecked} escalations written before decisions named their counted "
+            f"strikes were not checked"
+        )
     return state, summary
 
 

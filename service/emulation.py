@@ -9,11 +9,15 @@ decides on its own.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from flask import Response
+
 from service.moderate import Item, Moderated, moderate
+from service.problems import PROBLEM_JSON
 from service.runtime import Runtime
 
 # --- Perspective ------------------------------------------------------------------------
@@ -153,6 +157,18 @@ def summarise_problem(problem: Mapping[str, object], status: int) -> ProblemSumm
     return ProblemSummary(
         status=400 if status == 422 else status, message=detail, slug=slug, pointer=pointer
     )
+
+
+def in_envelope(response: Response, render: Callable[[ProblemSummary], dict]) -> Response:
+    """``response`` itself, or, when it is problem+json, the same problem rendered by
+    ``render`` into an emulated API's envelope."""
+    if response.mimetype != PROBLEM_JSON:
+        return response
+    summary = summarise_problem(json.loads(response.get_data()), response.status_code)
+    response.set_data(json.dumps(render(summary)))
+    response.status_code = summary.status
+    response.mimetype = "application/json"
+    return response
 
 
 def pointer_to_param(pointer: str | None) -> str | None:

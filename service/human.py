@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import insert
 
-from audit_log.store import Log, live_strike_weights
-from policies.evaluate import RuleMatch
+from audit_log.store import Log, newest_strikes
+from policies.evaluate import RuleMatch, ladder_top
 from policies.evaluate import decide as decide_outcome
 from policies.model import CONTENT_ACTIONS, Policy
 from service.appeals import appeal_offer, new_token, store_tokens
@@ -99,15 +99,20 @@ def decide(
         now = clock()
         time = tx.stamp(rfc3339(now))
         newly_published = publish_policies(tx, [policy], now, published)
-        before = 0
-        if rule.strike is not None:
-            before = live_strike_weights(tx.conn, [subject], time).get((subject, policy.id), 0)
+        counted = None
+        if rule.strike is not None and ladder_top(policy):
+            key = (subject, policy.id)
+            counted = newest_strikes(tx.conn, [key], time, ladder_top(policy))[key]
         # The reviewer's action and words stand in for the rule's; strikes and the ladder
         # apply exactly as they do to an automated match.
         chosen = replace(rule, action=content_action, notice=request.notice or rule.notice)
-        outcome = decide_outcome(policy, (RuleMatch(chosen, (), ()),), before)
-        fields = strike_fields(outcome, now)
-        strike = fields["strike"]
+        outcome = decide_outcome(
+            policy,
+            (RuleMatch(chosen, (), ()),),
+            counted.weight if counted else 0,
+            weight_is_exact=counted.complete if counted else True,
+        )
+        fields = strike_fields(outcome, now, counted)
         decision_id = new_id("dec", now)
         body = {
             "kind": "decision",
@@ -140,11 +145,7 @@ def decide(
             "excerpt": excerpt_field(excerpt_salt, excerpt),
             **fields,
         }
-        appended = tx.add(
-            body,
-            rules=[rule.id],
-            strike=(strike["weight"], strike["expires_at"]) if strike else None,
-        )
+        appended = tx.add(body)
         if request.text is not None or request.content_ref is not None:
             tx.conn.execute(
                 insert(decision_content).values(

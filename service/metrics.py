@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from audit_log.store import Appended, AppendTransaction, Log, head
+from audit_log.store import Appended, AppendTransaction, Log, head, index_rules
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -75,14 +75,12 @@ class _CountingTransaction:
         self._tx = tx
         self.decisions: list[tuple[str, str, tuple[str, ...]]] = []
 
-    def add(self, body: Mapping, *args, **kwargs) -> Appended:
-        # Passed through exactly as given, so the stand-in never changes the call.
-        appended = self._tx.add(body, *args, **kwargs)
-        rules: Sequence[str] = kwargs.get("rules", args[0] if args else ())
+    def add(self, body: Mapping) -> Appended:
+        appended = self._tx.add(body)
         if body.get("kind") == "decision":
             policy = body.get("policy")
             policy_id = policy.get("id", "") if isinstance(policy, Mapping) else ""
-            self.decisions.append((policy_id, str(body.get("action")), tuple(rules)))
+            self.decisions.append((policy_id, str(body.get("action")), index_rules(body)))
         return appended
 
     def __getattr__(self, name: str):

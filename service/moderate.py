@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import insert
 
 from audit_log.prepared import Prepared
-from audit_log.store import Appended, Log, newest_strike_weights
+from audit_log.store import Appended, CountedStrike, Log, StrikeCount, newest_strikes
 from classifiers.protocol import Classifier
 from policies.evaluate import Outcome, decide, ladder_top, localized, match_rules
 from policies.model import Policy
@@ -111,9 +111,15 @@ def _decision_body(
     }
 
 
-def strike_fields(outcome: Outcome, now: datetime) -> dict:
-    """The ``strike`` and ``escalation`` fields of a decision body for ``outcome``,
-    decided at ``now``: the same for automated and human decisions."""
+def strike_fields(outcome: Outcome, now: datetime, counted: StrikeCount | None) -> dict:
+    """The ``strike``, ``escalation`` and ``counted_strikes`` fields of a decision body
+    for ``outcome``, decided at ``now`` with the author's ``counted`` strikes (None when
+    the ladder was not consulted): the same for automated and human decisions.
+
+    ``counted_strikes`` names, by log index and with the weight each entry's body gives,
+    the earlier strikes the ladder counted, so anyone replaying the log can check the
+    escalation (or its absence) against the bodies alone.
+    """
     strike = outcome.strike
     step = outcome.escalation
     return {
@@ -130,6 +136,15 @@ def strike_fields(outcome: Outcome, now: datetime) -> dict:
             "threshold": step.active_strikes,
             "action": step.action,
             "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
+        },
+        "counted_strikes": None
+        if strike is None or counted is None
+        else {
+            "strikes": [
+                {"index": s.index, "weight": s.weight}
+                for s in sorted(counted.strikes, key=lambda s: s.index)
+            ],
+            "complete": counted.complete,
         },
     }
 
@@ -202,7 +217,7 @@ def moderate(
         time = tx.stamp(rfc3339(now))
         policies_used = {p: judges[p].policy for p in by_policy}
         newly_published = publish_policies(tx, policies_used.values(), now, published)
-        counted = newest_strike_weights(
+        counted = newest_strikes(
             tx.conn,
             [
                 (subject, item.policy_id)
@@ -212,8 +227,6 @@ def moderate(
             time,
             max(ladder_top(p) for p in policies_used.values()),
         )
-        weights = {key: weight for key, (weight, _) in counted.items()}
-        exact = {key: complete for key, (_, complete) in counted.items()}
         staged: list[tuple[dict, Appended]] = []
         offers: list[dict | None] = []
         token_rows = []
@@ -232,11 +245,12 @@ def moderate(
             judge = judges[item.policy_id]
             policy = judge.policy
             key = (subject, policy.id)
+            count = counted.get(key)
             outcome = decide(
                 policy,
                 found,
-                weights.get(key, 0),
-                weight_is_exact=exact.get(key, True),
+                count.weight if count else 0,
+                weight_is_exact=count.complete if count else True,
                 language=language.tag,
             )
             decision_id = new_id("dec", now)
@@ -256,16 +270,13 @@ def moderate(
                 matched=matched,
                 language=language,
             )
-            body.update(strike_fields(outcome, now))
-            if outcome.strike is not None:
-                # Later items of the same batch must see this decision's strike.
-                weights[key] = weights.get(key, 0) + outcome.strike.weight
+            body.update(strike_fields(outcome, now, count))
+            appended = tx.add(body)
             strike = body["strike"]
-            appended = tx.add(
-                body,
-                rules=[m.rule.id for m in outcome.matches],
-                strike=(strike["weight"], strike["expires_at"]) if strike else None,
-            )
+            if strike is not None and count is not None:
+                # Later items of the same batch must see this decision's strike.
+                own = CountedStrike(appended.index, strike["weight"], strike["expires_at"])
+                counted[key] = StrikeCount((own, *count.strikes), count.complete)
             staged.append((body, appended))
             offer = None
             if body["action"] != "allow":

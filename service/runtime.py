@@ -7,6 +7,7 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from audit_log.store import IndexCorrupt, check_index, head
 from classifiers.registry import build_classifier
 from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
@@ -96,3 +97,20 @@ def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
         instance=instance,
         clock=clock,
     )
+
+
+# How many of the newest entries every start-up holds to their bodies: a bounded cost
+# (parsing 2,000 bodies, a fraction of a second) paid by every worker as it starts.
+# Older rows are covered by `fairwitness log check`, which checks the whole log, and by
+# the decisions' counted strikes, which a monitor replays from the bodies.
+STARTUP_INDEX_WINDOW = 2_000
+
+
+def check_recent_index(engine: Engine, window: int = STARTUP_INDEX_WINDOW) -> None:
+    """Raise ``IndexCorrupt`` if a stored row among the newest ``window`` entries
+    disagrees with its body."""
+    with engine.connect() as conn:
+        size, _ = head(conn)
+        mismatches = check_index(conn, max(0, size - window), size)
+    if mismatches:
+        raise IndexCorrupt(mismatches, f"the newest {min(size, window)} entries")

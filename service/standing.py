@@ -10,8 +10,9 @@ imposed, whatever the new action. A ``modified`` outcome replaces the action wit
 lighter one and issues no strike of its own (strikes come only from rules); when the
 lighter action is itself an account action (``suspend_account`` lightened to
 ``restrict_account``), the reversal carries the original ``ends_at`` and that
-restriction stays in force until then. ``audit_log.store.live_strike_weights`` applies
-the same rule in SQL: decisions named by a reversal's ``ref`` do not count.
+restriction stays in force until then. ``audit_log.store.newest_strikes`` applies the
+same rule in SQL (decisions named by a reversal's ``ref`` do not count), and
+``audit_log.escalation`` applies it when a monitor replays the log.
 """
 
 from __future__ import annotations

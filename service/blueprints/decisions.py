@@ -92,10 +92,14 @@ def get_subject(subject: str):
         )
     now = runtime.clock()
     with runtime.engine.connect() as conn:
-        rows = conn.execute(
+        found = conn.execute(
             _columns().where(log_entries.c.subject == subject).order_by(log_entries.c.idx.desc())
         ).all()
-    bodies = [json.loads(r.body) for r in rows]
+    # The column only finds candidates: a row is the subject's when its hashed body says
+    # so, whatever was written into the column since.
+    parsed = [(r, json.loads(r.body)) for r in found]
+    rows = [r for r, body in parsed if body.get("subject") == subject]
+    bodies = [body for _, body in parsed if body.get("subject") == subject]
     return _subject.dump(
         {
             "subject": subject,

@@ -23,12 +23,12 @@ from service.emulation import (
     anonymous_user,
     decide_texts,
     decision_summary,
+    in_envelope,
     openai_category_scores,
     openai_error,
     pointer_to_param,
-    summarise_problem,
 )
-from service.problems import PROBLEM_JSON, Problem, field_error, marshmallow_errors
+from service.problems import Problem, field_error, marshmallow_errors
 from service.runtime import Runtime
 from service.schemas import OpenAIModerationRequestSchema, OpenAIModerationResponseSchema
 
@@ -40,16 +40,10 @@ _response = OpenAIModerationResponseSchema()
 @bp.after_request
 def _openai_envelope(response: Response) -> Response:
     """Say every problem+json answer of this route in OpenAI's envelope."""
-    if response.mimetype != PROBLEM_JSON:
-        return response
-    summary = summarise_problem(json.loads(response.get_data()), response.status_code)
-    body = openai_error(
-        summary.status, summary.message, pointer_to_param(summary.pointer), summary.slug
+    return in_envelope(
+        response,
+        lambda p: openai_error(p.status, p.message, pointer_to_param(p.pointer), p.slug),
     )
-    response.set_data(json.dumps(body))
-    response.status_code = summary.status
-    response.mimetype = "application/json"
-    return response
 
 
 def _bad(pointer: str, detail: str) -> Problem:

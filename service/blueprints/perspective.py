@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
 from policies.language import UNDETERMINED, canonical_tag
+from service import params
 from service.auth import current_key, require_role
 from service.body import json_body
 from service.emulation import (
@@ -28,9 +29,9 @@ from service.emulation import (
     decide_texts,
     decision_summary,
     google_error,
-    summarise_problem,
+    in_envelope,
 )
-from service.problems import PROBLEM_JSON, Problem, marshmallow_errors
+from service.problems import Problem, marshmallow_errors
 from service.runtime import Runtime
 from service.schemas import PerspectiveAnalyzeRequestSchema, PerspectiveAnalyzeResponseSchema
 
@@ -47,13 +48,7 @@ _ALLOWED_QUERY = {"key", "alt", "prettyPrint"}
 @bp.after_request
 def _google_envelope(response: Response) -> Response:
     """Say every problem+json answer of these routes in Google's envelope."""
-    if response.mimetype != PROBLEM_JSON:
-        return response
-    summary = summarise_problem(json.loads(response.get_data()), response.status_code)
-    response.set_data(json.dumps(google_error(summary.status, summary.message)))
-    response.status_code = summary.status
-    response.mimetype = "application/json"
-    return response
+    return in_envelope(response, lambda p: google_error(p.status, p.message))
 
 
 def _bad(message: str) -> Problem:
@@ -64,8 +59,9 @@ def _check_query() -> None:
     unknown = sorted(set(request.args) - _ALLOWED_QUERY)
     if unknown:
         raise _bad(f"Unknown query parameter {unknown[0]!r}.")
-    if request.args.get("alt", "json") != "json":
-        raise _bad("Only alt=json is served.")
+    params.raw(request.args, "key")
+    params.raw(request.args, "prettyPrint")
+    params.choice(request.args, "alt", ("json",))
 
 
 def _check_languages(requested: list[str]) -> None:
@@ -177,8 +173,9 @@ def _answer_languages(body: dict, requested: list[str]) -> list[str]:
 @bp.get("/$discovery/rest")
 def discovery():
     """The discovery document Google's client libraries build a client from."""
-    if request.args.get("version") != API_VERSION:
-        raise Problem(404, "not-found", f"Only version {API_VERSION} is served.")
+    if params.choice(request.args, "version", (API_VERSION,)) is None:
+        raise params.bad_parameter("version", f"Required: {API_VERSION}.")
+    params.raw(request.args, "key")
     runtime: Runtime = current_app.extensions["fairwitness"]
     root = runtime.settings.public_url.rstrip("/") + "/"
     return Response(json.dumps(discovery_document(root)), 200, mimetype="application/json")

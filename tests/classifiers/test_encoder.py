@@ -164,10 +164,6 @@ def test_counter_speech_about_a_slur_is_not_an_identity_attack(model) -> None:
     assert model.score([text])[0]["identity_attack"] < model.thresholds["identity_attack"]
 
 
-def test_dehumanising_a_group_without_a_slur_is_abusive(model) -> None:
-    assert _abusive(model, "You people are all the same, animals")
-
-
 def test_insulting_political_opponents_is_an_insult_on_both_sides(model) -> None:
     for stance in ("support", "oppose"):
         text = f"People who {stance} congestion pricing are morons and should shut up"

@@ -173,8 +173,9 @@ def test_discovery_document_points_at_this_service(client, app):
     method = document["resources"]["comments"]["methods"]["analyze"]
     assert method["path"] == "v1alpha1/comments:analyze"
     wrong = client.get("/$discovery/rest", query_string={"version": "v1"})
-    assert wrong.status_code == 404
-    assert wrong.get_json()["error"]["status"] == "NOT_FOUND"
+    assert wrong.status_code == 400
+    assert wrong.get_json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "version" in wrong.get_json()["error"]["message"]
 
 
 # --- OpenAI -----------------------------------------------------------------------------

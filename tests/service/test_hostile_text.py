@@ -94,5 +94,7 @@ def test_a_redacted_excerpt_of_a_long_letter_run_is_made_promptly(redacting_app,
         client, auth, "you idiot, mail jöhn@exämple.org or call +44 20 7946 0958, @bob"
     )
     assert resp.status_code == 201
-    excerpt = resp.get_json()["decision"]["excerpt"]
+    # The log holds a commitment; the excerpt itself is served beside it.
+    decision_id = resp.get_json()["decision"]["id"]
+    excerpt = client.get(f"/v1/decisions/{decision_id}").get_json()["excerpt"]["text"]
     assert excerpt == "███ █████, mail ████████████████ or call ███ ██ ████ ████, ████"

@@ -75,7 +75,7 @@ def big_log(tmp_path_factory) -> dict:
         with log.append() as tx:
             for i in range(start, start + BATCH):
                 body = decision(i, moment)
-                tx.add(body, rules=[r["id"] for r in body["rules"]])
+                tx.add(body)
     engine.dispose()
     return {"url": url, "instance": instance}
 

@@ -93,6 +93,30 @@ def test_batch_keeps_order_and_appends_in_one_transaction(client, auth, app):
     assert {r["receipt"]["tree_size"] for r in results} == {before + 4}
 
 
+def test_a_batch_of_a_thousand_distinct_authors_is_judged_with_their_strikes(client, auth):
+    """The strike query is read in chunks of a fixed number of subjects, so a full batch
+    (the schema's 1,000 items, well inside the 256 KiB body limit) costs a few queries of
+    one shape: it neither grows past what the database accepts nor misses the strikes of
+    authors beyond the first chunk."""
+    repeat = [3, 256, 257, 999]
+    for i in repeat:
+        assert moderate(client, auth, text=THREAT, subject=f"author-{i}").status_code == 201
+    items = [{"text": THREAT, "subject": f"author-{i}"} for i in range(1000)]
+    body = json.dumps({"items": items}).encode()
+    assert len(body) < 256 * 1024
+    resp = client.post(
+        "/v1/moderations", data=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert resp.status_code == 201, resp.get_json()
+    decisions = [r["decision"] for r in resp.get_json()["results"]]
+    assert len(decisions) == 1000
+    escalated = [i for i, d in enumerate(decisions) if d["escalation"] is not None]
+    assert escalated == repeat
+    for i in repeat:
+        counted = decisions[i]["counted_strikes"]
+        assert counted["complete"] is True and len(counted["strikes"]) == 1
+
+
 def test_strikes_escalate_and_expire(client, auth, clock):
     actions = []
     for _ in range(3):

@@ -191,3 +191,36 @@ def test_threads_in_one_process_share_the_log(client, auth, app, database_url):
         t.join()
     assert not errors
     assert_log_consistent(database_url, expected_decisions=40)
+
+
+def test_a_statement_the_database_refuses_for_its_shape_is_a_500_not_an_outage(
+    client, auth, app, monkeypatch
+):
+    """A query too big for the database (more compound terms than SQLite allows, more
+    parameters than PostgreSQL's protocol carries) is a bug in the service: it answers
+    500 and counts no outage, instead of telling clients to retry a request that will
+    fail the same way forever."""
+    from service import moderate as moderate_module
+    from service.metrics import STORAGE_UNAVAILABLE
+
+    def oversized(conn, keys, now, limit):
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(" UNION ALL ".join(["SELECT 1"] * 600))
+        else:
+            many = 70_000
+            marks = ",".join(["%s"] * many)
+            conn.exec_driver_sql(f"SELECT 1 WHERE 1 IN ({marks})", tuple(range(many)))
+        raise AssertionError("the database accepted the oversized statement")
+
+    def outages() -> float:
+        return sum(s.value for m in STORAGE_UNAVAILABLE.collect() for s in m.samples)
+
+    monkeypatch.setattr(moderate_module, "newest_strikes", oversized)
+    before, refused = log_size(app), outages()
+    resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u"}, headers=auth)
+    assert resp.status_code == 500, resp.get_json()
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["type"].endswith("internal-error")
+    assert "Retry-After" not in resp.headers
+    assert outages() == refused
+    assert log_size(app) == before

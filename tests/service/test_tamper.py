@@ -273,7 +273,7 @@ def test_the_last_entry_rewritten_away(live, history, tmp_path):
     assert done.returncode == 1
     assert done.stderr.startswith(
         f"audit failed: fork: the log's latest checkpoint is for size {index}, but a previous "
-        f"run saw size {index + 1}: entries were removed"
+        f"run saw size {index + 1}: the tree shrank"
     )
     assert live.get(f"/v1/decisions/{last['decision']['id']}").status_code == 404
     # The author's receipt still proves the server signed a tree holding the decision.
@@ -360,3 +360,41 @@ def test_unreachable_server_exits_2(tmp_path):
     done = fairwitness("log", "audit", "--url", "http://127.0.0.1:9", "--timeout", "3")
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot fetch http://127.0.0.1:9/v1/log/")
+
+
+def test_a_deleted_historical_checkpoint(live, history, tmp_path):
+    """A signed checkpoint a previous run verified is deleted from the log's history:
+    the entries and every remaining checkpoint still verify, but the saved state
+    remembers how many checkpoints it was listed and a hash chain over them."""
+    doomed = history["docs"][4]["receipt"]["tree_size"]
+    live.tamper("DELETE FROM log_checkpoints WHERE size = ?", params=(doomed,))
+    done = audit(live, "--state", str(history["state"]))
+    assert done.returncode == 1
+    size = history["docs"][-1]["receipt"]["tree_size"]
+    assert done.stderr.startswith(
+        f"audit failed: checkpoints: the log lists {size - 1} signed checkpoints up to size "
+        f"{size}, but a previous run verified {size}: checkpoints it relied on were deleted"
+    )
+
+
+def test_a_state_saved_before_checkpoints_were_counted_still_audits(live, history, tmp_path):
+    state = json.loads(history["state"].read_text())
+    assert state["checkpoints"] == history["docs"][-1]["receipt"]["tree_size"]
+    for field in ("checkpoints", "checkpoints_digest"):
+        del state[field]
+    history["state"].write_text(json.dumps(state))
+    live.moderate("one more friendly post")
+    done = audit(live, "--state", str(history["state"]))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(history["state"].read_text())["checkpoints"] == state["size"] + 1
+
+
+def test_the_newest_checkpoints_deleted(live, history, tmp_path):
+    size = history["docs"][-1]["receipt"]["tree_size"]
+    live.tamper("DELETE FROM log_checkpoints WHERE size > ?", params=(size - 2,))
+    done = audit(live, "--state", str(history["state"]))
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        f"audit failed: fork: the log's latest checkpoint is for size {size - 2}, but a "
+        f"previous run saw size {size}: the tree shrank"
+    )
