@@ -281,8 +281,14 @@ def _body_operations():
     spec = contract.load_spec()
     for path, item in spec["paths"].items():
         for method, operation in item.items():
-            if method in contract.HTTP_METHODS and "requestBody" in operation:
+            if method not in contract.HTTP_METHODS or "requestBody" not in operation:
+                continue
+            if "application/json" in operation["requestBody"]["content"]:
                 yield path, method.upper()
+
+
+# Routes that emulate another API answer in that API's error envelope.
+EMULATED = {"/v1alpha1/comments:analyze", "/openai/v1/moderations"}
 
 
 def _example_body(path: str, method: str) -> dict:
@@ -308,6 +314,10 @@ def test_a_repeated_json_key_is_refused_on_every_body(app, client, database_url,
     size = log_size(app)
     resp = client.open(url, method=method, data=body, headers=headers)
     assert resp.status_code == 400, resp.get_data(as_text=True)
+    if path in EMULATED:
+        assert repr(first) in resp.get_json()["error"]["message"]
+        assert log_size(app) == size
+        return
     problem = resp.get_json()
     assert resp.mimetype == "application/problem+json"
     assert repr(first) in problem["detail"]
