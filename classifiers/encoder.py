@@ -32,7 +32,11 @@ import sklearn
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from classifiers.linear import LinearTextClassifier, ModelIntegrityError, read_card_digest
+from classifiers.linear import (
+    LinearTextClassifier,
+    ModelIntegrityError,
+    read_verified_artifact,
+)
 from classifiers.protocol import Span
 from classifiers.sentence_encoder import SentenceEncoder
 
@@ -221,13 +225,7 @@ def load_model(
     from classifiers.sentence_encoder import load_encoder
 
     directory = Path(directory) if directory is not None else default_model_dir()
-    expected = read_card_digest(directory)
-    data = (directory / ARTIFACT_NAME).read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ModelIntegrityError(
-            f"{directory / ARTIFACT_NAME} has SHA-256 {actual}, but its model card says {expected}"
-        )
+    data, actual = read_verified_artifact(directory / ARTIFACT_NAME)
     encoder = encoder if encoder is not None else load_encoder()
     ngram = ngram if ngram is not None else linear.load_model()
     state = joblib.load(io.BytesIO(data))

@@ -638,6 +638,20 @@ def read_card_digest(directory: Path) -> str:
     return found[0]
 
 
+def read_verified_artifact(path: Path) -> tuple[bytes, str]:
+    """The bytes of ``path`` and their SHA-256 hex digest, once the digest matches the
+    ``SHA-256:`` line of the model card beside it; :class:`ModelIntegrityError` otherwise.
+    The caller unpickles these same bytes, never a second read of the file."""
+    expected = read_card_digest(path.parent)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"{path} has SHA-256 {actual}, but its model card says {expected}"
+        )
+    return data, actual
+
+
 def load_model(directory: Path | None = None) -> LinearTextClassifier:
     """Load the model in ``directory`` (default :func:`default_model_dir`).
 
@@ -647,13 +661,7 @@ def load_model(directory: Path | None = None) -> LinearTextClassifier:
     Raises :class:`ModelIntegrityError` on a missing card or a mismatch.
     """
     directory = Path(directory) if directory is not None else default_model_dir()
-    expected = read_card_digest(directory)
-    data = (directory / ARTIFACT_NAME).read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ModelIntegrityError(
-            f"{directory / ARTIFACT_NAME} has SHA-256 {actual}, but its model card says {expected}"
-        )
+    data, actual = read_verified_artifact(directory / ARTIFACT_NAME)
     state = joblib.load(io.BytesIO(data))
     model = LinearTextClassifier(state, "sha256:" + actual)
     model.warm_up()
