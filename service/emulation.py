@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from service.moderate import Item, Moderated, moderate
+from service.moderate import Item, Moderated
 from service.problems import PROBLEM_JSON
 from service.runtime import Runtime
 
@@ -212,16 +212,7 @@ def decide_texts(
         )
         for text in texts
     ]
-    return moderate(
-        items,
-        app=app,
-        judges=runtime.judges,
-        log=runtime.log,
-        secret=runtime.instance.secret,
-        clock=runtime.clock,
-        published=runtime.published,
-        public_url=runtime.settings.public_url,
-    )
+    return runtime.moderate(items, app=app)
 
 
 def decision_summary(runtime: Runtime, moderated: Moderated) -> dict:

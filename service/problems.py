@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import SigningKeyMissing
+from service.batcher import Overloaded
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://fairwitness.example/problems/"
@@ -120,6 +121,18 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
         return internal_error(app)
+
+    @app.errorhandler(Overloaded)
+    def _overloaded(err: Overloaded) -> Response:
+        # Every route that scores text can meet a full queue, the emulated APIs included.
+        return problem_response(
+            Problem(
+                503,
+                "scoring-overloaded",
+                "Too many texts are waiting to be scored; nothing was recorded. Retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        )
 
     @app.errorhandler(SigningKeyMissing)
     def _signing_key_missing(err: SigningKeyMissing) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -15,6 +16,7 @@ from service.batcher import BatchedClassifier
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.db import make_engine
+from service.idempotency import Claim
 from service.instance import (
     Instance,
     load_instance,
@@ -24,7 +26,7 @@ from service.instance import (
 )
 from service.language import load_detector
 from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
-from service.moderate import Judge
+from service.moderate import Item, Judge, Moderated, moderate
 
 
 @dataclass
@@ -37,6 +39,22 @@ class Runtime:
     instance: Instance
     clock: Clock = system_clock
     published: set[tuple[str, str]] = field(default_factory=set)
+
+    def moderate(
+        self, items: Sequence[Item], *, app: str, claim: Claim | None = None
+    ) -> list[Moderated]:
+        """Judge ``items`` for ``app`` with this instance's judges, log and keys."""
+        return moderate(
+            items,
+            app=app,
+            judges=self.judges,
+            log=self.log,
+            secret=self.instance.secret,
+            clock=self.clock,
+            published=self.published,
+            public_url=self.settings.public_url,
+            claim=claim,
+        )
 
 
 def build_judges(policies: PolicySet) -> dict[str, Judge]:

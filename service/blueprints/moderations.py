@@ -12,12 +12,11 @@ from audit_log import merkle
 from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashes
 from policies.language import canonical_tag
 from service.auth import current_key, require_role
-from service.batcher import Overloaded
 from service.body import json_body
 from service.db import decision_content
 from service.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
-from service.moderate import Item, Moderated, moderate
-from service.problems import Problem, field_error, invalid, marshmallow_errors
+from service.moderate import Item, Moderated
+from service.problems import field_error, invalid, marshmallow_errors
 from service.schemas import (
     ModerationBatchSchema,
     ModerationItemSchema,
@@ -191,24 +190,7 @@ def create_moderation():
         raise invalid(errors)
 
     try:
-        results = moderate(
-            items,
-            app=current_key().app,
-            judges=runtime.judges,
-            log=runtime.log,
-            secret=runtime.instance.secret,
-            clock=runtime.clock,
-            published=runtime.published,
-            public_url=runtime.settings.public_url,
-            claim=claim,
-        )
+        results = runtime.moderate(items, app=current_key().app, claim=claim)
     except AlreadyDone as done:
         return _replayed(runtime, done, is_batch)
-    except Overloaded:
-        raise Problem(
-            503,
-            "scoring-overloaded",
-            "Too many texts are waiting to be scored; nothing was recorded. Retry shortly.",
-            headers={"Retry-After": "1"},
-        ) from None
     return _answer(results, is_batch)

@@ -277,3 +277,34 @@ def test_analyze_states_the_requested_language_or_answers_the_detected_one(clien
     decision = logged_decision(client, body["decision"]["id"])
     assert decision["language"] == {"tag": "en", "source": "stated"}
     assert decision["notice"].startswith("Your post")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "error_of"),
+    [
+        ("/v1/moderations", {"text": KIND, "subject": "u"}, lambda b: b["type"]),
+        (ANALYZE, request_for(KIND, "TOXICITY"), lambda b: b["error"]["status"]),
+        (OPENAI, {"input": KIND}, lambda b: b["error"]["type"]),
+    ],
+)
+def test_a_full_scoring_queue_is_a_503_everywhere_and_records_nothing(
+    client, auth, app, monkeypatch, path, body, error_of
+):
+    from service.batcher import Overloaded
+
+    def full(texts):
+        raise Overloaded
+
+    runtime = app.extensions["fairwitness"]
+    for judge in runtime.judges.values():
+        monkeypatch.setattr(judge.classifier, "score", full)
+    before = client.get("/v1/log/checkpoint").get_data()
+    answer = client.post(path, json=body, headers=auth)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert error_of(answer.get_json()) in {
+        "https://fairwitness.example/problems/scoring-overloaded",
+        "UNAVAILABLE",
+        "server_error",
+    }
+    assert client.get("/v1/log/checkpoint").get_data() == before
