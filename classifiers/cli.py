@@ -25,6 +25,20 @@ _CLASSIFIER_OPTION = click.option(
     help="Which model to run.",
 )
 
+_TRAIN_DATA_OPTION = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The train/ folder of the shared corpora.",
+)
+_LIMIT_OPTION = click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use at most this many rows per corpus (quick runs; not for the shipped model).",
+)
+
 
 def _load(classifier_name: str, model_dir: Path | None) -> Any:
     """The named model; ``model_dir`` replaces its packaged artifact directory."""
@@ -47,13 +61,7 @@ def classifiers_cli() -> None:
 
 
 @classifiers_cli.command()
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The train/ folder of the shared corpora.",
-)
+@_TRAIN_DATA_OPTION
 @click.option(
     "--out",
     "out_dir",
@@ -62,12 +70,7 @@ def classifiers_cli() -> None:
     help="Where model.joblib and MODEL_CARD.md go.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for folds and liblinear.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Use at most this many rows per corpus (quick runs; not for the shipped model).",
-)
+@_LIMIT_OPTION
 def train(data_dir: Path, out_dir: Path, seed: int, limit: int | None) -> None:
     """Train on DATA and write a byte-reproducible artifact and its card to OUT."""
     from classifiers.train import train_and_save
@@ -78,13 +81,7 @@ def train(data_dir: Path, out_dir: Path, seed: int, limit: int | None) -> None:
 
 
 @classifiers_cli.command(name="template-scales")
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The train/ folder of the shared corpora.",
-)
+@_TRAIN_DATA_OPTION
 @click.option(
     "--model",
     "model_dir",
@@ -111,13 +108,7 @@ def template_scales(data_dir: Path, model_dir: Path | None, scales: tuple[float,
 
 
 @classifiers_cli.command(name="train-encoder")
-@click.option(
-    "--data",
-    "data_dir",
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The train/ folder of the shared corpora.",
-)
+@_TRAIN_DATA_OPTION
 @click.option(
     "--out",
     "out_dir",
@@ -126,12 +117,7 @@ def template_scales(data_dir: Path, model_dir: Path | None, scales: tuple[float,
     help="Where heads.joblib and MODEL_CARD.md go.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for folds.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Use at most this many rows per corpus (quick runs; not for the shipped model).",
-)
+@_LIMIT_OPTION
 @click.option(
     "--cache",
     "cache_dir",
