@@ -25,11 +25,13 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Everything by default. One part or a few: `make bench BENCH=pg` or BENCH="pg soak"
 # (parts: sqlite pg soak receipts log classifier); options through BENCH_ARGS, e.g.

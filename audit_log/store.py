@@ -588,7 +588,7 @@ class Log:
 def append_transaction(log: Log) -> Iterator[AppendTransaction]:
     """Open the serialised append transaction; commit everything on clean exit.
 
-    On SQLite the connection begins with ``BEGIN IMMEDIATE`` (see ``service.db``), which
+    On SQLite the connection begins with ``BEGIN IMMEDIATE`` (see ``service.storage.db``), which
     takes the database write lock; on PostgreSQL ``SELECT … FOR UPDATE`` on the head
     row does the same across every host. Any exception rolls back every row. A database
     error during COMMIT itself raises ``CommitUnconfirmed``: the outcome is unknown.

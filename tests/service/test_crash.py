@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
-from service.db import make_engine
+from service.storage.db import make_engine
 from tests.e2e.servers import Gunicorn as Server
 from tests.e2e.servers import new_instance
 from tests.service.test_storage import assert_log_consistent
