@@ -1,7 +1,8 @@
-"""The public log's filters, parsed in one place into one query.
+"""The public log's filters as one query.
 
 Every reader of the log (the JSON API, the exports, the web pages) goes through
-``LogQuery`` so that a filter means the same thing everywhere.
+``LogQuery`` so that a filter means the same thing everywhere; request arguments become
+one in ``service.http.params.parse_log_query``.
 """
 
 from __future__ import annotations
