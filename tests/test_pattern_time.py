@@ -99,6 +99,7 @@ ALL_PATTERNS = {**MODULE_PATTERNS, **POLICY_PATTERNS}
 
 
 def _source(pattern: object) -> str:
+    # re and re2 patterns both carry their source, but share no type that says so.
     source = pattern.pattern  # type: ignore[attr-defined]
     return source if isinstance(source, str) else source.decode("utf-8", "replace")
 
