@@ -163,11 +163,13 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_two_trainings_write_the_same_bytes(trained_twice: tuple[Path, Path]) -> None:
     first, second = trained_twice
     assert _sha(first / ARTIFACT_NAME) == _sha(second / ARTIFACT_NAME)
 
 
+@pytest.mark.slow
 def test_the_card_pins_the_artifact_and_it_loads(trained_twice: tuple[Path, Path]) -> None:
     first, _ = trained_twice
     assert read_card_digest(first) == _sha(first / ARTIFACT_NAME)
@@ -180,6 +182,7 @@ def test_the_card_pins_the_artifact_and_it_loads(trained_twice: tuple[Path, Path
     assert scores[0]["insult"] > scores[1]["insult"]
 
 
+@pytest.mark.slow
 def test_retraining_keeps_the_hand_written_card(tiny_data: Path, tmp_path: Path) -> None:
     (tmp_path / CARD_NAME).write_text(
         "# Card\n\nWritten by hand.\n\nSHA-256: " + "0" * 64 + "\n", encoding="utf-8"

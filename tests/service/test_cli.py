@@ -13,6 +13,9 @@ import yaml
 
 from tests.conftest import LIBRARY
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 
 

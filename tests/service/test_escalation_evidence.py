@@ -20,6 +20,9 @@ from sqlalchemy import text
 from audit_log.store import IndexCorrupt
 from tests.conftest import LIBRARY
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 THREAT = "I will hurt you"
 

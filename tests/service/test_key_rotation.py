@@ -26,6 +26,9 @@ from audit_log.checkpoint import Verifier, open_note, parse_note
 from service.http.app import create_app
 from tests.conftest import LIBRARY, log_size
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 THREAT = "I will hurt you"
 
