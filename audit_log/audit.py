@@ -42,6 +42,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from audit_log.canonical import CanonicalError, canonical_parsed
 from audit_log.checkpoint import (
@@ -189,7 +190,8 @@ class AuditState:
         except ValueError:
             raise AuditError("state", "checkpoints_digest must be hexadecimal") from None
         return cls(
-            size=data.get("size"),
+            # Any JSON value: __post_init__ refuses all but a non-negative integer.
+            size=cast(int, data.get("size")),
             root=root_bytes,
             verifier_keys=tuple(keys),
             origin=origin,
@@ -213,7 +215,7 @@ def _labels(verifiers: Iterable[Verifier]) -> str:
 
 def _note_signers(note: object) -> str:
     try:
-        signatures = parse_note(note).signatures  # type: ignore[arg-type]
+        signatures = parse_note(note).signatures
     except NoteError:
         return "?"
     return ", ".join(f"{s.name}+{s.key_id.hex()}" for s in signatures)
@@ -222,7 +224,7 @@ def _note_signers(note: object) -> str:
 def _note_size(note: object) -> str:
     """The size a note claims, for messages about a note that may not verify."""
     try:
-        return str(parse_note(note).checkpoint.size)  # type: ignore[arg-type]
+        return str(parse_note(note).checkpoint.size)
     except NoteError:
         return "?"
 
@@ -321,7 +323,7 @@ class LogAuditor:
         """The recomputed root at a watched size once reached, else None."""
         return self.root() if size == self._size else self._roots.get(size)
 
-    def feed(self, index: int, leaf_hash: bytes, entry: Mapping) -> None:
+    def feed(self, index: int, leaf_hash: bytes, entry: object) -> None:
         """Take the next entry as served: its index, its leaf hash and its body.
 
         ``entry`` is the body as parsed from JSON (``loads`` parses it for the fastest
@@ -377,7 +379,7 @@ class LogAuditor:
         if self._size in self._watched:
             self._reached(self._size)
 
-    def _learn_rotation(self, index: int, name: str, entry: Mapping) -> None:
+    def _learn_rotation(self, index: int, name: str, entry: Mapping[str, object]) -> None:
         try:
             rotation = parse_rotation(entry)
         except ScheduleError as exc:

@@ -38,41 +38,41 @@ def _plain(value: object) -> object:
     points), integers beyond ±(2^53 - 1), floats that are not finite or that Python
     would write with an exponent, and any type other than the exact JSON ones.
     """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
+    # Exact type checks, not isinstance: a subclass (bool of int, an OrderedDict, a str
+    # enum) may be written otherwise than its base.
+    if type(value) is str or type(value) is bool or value is None:
         return value
-    if kind is int:
-        if -_SAFE_INT <= value <= _SAFE_INT:  # type: ignore[operator]
+    if type(value) is int:
+        if -_SAFE_INT <= value <= _SAFE_INT:
             return value
         raise _NeedsReference
-    if kind is float:
-        f: float = value  # type: ignore[assignment]
-        if not math.isfinite(f):
+    if type(value) is float:
+        if not math.isfinite(value):
             raise _NeedsReference
-        if f.is_integer():
+        if value.is_integer():
             # ECMAScript writes integral numbers below 2^53 as their exact digits.
-            if -_SAFE_INT <= f <= _SAFE_INT:
-                return int(f)
+            if -_SAFE_INT <= value <= _SAFE_INT:
+                return int(value)
             raise _NeedsReference
         # A non-integral double is below 2^53, where repr() is positional with the
         # same shortest round-trip digits ECMAScript's Number::toString chooses.
-        if abs(f) >= _MIN_POSITIONAL_FLOAT:
-            return f
+        if abs(value) >= _MIN_POSITIONAL_FLOAT:
+            return value
         raise _NeedsReference
-    if kind is dict:
-        out = None
-        for key, item in value.items():  # type: ignore[union-attr]
+    if type(value) is dict:
+        out: dict[str, object] | None = None
+        for key, item in value.items():
             if type(key) is not str or not key.isascii():
                 raise _NeedsReference
             new = _plain(item)
             if new is not item:
                 if out is None:
-                    out = dict(value)  # type: ignore[call-overload]
+                    out = dict(value)
                 out[key] = new
         return value if out is None else out
-    if kind is list:
-        items = [_plain(item) for item in value]  # type: ignore[union-attr]
-        if any(new is not old for new, old in zip(items, value, strict=True)):  # type: ignore[call-overload]
+    if type(value) is list:
+        items = [_plain(item) for item in value]
+        if any(new is not old for new, old in zip(items, value, strict=True)):
             return items
         return value
     raise _NeedsReference
@@ -95,7 +95,7 @@ def _dumps(value: object) -> str:
     )
 
 
-def canonical(body: Mapping) -> bytes:
+def canonical(body: Mapping[str, object]) -> bytes:
     """Return the RFC 8785 (JSON Canonicalization Scheme) UTF-8 bytes of an entry body.
 
     For bodies with ASCII string keys, safe integers and floats of ordinary size, the
@@ -115,7 +115,7 @@ def canonical(body: Mapping) -> bytes:
     return _reference(body)
 
 
-def canonical_parsed(body: Mapping) -> bytes:
+def canonical_parsed(body: Mapping[str, object]) -> bytes:
     """``canonical`` for a body fresh from ``json.loads``, several times faster.
 
     Such a body has string keys by construction, so the walk over it can be skipped
@@ -136,15 +136,17 @@ def canonical_parsed(body: Mapping) -> bytes:
     return canonical(body)
 
 
-def _reference(body: Mapping) -> bytes:
+def _reference(body: Mapping[str, object]) -> bytes:
     if not isinstance(body, Mapping):
         raise CanonicalError(f"an entry body must be a JSON object, got {type(body).__name__}")
     try:
-        return rfc8785.dumps(body)
+        # rfc8785 types its argument as JSON values, but checks every value itself and
+        # raises CanonicalizationError for the rest, which is what this call relies on.
+        return rfc8785.dumps(body)  # type: ignore[arg-type]
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalError(f"entry body is not canonicalizable JSON: {exc}") from exc
 
 
-def leaf_hash_of(body: Mapping) -> bytes:
+def leaf_hash_of(body: Mapping[str, object]) -> bytes:
     """Return the log leaf hash of an entry body: SHA-256(0x00 || canonical(body))."""
     return record_hash(canonical(body))

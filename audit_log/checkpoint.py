@@ -96,7 +96,7 @@ def ed25519_key_id(name: str, public_key: bytes) -> bytes:
     return digest.digest()[:KEY_ID_SIZE]
 
 
-def _note_text(text: str | bytes) -> str:
+def _note_text(text: object) -> str:
     """Return the note as str after the encoding checks every note must pass."""
     if isinstance(text, bytes | bytearray):
         if len(text) > MAX_NOTE_BYTES:
@@ -143,7 +143,7 @@ class Verifier:
             )
 
     @classmethod
-    def from_key(cls, vkey: str) -> Verifier:
+    def from_key(cls, vkey: object) -> Verifier:
         """Parse a verifier key ``<name>+<hex key ID>+<base64(0x01 || public key)>``.
 
         Raises ``NoteError`` unless the name is valid, the algorithm byte is Ed25519
@@ -283,7 +283,7 @@ def sign_text(text: str, signers: Sequence[Signer]) -> str:
     return note
 
 
-def split_note(text: str | bytes) -> tuple[str, tuple[Signature, ...]]:
+def split_note(text: object) -> tuple[str, tuple[Signature, ...]]:
     """Parse a signed note into its text and signature lines, verifying nothing.
 
     The text is everything up to and including the newline before the last blank line
@@ -319,9 +319,7 @@ def split_note(text: str | bytes) -> tuple[str, tuple[Signature, ...]]:
     return body, tuple(signatures)
 
 
-def open_note(
-    text: str | bytes, verifiers: Sequence[Verifier]
-) -> tuple[str, tuple[Signature, ...]]:
+def open_note(text: object, verifiers: Sequence[Verifier]) -> tuple[str, tuple[Signature, ...]]:
     """Return a note's text and its verified signatures, or raise ``NoteError``.
 
     Follows c2sp.org/signed-note "Signatures": lines whose (name, key ID) matches no
@@ -339,10 +337,10 @@ def open_note(
     message = body.encode("utf-8")
     verified = []
     for signature in signatures:
-        verifier = known.get((signature.name, signature.key_id))
-        if verifier is None:
+        signer_key = known.get((signature.name, signature.key_id))
+        if signer_key is None:
             continue
-        if not verifier.verify(message, signature.signature):
+        if not signer_key.verify(message, signature.signature):
             raise NoteError(f"invalid signature for key {signature.name}+{signature.key_id.hex()}")
         verified.append(signature)
     if not verified:
@@ -429,14 +427,14 @@ def sign_note(checkpoint: Checkpoint, signers: Sequence[Signer]) -> str:
     return sign_text(checkpoint.body(), signers)
 
 
-def parse_note(text: str | bytes) -> SignedCheckpoint:
+def parse_note(text: object) -> SignedCheckpoint:
     """Parse a checkpoint note strictly, without verifying it; ``NoteError`` says why not."""
     note = _note_text(text)
     body, signatures = split_note(note)
     return SignedCheckpoint(parse_checkpoint(body), signatures, note)
 
 
-def verify_note(text: str | bytes, verifiers: Sequence[Verifier]) -> Checkpoint:
+def verify_note(text: object, verifiers: Sequence[Verifier]) -> Checkpoint:
     """Return the checkpoint of a note signed by at least one of ``verifiers``.
 
     Signature lines by unknown keys are ignored; a line by a known key that fails to

@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from audit_log.verify import VerificationError
 
@@ -54,12 +55,12 @@ class LiveStrike:
     expires_at: str
 
 
-def _name(index: int, entry: Mapping) -> str:
+def _name(index: int, entry: Mapping[str, object]) -> str:
     entry_id = entry.get("id")
     return f"entry {index} ({entry_id})" if isinstance(entry_id, str) else f"entry {index}"
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -80,7 +81,7 @@ class StrikeLedger:
         """The subject's live strikes under ``policy_id`` as of the last entry fed."""
         return sorted(self._live.get((subject, policy_id), {}).values(), key=lambda s: s.index)
 
-    def feed(self, index: int, entry: Mapping) -> None:
+    def feed(self, index: int, entry: Mapping[str, object]) -> None:
         """Take the next entry's body; raise ``EscalationError`` naming it if its strike
         count or escalation contradicts the entries before it."""
         time = entry.get("time")
@@ -111,16 +112,22 @@ class StrikeLedger:
             if not strikes:
                 del self._live[key]
 
-    def _decision(self, index: int, entry: Mapping) -> None:
+    def _decision(self, index: int, entry: Mapping[str, object]) -> None:
         name = _name(index, entry)
         policy = entry.get("policy")
         subject = entry.get("subject")
         policy_id = policy.get("id") if isinstance(policy, Mapping) else None
+        # Only a decision about a named subject under a named policy counts toward a ladder.
+        key = (
+            (subject, policy_id)
+            if isinstance(subject, str) and isinstance(policy_id, str)
+            else None
+        )
         strike = entry.get("strike")
         escalation = entry.get("escalation")
         if EVIDENCE in entry:
             self._with_evidence = True
-            self._check(name, entry, (subject, policy_id), strike, escalation)
+            self._check(name, entry, key, strike, escalation)
             self.checked_decisions += 1
         elif self._with_evidence:
             raise EscalationError(
@@ -128,12 +135,11 @@ class StrikeLedger:
             )
         elif escalation is not None:
             self.unchecked_escalations += 1
-        if isinstance(strike, Mapping) and isinstance(subject, str) and isinstance(policy_id, str):
+        if isinstance(strike, Mapping) and key is not None:
             weight, expires_at = strike.get("weight"), strike.get("expires_at")
             if not _is_int(weight) or weight < 1 or not isinstance(expires_at, str):
                 raise EscalationError(f"{name}: its strike has no positive weight and expiry")
             entry_id = entry.get("id")
-            key = (subject, policy_id)
             self._live.setdefault(key, {})[index] = LiveStrike(
                 index, str(entry_id), weight, expires_at
             )
@@ -143,8 +149,8 @@ class StrikeLedger:
     def _check(
         self,
         name: str,
-        entry: Mapping,
-        key: tuple[object, object],
+        entry: Mapping[str, object],
+        key: tuple[str, str] | None,
         strike: object,
         escalation: object,
     ) -> None:
@@ -156,7 +162,7 @@ class StrikeLedger:
         if not isinstance(strike, Mapping):
             raise EscalationError(f"{name} counts strikes but issues none")
         named, complete = _parse_evidence(name, evidence)
-        live = self._live.get(key, {})  # type: ignore[arg-type]
+        live = self._live.get(key, {}) if key is not None else {}
         total = 0
         seen: set[int] = set()
         for index, weight in named:

@@ -77,7 +77,7 @@ class Rotation:
 
 def rotation_body(
     entry_id: str, time: str, key: Verifier, previous_key: Verifier, previous_signs_until: str
-) -> dict:
+) -> dict[str, str]:
     """The log entry body that announces ``key`` at ``time`` and lets ``previous_key`` sign
     until ``previous_signs_until`` (inclusive)."""
     if previous_signs_until < time:
@@ -92,7 +92,7 @@ def rotation_body(
     }
 
 
-def parse_rotation(body: Mapping) -> Rotation:
+def parse_rotation(body: Mapping[str, object]) -> Rotation:
     """Parse a ``key_rotation`` body; raise ``ScheduleError`` naming the field at fault."""
     if not isinstance(body, Mapping) or body.get("kind") != KEY_ROTATION:
         raise ScheduleError("not a key_rotation entry")
@@ -177,7 +177,7 @@ class KeySchedule:
 
 
 def schedule_from_rotations(
-    first: Verifier, rotations: Iterable[tuple[int, Mapping]]
+    first: Verifier, rotations: Iterable[tuple[int, Mapping[str, object]]]
 ) -> KeySchedule:
     """The schedule a log with first key ``first`` has after its ``(index, body)``
     ``key_rotation`` entries, in log order."""
@@ -187,7 +187,7 @@ def schedule_from_rotations(
     return schedule
 
 
-def key_list(schedule: KeySchedule, now: str) -> list[dict]:
+def key_list(schedule: KeySchedule, now: str) -> list[dict[str, object]]:
     """The schedule as ``GET /v1/log/key`` serves it in JSON, newest key first."""
     return [
         {

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Prepared:
@@ -35,8 +36,10 @@ class Prepared:
         key = f"{dialect.name}:{dialect.paramstyle}"
         found = self._compiled.get(key)
         if found is None:
-            compiled = self._build().compile(dialect=dialect)
-            order = tuple(compiled.positiontup) if dialect.positional else None
+            # A DML or SELECT statement (never DDL) compiles to an SQLCompiler, which has
+            # the parameter order of a positional paramstyle.
+            compiled = cast(SQLCompiler, self._build().compile(dialect=dialect))
+            order = tuple(compiled.positiontup or ()) if dialect.positional else None
             # Literals written into the statement travel as bound defaults.
             literals = {
                 k: v for k, v in compiled.construct_params(_check=False).items() if v is not None
@@ -45,7 +48,9 @@ class Prepared:
             self._compiled[key] = found
         return found
 
-    def _bind(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> tuple[str, list]:
+    def _bind(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, list[Mapping[str, Any]] | list[tuple[Any, ...]]]:
         """The SQL for ``conn`` and each row's parameters as the driver takes them."""
         sql, order, defaults = self._for(conn.dialect)
         merged = [{**defaults, **row} for row in rows] if defaults else rows

@@ -34,7 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
 
 from audit_log import merkle
 from audit_log.canonical import canonical
@@ -174,7 +176,7 @@ _READ_HASHES = PreparedIn(
 STRIKE_QUERY_SUBJECTS = 256
 
 
-def _newest_strikes(n: int):
+def _newest_strikes(n: int) -> ClauseElement:
     """The ``limit`` live, unreversed strikes with the latest expiry of each (subject,
     policy) among ``n`` subjects: one windowed query whatever ``n`` is."""
     entry, reversal = log_entries.alias("e"), log_entries.alias("r")
@@ -203,7 +205,7 @@ def _newest_strikes(n: int):
 _NEWEST_STRIKES = PreparedIn(_newest_strikes, "subject")
 
 
-def index_columns(body: Mapping) -> dict:
+def index_columns(body: Mapping[str, object]) -> dict[str, object]:
     """The columns of ``log_entries`` that index ``body``, derived from the body alone.
 
     The one definition used both to write an entry and to check stored rows against
@@ -212,7 +214,8 @@ def index_columns(body: Mapping) -> dict:
     """
     policy = body.get("policy")
     strike = body.get("strike") if body.get("kind") == "decision" else None
-    has_strike = isinstance(strike, Mapping)
+    if not isinstance(strike, Mapping):
+        strike = None
     return {
         "entry_id": body["id"],
         "kind": body["kind"],
@@ -222,17 +225,26 @@ def index_columns(body: Mapping) -> dict:
         "policy_id": policy.get("id") if isinstance(policy, Mapping) else None,
         "action": body.get("action"),
         "ref": body.get("ref"),
-        "strike_weight": strike["weight"] if has_strike else None,
-        "strike_expires_at": strike["expires_at"] if has_strike else None,
+        "strike_weight": strike["weight"] if strike is not None else None,
+        "strike_expires_at": strike["expires_at"] if strike is not None else None,
     }
 
 
-def index_rules(body: Mapping) -> tuple[str, ...]:
+def index_rules(body: Mapping[str, object]) -> tuple[str, ...]:
     """The rule ids ``log_entry_rules`` holds for ``body``: a decision's rules, in order,
     without repeats; other kinds have none."""
     if body.get("kind") != "decision":
         return ()
-    return tuple(dict.fromkeys(r["id"] for r in body.get("rules") or ()))
+    rules = body.get("rules") or ()
+    if not isinstance(rules, list | tuple):
+        raise TypeError("a decision's rules are a list")
+    ids: dict[str, None] = {}  # ordered, without repeats
+    for rule in rules:
+        rule_id = rule["id"] if isinstance(rule, Mapping) else None
+        if not isinstance(rule_id, str):
+            raise TypeError("each rule of a decision has a string id")
+        ids[rule_id] = None
+    return tuple(ids)
 
 
 @dataclass(frozen=True)
@@ -257,14 +269,17 @@ class AppendTransaction:
     schedule: KeySchedule
     key_epoch: int = 0
     last_time: str = ""
-    _rows: list[dict] = field(default_factory=list)
-    _rules: list[dict] = field(default_factory=list)
+    _rows: list[dict[str, object]] = field(default_factory=list)
+    _rules: list[dict[str, object]] = field(default_factory=list)
+    _appended: list[Appended] = field(default_factory=list)
     _new_hashes: dict[int, bytes] = field(default_factory=dict)
     tree_size: int = 0
     root: bytes = b""
     checkpoint: str = ""
     _proofs: dict[int, list[bytes]] | None = None
-    _with_entries: list[tuple[Prepared, Sequence[Mapping]]] = field(default_factory=list)
+    _with_entries: list[tuple[Prepared, Sequence[Mapping[str, object]]]] = field(
+        default_factory=list
+    )
 
     @property
     def proofs(self) -> dict[int, list[bytes]]:
@@ -274,7 +289,7 @@ class AppendTransaction:
         that need no receipts pay nothing and callers that do need no further reads.
         """
         if self._proofs is None:
-            indexes = [row["idx"] for row in self._rows]
+            indexes = [a.index for a in self._appended]
             self._proofs = dict(zip(indexes, self.inclusion_proofs(indexes), strict=True))
         return self._proofs
 
@@ -292,18 +307,20 @@ class AppendTransaction:
         """
         return max(moment, self.last_time)
 
-    def add(self, body: Mapping) -> Appended:
+    def add(self, body: Mapping[str, object]) -> Appended:
         """Stage one entry. ``body`` must carry ``kind``, ``id`` and ``time``.
 
         Its index columns and rule rows are derived from the body (``index_columns``);
         the body alone is what the log proves.
         """
-        if body["time"] < self.last_time:
+        time, entry_id = body["time"], body["id"]
+        if not isinstance(time, str) or not isinstance(entry_id, str):
+            raise TypeError("an entry's time and id are strings")
+        if time < self.last_time:
             raise ValueError(
-                f"entry time {body['time']} is before the previous entry's "
-                f"{self.last_time}; use stamp()"
+                f"entry time {time} is before the previous entry's {self.last_time}; use stamp()"
             )
-        self.last_time = body["time"]
+        self.last_time = time
         data = canonical(body)
         leaf = merkle.record_hash(data)
         index = self.size
@@ -311,9 +328,11 @@ class AppendTransaction:
             {"idx": index, **index_columns(body), "body": data.decode("utf-8"), "leaf_hash": leaf}
         )
         self._rules.extend({"idx": index, "rule": r} for r in index_rules(body))
-        return Appended(index=index, leaf_hash=leaf, entry_id=body["id"], canonical=data)
+        appended = Appended(index=index, leaf_hash=leaf, entry_id=entry_id, canonical=data)
+        self._appended.append(appended)
+        return appended
 
-    def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping]) -> None:
+    def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping[str, object]]) -> None:
         """Run ``statement`` for ``rows`` together with the entry rows, in the same
         transaction: side rows (private content, appeal tokens) that need no answer
         travel with the log's own writes."""
@@ -325,7 +344,7 @@ class AppendTransaction:
             with pipelined(self.conn):
                 self._write_side_rows()
             return
-        leaves = [row["leaf_hash"] for row in self._rows]
+        leaves = [a.leaf_hash for a in self._appended]
         edge: dict[int, bytes] = {}
 
         def read_edge(idxs: Sequence[int]) -> list[bytes]:
@@ -340,7 +359,7 @@ class AppendTransaction:
         # One signature per append, batch or not: every receipt carries a checkpoint
         # that already covers its entry. It is signed by every key the schedule has
         # valid at the time of its newest entry (two during a rotation's overlap).
-        created_at = self._rows[-1]["time"]
+        created_at = self.last_time  # the newest entry's
         signers = self.keyring.signers_at(self.schedule, created_at)
         checkpoint = sign_note(Checkpoint(self.origin, tree_size, root), signers)
         # Everything is computed; what is left are writes that need no answer.
@@ -588,7 +607,7 @@ class Log:
 def append_transaction(log: Log) -> Iterator[AppendTransaction]:
     """Open the serialised append transaction; commit everything on clean exit.
 
-    On SQLite the connection begins with ``BEGIN IMMEDIATE`` (see ``service.db``), which
+    On SQLite the connection begins with ``BEGIN IMMEDIATE`` (see ``service.storage.db``), which
     takes the database write lock; on PostgreSQL ``SELECT … FOR UPDATE`` on the head
     row does the same across every host. Any exception rolls back every row. A database
     error during COMMIT itself raises ``CommitUnconfirmed``: the outcome is unknown.
@@ -622,7 +641,7 @@ def append_transaction(log: Log) -> Iterator[AppendTransaction]:
         # Once COMMIT is sent, a lost connection hides whether it took effect: the caller
         # must not claim that nothing was recorded.
         if committing and tx is not None:
-            raise CommitUnconfirmed([row["entry_id"] for row in tx._rows]) from exc
+            raise CommitUnconfirmed([a.entry_id for a in tx._appended]) from exc
         raise
 
 
@@ -703,7 +722,9 @@ def newest_strikes(
     }
 
 
-def _strike_of(body: Mapping, key: tuple[str, str], now: str) -> tuple[int, str] | None:
+def _strike_of(
+    body: Mapping[str, object], key: tuple[str, str], now: str
+) -> tuple[int, str] | None:
     """(weight, expiry) of the strike ``body`` issued, if it is a decision of ``key``'s
     subject and policy whose strike is still live at ``now``."""
     policy = body.get("policy")
@@ -771,7 +792,7 @@ def check_index(conn: Connection, start: int = 0, stop: int | None = None) -> li
     return found
 
 
-def _row_disagreement(row: Mapping, stored_rules: set[str]) -> tuple[str, ...]:
+def _row_disagreement(row: RowMapping, stored_rules: set[str]) -> tuple[str, ...]:
     try:
         body = json.loads(row["body"])
         derived = index_columns(body)
@@ -804,6 +825,7 @@ def prove_consistency(conn: Connection, old: int, new: int) -> list[bytes]:
     return merkle.prove_tree(new, old, lambda idxs: read_hashes(conn, idxs))
 
 
-def entry_body(row: Mapping) -> dict:
+def entry_body(row: RowMapping) -> dict[str, object]:
     """Parse a stored entry's canonical body."""
-    return json.loads(row["body"])
+    body: dict[str, object] = json.loads(row["body"])  # only JSON objects are canonical
+    return body

@@ -58,7 +58,7 @@ class Receipt:
     checkpoint: str
 
 
-def _integer(obj: Mapping, field: str) -> int:
+def _integer(obj: Mapping[str, object], field: str) -> int:
     value = obj[field]
     # JSON true is not 1 here: bool is an int subclass in Python.
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -85,7 +85,7 @@ def parse_proof(values: object, what: str = "proof") -> tuple[bytes, ...]:
     return tuple(parse_hash(v, f"{what}[{i}]") for i, v in enumerate(values))
 
 
-def parse_receipt(obj: Mapping) -> Receipt:
+def parse_receipt(obj: object) -> Receipt:
     """Parse a receipt ``{"index", "leaf_hash", "tree_size", "inclusion_proof",
     "checkpoint"}`` as the API returns it; fields beyond those are ignored (a receipt
     may also carry, for instance, the content salt). Raises ``VerificationError``
@@ -111,14 +111,14 @@ def parse_receipt(obj: Mapping) -> Receipt:
     )
 
 
-def _describe(receipt: Receipt, entry: Mapping | None) -> str:
+def _describe(receipt: Receipt, entry: Mapping[str, object] | None) -> str:
     where = f"entry index {receipt.index} in tree size {receipt.tree_size}"
     entry_id = entry.get("id") if isinstance(entry, Mapping) else None
     return f"{where} (id {entry_id})" if isinstance(entry_id, str) else where
 
 
 def verify_receipt(
-    receipt: Receipt, verifiers: Sequence[Verifier], entry: Mapping | None = None
+    receipt: Receipt, verifiers: Sequence[Verifier], entry: Mapping[str, object] | None = None
 ) -> Checkpoint:
     """Verify a receipt, and the entry body it is for when given; return its checkpoint.
 
@@ -185,7 +185,7 @@ def check_signing_window(
         )
 
 
-def verify_document(doc: Mapping, verifiers: Sequence[Verifier]) -> Checkpoint:
+def verify_document(doc: object, verifiers: Sequence[Verifier]) -> Checkpoint:
     """Verify a decision as the API returns it, ``{"decision": body, "receipt": {...}}``,
     or a log entry, ``{"entry": body, "receipt": {...}}``; return the checkpoint.
 
@@ -206,7 +206,7 @@ def verify_document(doc: Mapping, verifiers: Sequence[Verifier]) -> Checkpoint:
     return checkpoint
 
 
-def check_excerpt(body: Mapping, published: object) -> None:
+def check_excerpt(body: Mapping[str, object], published: object) -> None:
     """Check that a published excerpt, ``{"text", "salt", ...}`` as a decision view
     serves it beside the entry, opens the commitment in the entry's ``excerpt``.
 

@@ -52,9 +52,9 @@ from audit_log.store import (  # noqa: E402
     read_hashes,
 )
 from service.clock import rfc3339  # noqa: E402
-from service.db import init_database, make_engine  # noqa: E402
-from service.ids import new_id  # noqa: E402
-from service.instance import init_instance, load_instance, signer_for  # noqa: E402
+from service.domain.ids import new_id  # noqa: E402
+from service.storage.db import init_database, make_engine  # noqa: E402
+from service.storage.instance import init_instance, load_instance, signer_for  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ORIGIN = "fairwitness.example/log"
@@ -315,7 +315,7 @@ def main() -> None:
             "FAIRWITNESS_LOG_ORIGIN": ORIGIN,
         }
         with gunicorn(
-            "service:create_app()",
+            "service.http.app:create_app()",
             env,
             "/v1/log/key",
             extra_args=("--timeout", str(args.gunicorn_timeout)),

@@ -72,7 +72,7 @@ def two_servers(database_url: str, work: Path) -> Iterator[Deployment]:
         servers = [
             stack.enter_context(
                 gunicorn(
-                    "service:create_app()",
+                    "service.http.app:create_app()",
                     env,
                     "/healthz",
                     extra_args=("--worker-class", "gthread", "--threads", "8"),

@@ -21,11 +21,11 @@ REQUESTS = 1500
 
 @contextmanager
 def fresh_client():
-    from service import create_app
     from service.clock import system_clock
-    from service.db import init_database, make_engine
-    from service.instance import init_instance
-    from service.keys import create_key
+    from service.http.app import create_app
+    from service.storage.db import init_database, make_engine
+    from service.storage.instance import init_instance
+    from service.storage.keys import create_key
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'fw.db'}"

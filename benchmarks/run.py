@@ -139,7 +139,9 @@ def bench_sqlite(seconds: int, figures: dict) -> dict[str, LoadResult]:
                 print(f"{_describe(name, result)}; {share:.0%} of bare")
     with tempfile.TemporaryDirectory() as tmp:
         env, key = fresh_instance(Path(tmp) / "instance", f"sqlite:///{Path(tmp) / 'bench.db'}")
-        with gunicorn("service:create_app()", env, "/healthz", extra_args=THREADED) as server:
+        with gunicorn(
+            "service.http.app:create_app()", env, "/healthz", extra_args=THREADED
+        ) as server:
             loads = moderation_loads(server.url, key, seconds)
             memory = {pid: rss_kib(pid) for pid in server.worker_pids()}
     pure = batched_inference_throughput(BATCH_TEXTS, WORKERS, seconds)

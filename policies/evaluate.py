@@ -292,13 +292,14 @@ def _compile_all(condition: AllOf) -> _Check:
     order = sorted(range(len(children)), key=lambda i: _scans(condition.conditions[i]))
 
     def check(scores: Mapping[str, float], text: str) -> _Result:
-        results: list[_Result | None] = [None] * len(children)
+        # Every slot is filled before the join: ``order`` is a permutation of the children.
+        results = [_NOT_HELD] * len(children)
         for i in order:
             result = children[i](scores, text)
             if not result.held:
                 return _NOT_HELD
             results[i] = result
-        return _joined(results)  # type: ignore[arg-type]
+        return _joined(results)
 
     return check
 

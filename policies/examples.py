@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from policies.evaluate import match_rule
-from policies.model import Policy
+from policies.model import Policy, Rule
 
 Scorer = Callable[[Sequence[str]], list[dict[str, float]]]
 """Scores texts, one dict of label scores per text (a ``Classifier.score``)."""
@@ -36,15 +36,10 @@ def check_examples(policy: Policy, score: Scorer) -> list[ExampleFailure]:
     """Every example of every rule whose outcome is wrong, in policy order; empty when
     all pass. A ``match`` example must make its own rule match, a ``no_match`` example
     must not. All texts are scored in one call to ``score``."""
-    cases = [
-        (rule, expected, text)
-        for rule in policy.rules
-        for expected, texts in (
-            ("match", rule.examples.match),
-            ("no_match", rule.examples.no_match),
-        )
-        for text in texts
-    ]
+    cases: list[tuple[Rule, Literal["match", "no_match"], str]] = []
+    for rule in policy.rules:
+        cases += [(rule, "match", text) for text in rule.examples.match]
+        cases += [(rule, "no_match", text) for text in rule.examples.no_match]
     rows = score([text for _, _, text in cases])
     if len(rows) != len(cases):
         raise ValueError(f"the scorer returned {len(rows)} results for {len(cases)} texts")
@@ -56,7 +51,7 @@ def check_examples(policy: Policy, score: Scorer) -> list[ExampleFailure]:
                 ExampleFailure(
                     policy_id=policy.id,
                     rule_id=rule.id,
-                    expected=expected,  # type: ignore[arg-type]
+                    expected=expected,
                     text=text,
                     scores=dict(row),
                 )

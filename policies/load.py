@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -38,6 +38,7 @@ from policies.model import (
     Not,
     Policy,
     PolicySet,
+    PublicExcerpt,
     RegexCondition,
     Rule,
     ScoreCondition,
@@ -60,6 +61,7 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 LEXICON_DIR = "lexicons"
 CONDITION_KINDS = ("score", "lexicon", "regex", "length", "all", "any", "not")
 # Far deeper than any readable rule, and far from Python's recursion limit.
+_Option = TypeVar("_Option", bound=str)  # one of the allowed values, as typed there
 _MAX_DEPTH = 32
 
 _TOP_KEYS = {
@@ -274,7 +276,7 @@ class _Reader:
             self.classifier = self.string(fields["classifier"], top.key("classifier"))
         if "language" in fields:
             self.language = self.language_tag(fields["language"], top.key("language"))
-        excerpt = "none"
+        excerpt: PublicExcerpt = "none"
         if "public_excerpt" in fields:
             excerpt = self.choice(
                 fields["public_excerpt"], top.key("public_excerpt"), PUBLIC_EXCERPTS
@@ -294,7 +296,7 @@ class _Reader:
             rules=rules,
             escalation=escalation,
             appeals=appeals,
-            public_excerpt=excerpt,  # type: ignore[arg-type]
+            public_excerpt=excerpt,
             version="sha256:" + hashlib.sha256(source).hexdigest(),
             source=source,
             path=str(self.path),
@@ -334,7 +336,7 @@ class _Reader:
         first_line: dict[str, int] = {}
         for i, item in enumerate(self.sequence(node, at, what="rule")):
             rule = self.rule(item, at.index(i))
-            id_node = _value_of(item, "id")
+            id_node = _value_of(item, "id") if isinstance(item, MappingNode) else None
             assert id_node is not None, "rule() checked the id"
             if rule.id in first_line:
                 raise self.fail(
@@ -574,7 +576,8 @@ class _Reader:
                     item,
                     f"{action} needs 'for' (such as P7D): account restrictions always end",
                 )
-            notice, translations = None, ()
+            notice: str | None = None
+            translations: tuple[tuple[str, str], ...] = ()
             if "notice" in fields:
                 notice, translations = self.notice(fields["notice"], step_at.key("notice"))
             steps.append(
@@ -658,7 +661,8 @@ class _Reader:
         value = self.scalar(node, at)
         if not isinstance(value, str):
             hint = ""
-            if node.style is None and value is not None:  # type: ignore[attr-defined]
+            # A plain (unquoted) scalar that YAML read as something else: quotes make it text.
+            if isinstance(node, ScalarNode) and node.style is None and value is not None:
                 hint = f" (YAML reads {node.value!r} as {_kind(value)}; put it in quotes)"
             raise self.fail(at, node, f"must be text, not {_kind(value)}{hint}")
         if not value.strip():
@@ -676,11 +680,12 @@ class _Reader:
             )
         return value
 
-    def choice(self, node: Node, at: _At, options: tuple[str, ...]) -> str:
+    def choice(self, node: Node, at: _At, options: tuple[_Option, ...]) -> _Option:
         value = self.string(node, at)
-        if value not in options:
-            raise self.fail(at, node, f"{value!r} is not one of: {', '.join(options)}")
-        return value
+        for option in options:
+            if option == value:
+                return option
+        raise self.fail(at, node, f"{value!r} is not one of: {', '.join(options)}")
 
     def number(self, node: Node, at: _At) -> float:
         value = self.scalar(node, at)

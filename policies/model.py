@@ -27,7 +27,8 @@ CONTENT_ACTIONS: tuple[str, ...] = ACTIONS[:5]
 ACCOUNT_ACTIONS: tuple[str, ...] = ACTIONS[5:]
 """Actions on a whole account; only the escalation ladder takes them, always for a time."""
 
-PUBLIC_EXCERPTS: tuple[str, ...] = ("none", "redacted", "full")
+PublicExcerpt = Literal["none", "redacted", "full"]
+PUBLIC_EXCERPTS: tuple[PublicExcerpt, ...] = ("none", "redacted", "full")
 
 _SEVERITY = {action: rank for rank, action in enumerate(ACTIONS)}
 
@@ -173,7 +174,7 @@ class Policy:
     rules: tuple[Rule, ...]
     escalation: tuple[EscalationStep, ...]
     appeals: AppealSettings
-    public_excerpt: Literal["none", "redacted", "full"]
+    public_excerpt: PublicExcerpt
     version: str
     source: bytes
     path: str

@@ -68,7 +68,9 @@ def compile_pattern(source: str, *, case_sensitive: bool) -> LinearPattern:
     # The reason goes into the PolicyError; RE2's own log line would only repeat it.
     options.log_errors = False
     try:
-        return re2.compile(_without_verbose(source), options)
+        # re2 ships no type hints; its compiled patterns are what LinearPattern describes.
+        pattern: LinearPattern = re2.compile(_without_verbose(source), options)
+        return pattern
     except re2.error as exc:
         raise _explained(source, exc) from None
 

@@ -12,21 +12,21 @@ from audit_log.store import IndexCorrupt, check_index, head
 from classifiers.registry import build_classifier
 from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
-from service.batcher import BatchedClassifier
 from service.clock import Clock, system_clock
 from service.config import Settings
-from service.db import make_engine
-from service.idempotency import Claim
-from service.instance import (
+from service.domain.batcher import BatchedClassifier
+from service.domain.idempotency import Claim
+from service.domain.language import load_detector
+from service.domain.moderation import Item, Judge, Moderated, moderate
+from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
+from service.storage.db import make_engine
+from service.storage.instance import (
     Instance,
     load_instance,
     reload_signers,
     secure_instance_files,
     signers_for,
 )
-from service.language import load_detector
-from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
-from service.moderate import Item, Judge, Moderated, moderate
 
 
 @dataclass

@@ -12,9 +12,9 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from service.clock import system_clock
-from service.db import init_database, make_engine
-from service.instance import init_instance
-from service.keys import create_key
+from service.storage.db import init_database, make_engine
+from service.storage.instance import init_instance
+from service.storage.keys import create_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = PROJECT_ROOT / "policies" / "library"
@@ -129,7 +129,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def app(database_url: str, instance_dir: Path, clock: Clock):
-    from service import create_app
+    from service.http.app import create_app
 
     application = create_app(
         # Test webhook receivers listen on 127.0.0.1; test_webhooks holds the default

@@ -56,7 +56,7 @@ KIND = "Have a lovely day, neighbour"
 @pytest.fixture
 def api_app(sqlite_url: str, instance_dir: Path, clock):
     """The app on SQLite, built as ``tests/conftest.py``'s ``app`` fixture builds it."""
-    from service import create_app
+    from service.http.app import create_app
 
     application = create_app(
         {"database_url": sqlite_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
@@ -303,7 +303,7 @@ def test_403_fits_the_contract(api_client, role_headers):
 
 def test_storage_down_is_a_documented_503(api_app, tmp_path):
     """With the database unreachable, every route that reads it answers as documented."""
-    from service.db import make_engine
+    from service.storage.db import make_engine
 
     runtime = api_app.extensions["fairwitness"]
     healthy = runtime.engine
@@ -511,7 +511,7 @@ QUERY_OPERATIONS = sorted(_query_operations())
 def test_hostile_query_values_get_documented_answers(
     sqlite_url, instance_dir, clock, role_headers, path, method, names
 ):
-    from service import create_app
+    from service.http.app import create_app
 
     # Rate limits off: this sends several hundred requests from one address.
     app = create_app(

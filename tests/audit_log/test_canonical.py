@@ -50,7 +50,7 @@ def test_leaf_hash_is_rfc6962_leaf_of_canonical_bytes() -> None:
 )
 def test_non_canonicalizable_bodies_raise(body: object) -> None:
     with pytest.raises(CanonicalError):
-        canonical(body)  # type: ignore[arg-type]
+        canonical(body)  # type: ignore[arg-type]  # bodies the signature rules out, on purpose
     assert issubclass(CanonicalError, ValueError)
 
 

@@ -481,6 +481,7 @@ def test_inclusion_argument_errors(tree: MemoryTree) -> None:
     with pytest.raises(ProofError):
         check_record([b"x" * 31, *prove_record(8, 0, tree.read_hashes)[1:]], 8, root, 0, LEAVES[0])
     with pytest.raises(ProofError):
+        # The wrong type on purpose: the check refuses what the signature rules out.
         check_record(["not bytes"] * 3, 8, root, 0, LEAVES[0])  # type: ignore[list-item]
 
 

@@ -7,7 +7,7 @@ import pytest
 from audit_log import merkle
 from audit_log.checkpoint import Signer, generate_private_key_pem, load_private_key_pem
 from audit_log.store import Log
-from service.db import make_engine
+from service.storage.db import make_engine
 
 
 @pytest.mark.parametrize("batches", [[1, 1, 1, 1, 1], [3, 5, 8], [7, 1, 16, 2], [64, 1, 33]])

@@ -131,7 +131,7 @@ class Instance:
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
-                "service:create_app()",
+                "service.http.app:create_app()",
             ],
             env=self.env,
             stdout=self.server_log,
@@ -176,7 +176,7 @@ def make_instance(root: Path) -> Instance:
 def publish_earlier_policy_version(instance: Instance, root: Path) -> None:
     """Publish a slightly different civility policy first, so the log holds two versions
     of it and the policy page has a diff to show."""
-    from service import create_app
+    from service.http.app import create_app
 
     policy_dir = root / "policies-v1"
     shutil.copytree(LIBRARY, policy_dir)

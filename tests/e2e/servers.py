@@ -56,7 +56,7 @@ def new_instance(
 
 
 class Gunicorn:
-    """``gunicorn 'service:create_app()'`` with two sync workers, in its own session so
+    """``gunicorn 'service.http.app:create_app()'`` with two sync workers, in its own session so
     the master and its workers can be signalled together.
 
     ``url`` is empty while the server is not serving, so client threads can tell.
@@ -85,7 +85,7 @@ class Gunicorn:
                     f"127.0.0.1:{port}",
                     "--workers",
                     str(self.workers),
-                    "service:create_app()",
+                    "service.http.app:create_app()",
                 ],
                 env=env,
                 stdout=out,

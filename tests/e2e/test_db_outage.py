@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from audit_log.checkpoint import Verifier
 from audit_log.verify import verify_document
-from service.db import make_engine
+from service.storage.db import make_engine
 from tests.conftest import IN_CI
 from tests.e2e.pg_cluster import Cluster, ClusterUnavailable, dedicated_cluster, exclusive
 from tests.e2e.servers import Gunicorn, fairwitness, new_instance

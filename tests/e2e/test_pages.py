@@ -402,7 +402,7 @@ def test_tampered_entry_fails_verification_in_the_browser(browser, fresh_site):
 
 def test_log_page_reads_by_keyset_without_offset_or_count(sqlite_url, instance_dir):
     """/log pages through a big log by index, never OFFSET, never COUNT(*) of the log."""
-    from service import create_app
+    from service.http.app import create_app
     from tests.conftest import LIBRARY, make_key
 
     app = create_app(
@@ -448,7 +448,7 @@ def test_static_files_are_served_with_their_types(site, path):
 
 def test_excerpt_highlighting_and_diff_are_plain_data():
     """Spans mark only the public excerpt; both helpers return text for Jinja to escape."""
-    from service.web_views import excerpt_segments, policy_diff
+    from service.http.pages.views import excerpt_segments, policy_diff
 
     assert excerpt_segments("you ███ idiot", [[4, 7], [50, 60]]) == [
         ("you ", False),

@@ -29,7 +29,7 @@ import requests
 
 from audit_log.checkpoint import Checkpoint, Verifier, verify_note
 from audit_log.verify import parse_proof, verify_consistency, verify_document
-from service.instance import SECRET_FILE, SIGNING_KEY_FILE
+from service.storage.instance import SECRET_FILE, SIGNING_KEY_FILE
 from tests.e2e.servers import Gunicorn, fairwitness, instance_env
 from tests.service.test_storage import assert_log_consistent
 

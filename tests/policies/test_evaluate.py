@@ -241,7 +241,9 @@ def test_strike_ties_go_to_longest_expiry_then_policy_order() -> None:
         make_rule("one", regex("a"), strike=strike(2, "P7D")),
         make_rule("two", regex("b"), strike=strike(2, "PT168H")),
     )
-    assert evaluate(first, {}, "a b").strike.expires_after.text == "P7D"  # type: ignore[union-attr]
+    kept = evaluate(first, {}, "a b").strike
+    assert kept is not None
+    assert kept.expires_after.text == "P7D"
 
 
 LADDER = (

@@ -52,12 +52,14 @@ def test_notice_follows_the_language_with_lookup_and_fallback(tmp_path: Path) ->
     policy = load(tmp_path, policy_text())
     scores = {"lexicon:rude": 1.0}
     french = evaluate(policy, scores, "you jerk", language="fr-ca")
+    assert french.notice is not None
     assert french.notice.startswith("Votre publication porte une mention.")
     assert french.notice.endswith(
         "Vous avez maintenant 1 avertissement actif, donc votre compte est restreint "
         "pour 1 semaine."
     )
     german = evaluate(policy, scores, "you jerk", language="de")
+    assert german.notice is not None
     assert german.notice.startswith("Your post is labelled.")
     assert german.notice.endswith(
         "You now have 1 active strike, so your account is restricted for 1 week."
@@ -70,8 +72,10 @@ def test_a_policy_in_another_language_falls_back_to_it(tmp_path: Path) -> None:
     assert policy.language == "fr"
     assert policy.rules[0].translations == (("en-gb", "Labelled."),)
     scores = {"lexicon:rude": 1.0}
-    assert evaluate(policy, scores, "x", language="en-GB").notice.startswith("Labelled.")
-    assert evaluate(policy, scores, "x", language="en").notice.startswith("Mention.")
+    exact = evaluate(policy, scores, "x", language="en-GB").notice
+    fallback = evaluate(policy, scores, "x", language="en").notice
+    assert exact is not None and exact.startswith("Labelled.")
+    assert fallback is not None and fallback.startswith("Mention.")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from service import create_app
+from service.http.app import create_app
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, log_size
 

@@ -361,7 +361,7 @@ def test_restriction_ends_on_its_own(client, auth, clock):
 def test_sql_and_entry_standing_agree_after_reversal(client, auth, app, reviewer):
     from audit_log.store import newest_strikes
     from service.clock import parse_rfc3339, rfc3339
-    from service.standing import strike_weight
+    from service.domain.standing import strike_weight
 
     decisions = [moderate(client, auth, subject="agree")["decision"] for _ in range(2)]
     resp = file(client, decisions[0]["id"], headers=auth)
@@ -431,7 +431,7 @@ def test_reviewers_list_open_appeals_by_deadline(client, auth, reviewer, clock, 
 def test_overdue_count_in_cli_and_transparency(
     client, auth, app, clock, database_url, instance_dir, monkeypatch
 ):
-    from service import cli
+    from service.cli import main as cli
 
     # The CLI reads the real clock, so the late appeal is filed a month in the past.
     clock.advance(days=-30)
@@ -463,7 +463,7 @@ def test_append_only_guards_on_the_new_tables(client, auth, app, reviewer):
         for statement in (f"UPDATE {table} SET {column} = {column}", f"DELETE FROM {table}"):
             with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
                 conn.execute(text(statement))
-    from service.db import appeals
+    from service.storage.db import appeals
 
     with engine.connect() as conn:
         assert conn.execute(select(appeals.c.appeal_id)).scalars().all() == [appeal_id]

@@ -19,7 +19,7 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, verify_note
-from service.webhooks import SIGNATURE_HEADER, verify_signature
+from service.delivery.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import make_key
 from tests.service.test_storage import assert_log_consistent
 from tests.service.test_webhooks import Receiver

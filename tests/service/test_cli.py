@@ -58,7 +58,7 @@ def test_keys_create_prints_only_the_key_on_stdout(env):
     assert len(lines) == 1 and lines[0].startswith("fw_")
     assert "reviewer" in made.stderr and lines[0] not in made.stderr
 
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app(
         {
@@ -126,7 +126,7 @@ def test_malformed_policy_stops_start_up_with_one_clear_line(tmp_path, env):
     assert f"line {at + 1}" in message[0]
 
     from policies.load import PolicyError
-    from service import create_app
+    from service.http.app import create_app
 
     run(["init"], {**env, "FAIRWITNESS_POLICY_DIR": str(LIBRARY)})
     with pytest.raises(PolicyError) as caught:

@@ -69,9 +69,9 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     while holding the log head's row lock that every host's appends wait for. The
     database ends A's session after the timeout, so host B's appends go on; A's request,
     when it wakes, is a 503 that recorded nothing."""
-    from service import create_app
-    from service import moderate as moderate_module
-    from service.db import init_database
+    from service.domain import moderation as moderate_module
+    from service.http.app import create_app
+    from service.storage.db import init_database
     from tests.conftest import make_key
 
     init_database(postgres_url)

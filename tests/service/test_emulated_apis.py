@@ -91,7 +91,7 @@ def test_span_annotations_come_from_the_classifier_explanations(client, auth):
 def test_do_not_store_keeps_only_the_commitment(client, auth, app):
     from sqlalchemy import select
 
-    from service.db import decision_content
+    from service.storage.db import decision_content
 
     body = analyze(client, request_for(THREAT, "THREAT", doNotStore=True), headers=auth).get_json()
     assert body["decision"]["content_stored"] is False
@@ -290,7 +290,7 @@ def test_analyze_states_the_requested_language_or_answers_the_detected_one(clien
 def test_a_full_scoring_queue_is_a_503_everywhere_and_records_nothing(
     client, auth, app, monkeypatch, path, body, error_of
 ):
-    from service.batcher import Overloaded
+    from service.domain.batcher import Overloaded
 
     def full(texts):
         raise Overloaded

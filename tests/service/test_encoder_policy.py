@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from classifiers.registry import load_named
-from service import create_app
+from service.http.app import create_app
 from tests.conftest import LIBRARY, make_key
 from tests.service.test_batching import TEXTS, assert_same, scores_of
 

@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from service.db import appeal_statements, decision_content, init_database, make_engine
-from service.instance import init_instance
+from service.storage.db import appeal_statements, decision_content, init_database, make_engine
+from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 from tests.openapi_contract import assert_conforms
 
@@ -34,7 +34,7 @@ def fairwitness(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dict]:
     """A SQLite instance served over HTTP, and the environment its admin CLI runs with."""
-    from service import create_app
+    from service.http.app import create_app
 
     db = tmp_path / "fairwitness.db"
     url = f"sqlite:///{db}"
@@ -206,8 +206,8 @@ def test_unknown_decision_is_refused(instance):
 
 def test_erase_use_case_is_one_transaction(database_url, instance_dir, clock, monkeypatch):
     """If appending the entry fails, the content is not erased either (both backends)."""
-    from service import create_app
-    from service.erase import ErasureError, erase_content
+    from service.domain.erasure import ErasureError, erase_content
+    from service.http.app import create_app
 
     app = create_app(
         {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
@@ -249,7 +249,7 @@ def full_excerpt_app(database_url: str, tmp_path: Path) -> Iterator[dict]:
     """An instance on each backend whose policy publishes the whole text."""
     import shutil
 
-    from service import create_app
+    from service.http.app import create_app
 
     policy_dir = tmp_path / "policies"
     shutil.copytree(LIBRARY, policy_dir)
@@ -320,7 +320,7 @@ def test_an_entry_logged_with_its_excerpt_inline_still_renders_and_verifies(
 ):
     """Entries from before excerpts were kept beside the log hold the excerpt string."""
     from service.clock import rfc3339, system_clock
-    from service.ids import new_id
+    from service.domain.ids import new_id
 
     client = full_excerpt_app["client"]
     resp = client.post(

@@ -58,7 +58,7 @@ def log_check(database_url: str, instance_dir: Path) -> subprocess.CompletedProc
 
 
 def restart(database_url: str, instance_dir: Path):
-    from service import create_app
+    from service.http.app import create_app
 
     return create_app(
         {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY}
@@ -160,8 +160,8 @@ def _forge(root: Path, build) -> None:
     API and signed with the instance's key, as a dishonest server would."""
     from audit_log.store import Log
     from service.clock import rfc3339, system_clock
-    from service.db import init_database, make_engine
-    from service.instance import init_instance, load_instance, signers_for
+    from service.storage.db import init_database, make_engine
+    from service.storage.instance import init_instance, load_instance, signers_for
 
     root.mkdir(parents=True)
     url = f"sqlite:///{root / 'fairwitness.db'}"

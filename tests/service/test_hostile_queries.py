@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.appeals import APPEALS_CURSOR
 from service.clock import rfc3339
-from service.log_query import LOG_CURSOR, MAX_POSITION, decode_cursor, encode_cursor
+from service.domain.appeals import APPEALS_CURSOR
+from service.domain.log_query import LOG_CURSOR, MAX_POSITION, decode_cursor, encode_cursor
 from tests import openapi_contract as contract
 from tests.conftest import log_size, make_key
 
@@ -192,7 +192,7 @@ def test_appeals_cursor_pages_the_queue(app, client, auth, reviewer):
 def test_an_export_answers_an_outage_before_its_first_byte(app, tmp_path):
     """Storage failing when an export starts is the documented 503, never a 200 that
     breaks off or a server's bare 500 page."""
-    from service.db import make_engine
+    from service.storage.db import make_engine
 
     runtime = app.extensions["fairwitness"]
     healthy = runtime.engine

@@ -68,7 +68,7 @@ def test_a_hostile_text_at_the_body_limit_is_judged_promptly(client, auth, shape
 @pytest.fixture
 def redacting_app(database_url: str, instance_dir: Path, tmp_path: Path):
     """The default policy with ``public_excerpt: redacted``."""
-    from service import create_app
+    from service.http.app import create_app
 
     target = tmp_path / "policies"
     shutil.copytree(LIBRARY, target)

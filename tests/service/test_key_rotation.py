@@ -23,7 +23,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, open_note, parse_note
-from service import create_app
+from service.http.app import create_app
 from tests.conftest import LIBRARY, log_size
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))

@@ -33,7 +33,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def api(env, clock):
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app(
         {

@@ -14,9 +14,9 @@ from sqlalchemy import event
 from audit_log import merkle, store
 from audit_log.store import Log, head, prove_consistency, prove_inclusion
 from service.clock import rfc3339
-from service.db import init_database, make_engine
-from service.ids import new_id
-from service.instance import init_instance, load_instance, signer_for
+from service.domain.ids import new_id
+from service.storage.db import init_database, make_engine
+from service.storage.instance import init_instance, load_instance, signer_for
 from tests.conftest import LIBRARY
 
 pytestmark = pytest.mark.slow
@@ -139,7 +139,7 @@ def test_proofs_read_log_n_hashes_in_one_query(big_log, monkeypatch):
 
 @pytest.fixture(scope="module")
 def big_app(big_log):
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app(
         {"database_url": big_log["url"], "instance_dir": big_log["instance"], "policy_dir": LIBRARY}

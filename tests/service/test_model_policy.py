@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from service import create_app
+from service.http.app import create_app
 from tests.conftest import LIBRARY, make_key
 
 POLICY = """\

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service import create_app
+from service.http.app import create_app
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, make_key
 

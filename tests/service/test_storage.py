@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audit_log import merkle
 from audit_log.store import head
-from service.db import make_engine
+from service.storage.db import make_engine
 from tests.conftest import LIBRARY, log_size
 
 THREAT = "I will hurt you"
@@ -75,7 +75,7 @@ def assert_log_consistent(url: str, expected_decisions: int | None = None) -> No
 
 
 def _append_worker(url: str, instance_dir: str, key: str, worker: int, count: int, q) -> None:
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app({"database_url": url, "instance_dir": instance_dir, "policy_dir": LIBRARY})
     client = app.test_client()
@@ -119,7 +119,7 @@ def test_four_processes_append_without_gap_or_duplicate(database_url, instance_d
 
 
 def test_storage_down_is_503_and_appends_nothing(tmp_path, instance_dir, sqlite_url):
-    from service import create_app
+    from service.http.app import create_app
     from tests.conftest import make_key
 
     app = create_app(
@@ -155,7 +155,7 @@ def test_storage_down_is_503_and_appends_nothing(tmp_path, instance_dir, sqlite_
 
 def test_failure_mid_append_leaves_no_trace(client, auth, app, monkeypatch):
     """An error after the entry rows are staged rolls back entries, hashes and content."""
-    from service import moderate as moderate_module
+    from service.domain import moderation as moderate_module
 
     before = log_size(app)
 
@@ -200,7 +200,7 @@ def test_a_statement_the_database_refuses_for_its_shape_is_a_500_not_an_outage(
     parameters than PostgreSQL's protocol carries) is a bug in the service: it answers
     500 and counts no outage, instead of telling clients to retry a request that will
     fail the same way forever."""
-    from service import moderate as moderate_module
+    from service.domain import moderation as moderate_module
     from service.metrics import STORAGE_UNAVAILABLE
 
     def oversized(conn, keys, now, limit):

@@ -21,8 +21,8 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from service.db import init_database
-from service.instance import init_instance
+from service.storage.db import init_database
+from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
@@ -33,7 +33,7 @@ class LiveLog:
     """A Fair Witness instance on a SQLite file, served over HTTP from a thread."""
 
     def __init__(self, root: Path, instance_dir: Path | None = None) -> None:
-        from service import create_app
+        from service.http.app import create_app
 
         root.mkdir(parents=True, exist_ok=True)
         self.root = root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.transparency import median, percentile, report
+from service.domain.transparency import median, percentile, report
 from tests import openapi_contract as contract
 from tests.conftest import make_key
 

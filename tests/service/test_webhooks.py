@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from service.webhooks import (
+from service.delivery.webhooks import (
     SIGNATURE_HEADER,
     backoff,
     deliver_due,
@@ -194,7 +194,7 @@ def test_failing_receiver_gets_the_event_on_the_third_attempt(
 
 
 def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiver, clock):
-    from service.webhooks import MAX_ATTEMPTS
+    from service.delivery.webhooks import MAX_ATTEMPTS
 
     hook = receiver(failures=100)
     register(client, auth, hook.url)
@@ -214,7 +214,7 @@ def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiv
 def test_cli_delivers_what_the_thread_could_not(
     client, auth, app, database_url, receiver, clock, instance_dir, monkeypatch
 ):
-    from service import cli
+    from service.cli import main as cli
 
     hook = receiver(failures=1)
     register(client, auth, hook.url)
@@ -368,7 +368,7 @@ def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(
 
 @pytest.fixture
 def public_only_app(database_url, instance_dir, clock):
-    from service import create_app
+    from service.http.app import create_app
 
     application = create_app(
         {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": LIBRARY},
@@ -421,7 +421,7 @@ def test_private_endpoints_are_refused_at_registration(public_only_app, database
     # Nothing was stored: no webhook row, and the log did not move.
     from sqlalchemy import func, select
 
-    from service.db import webhooks
+    from service.storage.db import webhooks
 
     with public_only_app.extensions["fairwitness"].engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(webhooks)).scalar_one() == 0
@@ -664,7 +664,7 @@ def test_delivery_waits_for_the_write_lock_and_logs_no_sql(
 ):
     """The thread a request starts after committing an event waits for the write lock
     (as appends do) instead of failing at once with "database is locked"."""
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app(
         {
@@ -706,7 +706,7 @@ def test_delivery_waits_for_the_write_lock_and_logs_no_sql(
 def pending_retry(sqlite_url, instance_dir, clock, receiver, monkeypatch):
     """A SQLite instance whose one delivery failed once and is due again now (the CLI
     reads the real clock), and the environment `fairwitness` runs with."""
-    from service import create_app
+    from service.http.app import create_app
 
     app = create_app(
         {
@@ -745,7 +745,7 @@ def write_lock(sqlite_url: str):
 
 
 def test_cli_delivery_waits_for_the_write_lock(pending_retry, sqlite_url):
-    from service import cli
+    from service.cli import main as cli
 
     client, auth, hook = pending_retry
     holder = write_lock(sqlite_url)
@@ -766,7 +766,7 @@ def test_cli_delivery_waits_for_the_write_lock(pending_retry, sqlite_url):
 def test_cli_delivery_past_the_lock_timeout_logs_only_allowed_fields(
     pending_retry, sqlite_url, monkeypatch
 ):
-    from service import cli
+    from service.cli import main as cli
 
     client, auth, hook = pending_retry
     monkeypatch.setenv("FAIRWITNESS_DB_TIMEOUT_SECONDS", "0.2")

@@ -1,0 +1,1 @@
+"""The ``fairwitness`` command, one module per command group (``main`` assembles them)."""

@@ -1,0 +1,1 @@
+"""Sending webhook events to the endpoints clients registered, outside any request."""

@@ -1,0 +1,196 @@
+"""POST /v1/moderations: one item or a batch, every decision appended to the log."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, request
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from audit_log import merkle
+from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashes
+from policies.language import canonical_tag
+from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
+from service.domain.moderation import Item, Moderated
+from service.http.auth import current_key, require_role
+from service.http.body import json_body
+from service.http.problems import field_error, invalid, marshmallow_errors
+from service.http.schemas import (
+    ModerationBatchSchema,
+    ModerationItemSchema,
+    ModerationResultSchema,
+)
+from service.storage.db import decision_content
+
+bp = Blueprint("moderations", __name__)
+_item = ModerationItemSchema()
+_batch = ModerationBatchSchema()
+_receipt_and_offer = ModerationResultSchema(exclude=("decision",))
+
+
+def _result_json(m: Moderated) -> str:
+    """One result as JSON text. The decision is the canonical text the log hashed,
+    byte for byte (re-encoding it could only cost time, or change a byte)."""
+    rest = json.dumps(
+        _receipt_and_offer.dump(
+            {
+                "receipt": {
+                    "index": m.appended.index,
+                    "leaf_hash": m.appended.leaf_hash.hex(),
+                    "tree_size": m.tree_size,
+                    "inclusion_proof": [h.hex() for h in m.inclusion_proof],
+                    "checkpoint": m.checkpoint,
+                    "content_salt": m.salt.hex() if m.salt is not None else None,
+                },
+                "appeal": m.appeal,
+            }
+        ),
+        separators=(",", ":"),
+    )
+    return '{"decision":' + m.appended.canonical.decode("utf-8") + "," + rest[1:]
+
+
+def _claim(app: str, payload: object) -> Claim | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not valid_key(key):
+        raise invalid(
+            [
+                field_error(
+                    f"#/headers/{HEADER}", "1 to 255 printable ASCII characters, without spaces."
+                )
+            ]
+        )
+    return Claim(app=app, key=key, request_hash=request_hash(payload))
+
+
+def _replay(runtime, decision_ids: list[str]) -> list[Moderated]:
+    """The decisions an earlier request with the same idempotency key made, with receipts
+    for the current tree (as ``GET /v1/decisions/{id}`` gives them). The appeal token is
+    not among them: only its hash was kept."""
+    with runtime.engine.connect() as conn:
+        size, note = latest_checkpoint(conn)
+        rows = {
+            r.entry_id: r
+            for r in conn.execute(
+                select(
+                    log_entries.c.entry_id,
+                    log_entries.c.idx,
+                    log_entries.c.body,
+                    log_entries.c.leaf_hash,
+                ).where(log_entries.c.entry_id.in_(decision_ids))
+            )
+        }
+        salts = dict(
+            conn.execute(
+                select(decision_content.c.decision_id, decision_content.c.salt).where(
+                    decision_content.c.decision_id.in_(decision_ids)
+                )
+            ).all()
+        )
+        found = [rows[i] for i in decision_ids]
+        proofs = merkle.prove_records(
+            size, [r.idx for r in found], lambda idxs: read_hashes(conn, idxs)
+        )
+    return [
+        Moderated(
+            body=json.loads(r.body),
+            appended=Appended(
+                index=r.idx,
+                leaf_hash=bytes(r.leaf_hash),
+                entry_id=r.entry_id,
+                canonical=r.body.encode("utf-8"),
+            ),
+            tree_size=size,
+            salt=salts.get(r.entry_id),
+            inclusion_proof=proof,
+            checkpoint=note,
+        )
+        for r, proof in zip(found, proofs, strict=True)
+    ]
+
+
+def _answer(results: list[Moderated], is_batch: bool, replayed: bool = False) -> Response:
+    if is_batch:
+        text = '{"results":[' + ",".join(map(_result_json, results)) + "]}"
+    else:
+        text = _result_json(results[0])
+    response = Response(text, 201, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
+    """The answer to a request whose idempotency key was used before: the earlier
+    decisions, or 422 when the key came with another body."""
+    if not done.same:
+        raise invalid(
+            [
+                field_error(
+                    f"#/headers/{HEADER}", "This key was used with a different request body."
+                )
+            ],
+            "The idempotency key was already used for another request.",
+        )
+    return _answer(_replay(runtime, done.decision_ids), is_batch, replayed=True)
+
+
+@bp.post("/v1/moderations")
+@require_role("client")
+def create_moderation():
+    runtime = current_app.extensions["fairwitness"]
+    payload = json_body()
+    claim = _claim(current_key().app, payload)
+    is_batch = isinstance(payload, dict) and "items" in payload
+    if claim is not None:
+        # A retry costs a lookup, not a classification; the same check runs again under
+        # the log lock, for retries that race the first request.
+        try:
+            with runtime.engine.connect() as conn:
+                check(conn, claim, runtime.clock())
+        except AlreadyDone as done:
+            return _replayed(runtime, done, is_batch)
+    if not isinstance(payload, dict):
+        raise invalid([field_error("#/", "The body must be a JSON object.")])
+    if is_batch and isinstance(payload["items"], list):
+        limit = runtime.settings.max_batch_items
+        if len(payload["items"]) > limit:
+            raise invalid([field_error("#/items", f"At most {limit} items per batch.")])
+    try:
+        loaded = _batch.load(payload) if is_batch else {"items": [_item.load(payload)]}
+    except ValidationError as err:
+        raise invalid(marshmallow_errors(err)) from err
+
+    default_policy = runtime.settings.default_policy
+    errors = []
+    items = []
+    for position, raw in enumerate(loaded["items"]):
+        policy_id = raw["policy"] or default_policy
+        if policy_id not in runtime.judges:
+            pointer = f"#/items/{position}/policy" if is_batch else "#/policy"
+            errors.append(
+                field_error(
+                    pointer,
+                    f"Unknown policy {policy_id!r}; known: {', '.join(sorted(runtime.judges))}.",
+                )
+            )
+        items.append(
+            Item(
+                text=raw["text"],
+                user_id=raw["subject"],
+                policy_id=policy_id,
+                content_ref=raw["content_ref"],
+                language=canonical_tag(raw["language"]) if raw["language"] else None,
+            )
+        )
+    if errors:
+        raise invalid(errors)
+
+    try:
+        results = runtime.moderate(items, app=current_key().app, claim=claim)
+    except AlreadyDone as done:
+        return _replayed(runtime, done, is_batch)
+    return _answer(results, is_batch)

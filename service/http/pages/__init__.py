@@ -1,0 +1,1 @@
+"""The public web pages a person reads in a browser."""
