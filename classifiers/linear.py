@@ -111,7 +111,8 @@ def fit_vectorizers(
 
 def transform(word: TfidfVectorizer, char: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_matrix:
     """The model's feature matrix for ``texts``, computed by scikit-learn."""
-    return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+    matrix: sp.csr_matrix = sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+    return matrix
 
 
 def log_count_ratio(
