@@ -55,9 +55,8 @@ lint: $(VENV)/.installed-dev types
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(if $(BENCH),--only "$(BENCH)") $(BENCH_ARGS)
 
-# Rebuilds the committed models from ../shared/data/train: text-linear byte for byte, then
-# the text-encoder heads stacked on it (see classifiers/models/text-encoder/MODEL_CARD.md for
-# the tolerance). Embeddings are cached in .cache/text-encoder.
+# Rebuilds the committed models from ../shared/data/train: text-linear, then the
+# text-encoder heads over it (each model card states how closely a rebuild matches). Embeddings are cached in .cache/text-encoder.
 models: $(VENV)/.installed-dev
 	$(BIN)/fairwitness classifiers train --data ../shared/data/train --out classifiers/models/text-linear
 	$(BIN)/fairwitness classifiers train-encoder --data ../shared/data/train --out classifiers/models/text-encoder
