@@ -495,13 +495,29 @@ def _fill(
     return sentences
 
 
+FRENCH_FIRST_NUMBER = 1_000
+"""French patterns are numbered from here (English ones from 0)."""
+
+
 def context_examples() -> list[tuple[Example, str, int]]:
     """The training sentences as ``(example, kind, pattern number)``, English then French."""
     english = _fill("en", _EN_FAMILIES, _EN_GROUPS, _EN_WORDS, _EN_STANCES, _EN_TOPICS, SOURCE, 0)
     french = _fill(
-        "fr", _FR_FAMILIES, _FR_GROUPS, _FR_WORDS, _FR_STANCES, _FR_TOPICS, SOURCE, 1_000
+        "fr",
+        _FR_FAMILIES,
+        _FR_GROUPS,
+        _FR_WORDS,
+        _FR_STANCES,
+        _FR_TOPICS,
+        SOURCE,
+        FRENCH_FIRST_NUMBER,
     )
     return english + french
+
+
+def language_of_number(number: int) -> str:
+    """The language (``en`` or ``fr``) of the pattern numbered ``number``."""
+    return "fr" if number >= FRENCH_FIRST_NUMBER else "en"
 
 
 def validation_examples() -> list[tuple[Example, str, int]]:
@@ -524,6 +540,6 @@ def validation_examples() -> list[tuple[Example, str, int]]:
         _FR_STANCES,
         _FR_VALIDATION_TOPICS,
         VALIDATION_SOURCE,
-        1_000,
+        FRENCH_FIRST_NUMBER,
     )
     return english + french

@@ -15,6 +15,13 @@ The embedding carries what a bag of words cannot (negation, quotation, who is co
 what, French); the n-gram log-odds carry the spellings, obfuscations and spam patterns
 the n-gram model is good at. Explanations are the n-gram model's: its spans for the label.
 
+French has heads of its own beside the shared ones (format 3): for a text the caller says is
+French, each label with a French head is scored by it, fitted on French rows only, and
+its probability is mapped so that the French threshold (chosen on French out-of-fold
+scores at the label's false-positive budget) lands on the shared threshold; the policy's one
+threshold per label then means the same budget in both languages. A text of another or an
+unknown language, and every label without a French head, gets the shared heads.
+
 The heads live in ``heads.joblib``, pinned by the ``SHA-256:`` line of the model card
 beside it and checked before anything is unpickled; the encoder's files are checked
 against the digests in :mod:`classifiers.sentence_encoder`; the n-gram model is checked
@@ -27,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +54,12 @@ from classifiers.sentence_encoder import SentenceEncoder
 
 NAME = "text-encoder"
 ARTIFACT_NAME = "heads.joblib"
-ARTIFACT_FORMAT = 2
-"""Format 2 adds the per-label ``combination`` and the single-input heads of labels
-combined by their mean; format 1 (every label stacked) still loads."""
-READABLE_FORMATS = (1, 2)
+ARTIFACT_FORMAT = 3
+"""Format 3 adds ``language_heads`` (per language: heads, combination and thresholds of the
+labels that language has its own heads for); format 2 added the per-label
+``combination`` and the single-input heads of labels combined by their mean. Formats 1
+(every label stacked) and 2 still load, with the shared heads for every language."""
+READABLE_FORMATS = (1, 2, 3)
 STACKED = "stacked"
 MEAN = "mean"
 """How a label's probability is formed: its stacked head, or the mean of its
@@ -57,6 +67,91 @@ encoder-only and n-gram-only heads' probabilities."""
 LOG_ODDS_CLIP = 20.0
 """The n-gram log-odds enter the heads clipped to ±this, so one extreme text cannot push
 a feature far outside what the heads were fitted on."""
+
+
+def language_key(tag: str | None) -> str | None:
+    """The primary subtag of a BCP 47 tag, lower-cased (``fr-CA`` → ``fr``); None stays None."""
+    return None if tag is None else tag.split("-", 1)[0].lower()
+
+
+def map_to_threshold(probabilities: np.ndarray, own: float, shared: float) -> np.ndarray:
+    """Two linear segments, [0, own] → [0, shared] and [own, 1] → [shared, 1]: monotone, so
+    ROC-AUC is unchanged, and a probability reaches ``shared`` exactly when it reached
+    ``own``."""
+    below = probabilities * (shared / own)
+    above = shared + (probabilities - own) * ((1.0 - shared) / (1.0 - own))
+    mapped: np.ndarray = np.clip(
+        np.where(probabilities >= own, above, np.minimum(below, shared)), 0.0, 1.0
+    )
+    return mapped
+
+
+@dataclass(frozen=True)
+class _FoldedHeads:
+    """Heads with standardising folded into their weights, for the labels in ``labels``."""
+
+    labels: tuple[str, ...]
+    weights: np.ndarray
+    biases: np.ndarray
+    averaging: np.ndarray
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        probabilities: np.ndarray = expit(features @ self.weights + self.biases)
+        by_label: np.ndarray = probabilities @ self.averaging
+        return by_label
+
+
+def _components(
+    label: str,
+    combination: dict[str, str],
+    heads: dict[str, LogisticRegression],
+    single_input_heads: dict[str, dict[str, LogisticRegression]],
+    embedding_width: int,
+    width: int,
+) -> list[tuple[LogisticRegression, slice]]:
+    """The heads whose probabilities are averaged for ``label``, with the feature columns
+    each reads."""
+    if combination[label] == MEAN:
+        single = single_input_heads[label]
+        return [
+            (single["encoder"], slice(0, embedding_width)),
+            (single["ngram"], slice(embedding_width, width)),
+        ]
+    return [(heads[label], slice(0, width))]
+
+
+def _fold(
+    labels: Sequence[str],
+    combination: dict[str, str],
+    heads: dict[str, LogisticRegression],
+    single_input_heads: dict[str, dict[str, LogisticRegression]],
+    mean: np.ndarray,
+    scale: np.ndarray,
+    embedding_width: int,
+) -> _FoldedHeads:
+    # Every head is a full-width column (a single-input head has zeros on the other
+    # input's features); a label's probability is the mean of its columns'.
+    # Standardising is folded into the weights: (x - mean) / scale · w + b
+    # = x · (w / scale) + (b - mean · w / scale).
+    columns: list[np.ndarray] = []
+    intercepts: list[float] = []
+    averaging = np.zeros((0, len(labels)))
+    for position, label in enumerate(labels):
+        for head, part in _components(
+            label, combination, heads, single_input_heads, embedding_width, len(mean)
+        ):
+            full = np.zeros(len(mean))
+            full[part] = head.coef_.ravel()
+            columns.append(full)
+            intercepts.append(float(head.intercept_[0]))
+            averaging = np.vstack([averaging, np.eye(len(labels))[position]])
+    coefficients = np.column_stack(columns) / scale[:, None]
+    return _FoldedHeads(
+        tuple(labels),
+        np.ascontiguousarray(coefficients),
+        np.array(intercepts) - mean @ coefficients,
+        averaging / averaging.sum(axis=0, keepdims=True),
+    )
 
 
 def default_model_dir() -> Path:
@@ -113,25 +208,35 @@ class EncoderTextClassifier:
         }
         mean = np.asarray(state["feature_mean"], dtype=np.float64)
         scale = np.asarray(state["feature_scale"], dtype=np.float64)
-        # Every head is a full-width column (a single-input head has zeros on the other
-        # input's features); a label's probability is the mean of its columns'.
-        # Standardising is folded into the weights: (x - mean) / scale · w + b
-        # = x · (w / scale) + (b - mean · w / scale).
-        embedding_width = len(mean) - len(self.labels)
-        columns: list[np.ndarray] = []
-        intercepts: list[float] = []
-        averaging = np.zeros((0, len(self.labels)))
-        for position, label in enumerate(self.labels):
-            for head, part in self._components(label, embedding_width, len(mean)):
-                full = np.zeros(len(mean))
-                full[part] = head.coef_.ravel()
-                columns.append(full)
-                intercepts.append(float(head.intercept_[0]))
-                averaging = np.vstack([averaging, np.eye(len(self.labels))[position]])
-        coefficients = np.column_stack(columns) / scale[:, None]
-        self._weights = np.ascontiguousarray(coefficients)
-        self._biases = np.array(intercepts) - mean @ coefficients
-        self._averaging = averaging / averaging.sum(axis=0, keepdims=True)
+        self._embedding_width = len(mean) - len(self.labels)
+        self._shared = _fold(
+            self.labels,
+            self.combination,
+            self._heads,
+            self._single_input_heads,
+            mean,
+            scale,
+            self._embedding_width,
+        )
+        # Per language: its folded heads, and each of their labels' own threshold.
+        self.language_thresholds: dict[str, dict[str, float]] = {}
+        self._by_language: dict[str, _FoldedHeads] = {}
+        for language, own in state.get("language_heads", {}).items():
+            labels = [label for label in self.labels if label in own["thresholds"]]
+            if not labels:
+                continue
+            self.language_thresholds[language] = {
+                label: float(own["thresholds"][label]) for label in labels
+            }
+            self._by_language[language] = _fold(
+                labels,
+                own["combination"],
+                own["heads"],
+                own.get("single_input_heads", {}),
+                mean,
+                scale,
+                self._embedding_width,
+            )
         self._mean, self._scale = mean, scale
         parts = {
             "heads_sha256": heads_digest,
@@ -146,15 +251,14 @@ class EncoderTextClassifier:
     def _components(
         self, label: str, embedding_width: int, width: int
     ) -> list[tuple[LogisticRegression, slice]]:
-        """The heads whose probabilities are averaged for ``label``, with the feature
-        columns each reads."""
-        if self.combination[label] == MEAN:
-            single = self._single_input_heads[label]
-            return [
-                (single["encoder"], slice(0, embedding_width)),
-                (single["ngram"], slice(embedding_width, width)),
-            ]
-        return [(self._heads[label], slice(0, width))]
+        return _components(
+            label,
+            self.combination,
+            self._heads,
+            self._single_input_heads,
+            embedding_width,
+            width,
+        )
 
     @classmethod
     def from_parts(
@@ -168,10 +272,14 @@ class EncoderTextClassifier:
         ngram: LinearTextClassifier,
         combination: dict[str, str] | None = None,
         single_input_heads: dict[str, dict[str, LogisticRegression]] | None = None,
+        language_heads: dict[str, dict[str, Any]] | None = None,
     ) -> EncoderTextClassifier:
         """A classifier from freshly fitted heads (its digest is that of their bytes).
         ``combination`` maps a label to ``"stacked"`` (default) or ``"mean"``; a mean
-        label needs its ``"encoder"`` and ``"ngram"`` heads in ``single_input_heads``."""
+        label needs its ``"encoder"`` and ``"ngram"`` heads in ``single_input_heads``.
+        ``language_heads`` maps a primary language subtag to ``heads``,
+        ``single_input_heads``, ``combination`` and ``thresholds`` of the labels it has
+        its own heads for."""
         combination = combination or {}
         single_input_heads = single_input_heads or {}
         state = {
@@ -185,6 +293,7 @@ class EncoderTextClassifier:
             "thresholds": thresholds,
             "ngram_version": ngram.version,
             "metadata": metadata,
+            "language_heads": language_heads or {},
         }
         data = _serialise(state)
         return cls(state, hashlib.sha256(data).hexdigest(), encoder, ngram)
@@ -204,26 +313,53 @@ class EncoderTextClassifier:
 
     # --- scoring ---------------------------------------------------------------------
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """One dict per text with every label's probability in [0, 1]. A text scores the
-        same alone or in any batch, to within 1e-6."""
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
+        """One dict per text with every label's probability in [0, 1]. ``languages``
+        (one BCP 47 tag or None per text) picks a language's own heads where it has them;
+        None means unknown (the shared heads). A text scores the same alone or in any
+        batch, to within 1e-6."""
         return [
             dict(zip(self.labels, map(float, row), strict=True))
-            for row in self.probabilities(texts)
+            for row in self.probabilities(texts, languages)
         ]
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+    def probabilities(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> np.ndarray:
         """Probabilities per text (rows) and label (columns, ``labels`` order)."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)))
-        return self.probabilities_from(self.encoder.embed(texts), self.ngram.decision(texts))
+        return self.probabilities_from(
+            self.encoder.embed(texts), self.ngram.decision(texts), languages
+        )
 
-    def probabilities_from(self, embeddings: np.ndarray, ngram_log_odds: np.ndarray) -> np.ndarray:
+    def probabilities_from(
+        self,
+        embeddings: np.ndarray,
+        ngram_log_odds: np.ndarray,
+        languages: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
         """The heads applied to precomputed embeddings and n-gram log-odds."""
         features = stacked_features(embeddings, ngram_log_odds)
-        probabilities: np.ndarray = expit(features @ self._weights + self._biases)
-        by_label: np.ndarray = probabilities @ self._averaging
+        by_label = self._shared.probabilities(features)
+        if languages is None:
+            return by_label
+        if len(languages) != len(features):
+            raise ValueError(f"{len(languages)} languages for {len(features)} texts")
+        keys = np.array([language_key(tag) or "" for tag in languages])
+        for language, folded in self._by_language.items():
+            rows = np.flatnonzero(keys == language)
+            if not len(rows):
+                continue
+            own = folded.probabilities(features[rows])
+            own_thresholds = self.language_thresholds[language]
+            for column, label in enumerate(folded.labels):
+                by_label[rows, self.labels.index(label)] = map_to_threshold(
+                    own[:, column], own_thresholds[label], self.thresholds[label]
+                )
         return by_label
 
     def score_reference(self, texts: Sequence[str]) -> np.ndarray:

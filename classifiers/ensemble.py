@@ -33,10 +33,12 @@ class Ensemble:
             joined = "\n".join(f"{m.name} {m.version}" for m in self.members)
             self.version = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
         merged: list[dict[str, float]] = [{} for _ in texts]
         for member in self.members:
-            for row, part in zip(merged, member.score(texts), strict=True):
+            for row, part in zip(merged, member.score(texts, languages), strict=True):
                 row.update(part)
         return merged
 

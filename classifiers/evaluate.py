@@ -48,6 +48,9 @@ _TERM_PATTERN = re.compile(
     + r")\b"
 )
 
+FRENCH_SETS = {"mlma_fr (hostile vs normal, French)": "fr", "ftr_fr (racist, French)": "fr"}
+"""The evaluation sets not in English, with their language (the others are ``en``)."""
+
 BEGIN = "<!-- evaluate:begin (written by `fairwitness classifiers evaluate --markdown`) -->"
 END = "<!-- evaluate:end -->"
 
@@ -158,9 +161,9 @@ def load_peer() -> Callable[[Sequence[str]], np.ndarray] | None:
 class _Scores:
     """The model's probabilities for a list of texts, with derived scores."""
 
-    def __init__(self, model: Any, texts: Sequence[str]) -> None:
+    def __init__(self, model: Any, texts: Sequence[str], language: str) -> None:
         self.model = model
-        self.matrix: np.ndarray = model.probabilities(texts)
+        self.matrix: np.ndarray = model.probabilities(texts, [language] * len(texts))
         self.columns = {label: i for i, label in enumerate(model.labels)}
 
     def label(self, name: str) -> np.ndarray:
@@ -231,6 +234,8 @@ def evaluate(
             "alt-profanity-check is not installed: peer columns are empty "
             "(pip install alt-profanity-check to fill them)."
         )
+    # Each set is scored in its language, as the service scores a text whose language it
+    # knows (stated or detected).
     binary_sets: list[tuple[str, Callable[[], list[tuple[str, int]]], tuple[str, ...]]] = [
         ("olid (OFF vs NOT)", lambda: datasets.read_olid_test(eval_dir / "olid"),
          ("toxicity", "abusive")),
@@ -252,12 +257,13 @@ def evaluate(
          ("identity_attack", "abusive")),
     ]  # fmt: skip
     for name, read, score_names in binary_sets:
+        language = FRENCH_SETS.get(name, "en")
         pairs = read()
         texts = [text for text, _ in pairs]
         targets = np.array([target for _, target in pairs])
         log(f"{name}: {len(texts)} texts, {int(targets.sum())} positive")
-        scores = _Scores(model, texts)
-        baseline_scores = None if baseline is None else _Scores(baseline, texts)
+        scores = _Scores(model, texts, language)
+        baseline_scores = None if baseline is None else _Scores(baseline, texts, language)
         peer_scores = peer(texts) if peer is not None else None
         for score_name in score_names:
             report.rows.append(

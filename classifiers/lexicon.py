@@ -59,8 +59,12 @@ class LexiconClassifier:
         )
         self.version = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """For each text, 1.0 per list with a matching term and 0.0 per list without."""
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
+        """For each text, 1.0 per list with a matching term and 0.0 per list without
+        (the lists hold every language's terms, so ``languages`` is ignored)."""
+        del languages
         patterns = tuple(self._patterns.items())
         rows = []
         for text in texts:

@@ -266,8 +266,11 @@ class LinearTextClassifier:
 
     # --- scoring ---------------------------------------------------------------------
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """One dict per text with every label's probability in [0, 1].
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
+        """One dict per text with every label's probability in [0, 1]; ``languages`` is
+        accepted and ignored (one model for every language).
 
         Computed with this module's own sparse arithmetic; equal to
         :meth:`score_reference` to within 1e-9.
@@ -275,8 +278,12 @@ class LinearTextClassifier:
         probabilities = self.probabilities(texts)
         return [dict(zip(self.labels, map(float, row), strict=True)) for row in probabilities]
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated probabilities per text (rows) and label (columns, ``labels`` order)."""
+    def probabilities(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Calibrated probabilities per text (rows) and label (columns, ``labels`` order);
+        ``languages`` is ignored."""
+        del languages
         return _sigmoid(self.decision(texts) * self._slopes + self._offsets)
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:

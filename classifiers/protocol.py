@@ -32,8 +32,15 @@ class Classifier(Protocol):
     version: str
     labels: tuple[str, ...]
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """One dict per text, every label present, each value in [0, 1]."""
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
+        """One dict per text, every label present, each value in [0, 1].
+
+        ``languages``, when given, holds one BCP 47 tag per text (None: not known), so a
+        classifier with heads of its own for a language can use them; a classifier
+        without any ignores it. A text's score depends on its text and language only,
+        never on the others scored with it."""
         ...
 
     def explain(self, text: str, label: str) -> list[Span]:

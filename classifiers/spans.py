@@ -50,7 +50,9 @@ class _Explaining(Protocol):
     labels: tuple[str, ...]
     thresholds: dict[str, float]
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]: ...
 
     def explain(self, text: str, label: str) -> list[Span]: ...
 

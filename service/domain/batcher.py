@@ -6,6 +6,7 @@ to a scoring thread, which scores everything that queued up while it was busy in
 ``classifier.score`` call: under load the batches grow with the load, and a request
 that arrives alone is scored at once. The classifier promises the same scores
 alone or in any batch, so batching changes how fast a decision is made, never what it is.
+Each text keeps its own language in the batch (a batch may mix languages).
 
 Two lanes, each with its own thread: texts over ``long_text_chars`` (in one request) are
 scored apart, so a huge post never holds up the short ones queued behind it. Each lane's
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from classifiers.protocol import Classifier, Span
 
 Scores = list[dict[str, float]]
+Languages = Sequence[str | None]
 
 
 class Overloaded(Exception):
@@ -49,6 +51,7 @@ class BatchSettings:
 @dataclass(eq=False)
 class _Job:
     texts: Sequence[str]
+    languages: Languages
     done: threading.Event = field(default_factory=threading.Event)
     result: Scores | None = None
     error: BaseException | None = None
@@ -59,7 +62,7 @@ class _Lane:
 
     def __init__(
         self,
-        score: Callable[[Sequence[str]], Scores],
+        score: Callable[[Sequence[str], Languages], Scores],
         settings: BatchSettings,
         observe: Callable[[int], None],
         name: str,
@@ -74,8 +77,8 @@ class _Lane:
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def submit(self, texts: Sequence[str]) -> Scores:
-        job = _Job(texts)
+    def submit(self, texts: Sequence[str], languages: Languages) -> Scores:
+        job = _Job(texts, languages)
         with self._ready:
             if self._queued_texts + len(texts) > self._settings.max_queued_texts and self._jobs:
                 raise Overloaded(f"{self._queued_texts} texts are waiting to be scored")
@@ -145,7 +148,8 @@ class _Lane:
 
     def _finish(self, batch: list[_Job]) -> None:
         texts = [text for job in batch for text in job.texts]
-        scores = self._score(texts)
+        languages = [language for job in batch for language in job.languages]
+        scores = self._score(texts, languages)
         if len(scores) != len(texts):
             raise RuntimeError(f"the classifier gave {len(scores)} scores for {len(texts)} texts")
         self._observe(len(texts))
@@ -174,11 +178,15 @@ class BatchedClassifier:
         self._short = _Lane(classifier.score, self.settings, observe, "scoring")
         self._long = _Lane(classifier.score, self.settings, observe, "scoring-long")
 
-    def score(self, texts: Sequence[str]) -> Scores:
+    def score(self, texts: Sequence[str], languages: Languages | None = None) -> Scores:
         if not texts:
             return []
+        if languages is None:
+            languages = [None] * len(texts)
+        if len(languages) != len(texts):
+            raise ValueError(f"{len(languages)} languages for {len(texts)} texts")
         long = sum(len(t) for t in texts) > self.settings.long_text_chars
-        return (self._long if long else self._short).submit(texts)
+        return (self._long if long else self._short).submit(texts, languages)
 
     def explain(self, text: str, label: str) -> list[Span]:
         return self.classifier.explain(text, label)

@@ -174,14 +174,17 @@ def moderate(
     by_policy: dict[str, list[int]] = defaultdict(list)
     for i, item in enumerate(items):
         by_policy[item.policy_id].append(i)
+    # The language (stated, else detected) also picks the classifier's heads for the text.
+    languages = [language_of(item.text, item.language) for item in items]
     scores: list[dict[str, float]] = [{} for _ in items]
     for policy_id, positions in by_policy.items():
-        batch = judges[policy_id].classifier.score([items[i].text for i in positions])
+        batch = judges[policy_id].classifier.score(
+            [items[i].text for i in positions], [languages[i].tag for i in positions]
+        )
         for i, row in zip(positions, batch, strict=True):
             scores[i] = row
-    # Rule matching, its explanations and the language depend on the text alone: done
-    # before the lock, so the serialised part only adds the author's strikes.
-    languages = [language_of(item.text, item.language) for item in items]
+    # Rule matching and its explanations depend on the text alone: done before the lock,
+    # so the serialised part only adds the author's strikes.
     matches = [
         match_rules(judges[item.policy_id].policy, row, item.text)
         for item, row in zip(items, scores, strict=True)

@@ -32,8 +32,10 @@ def model() -> encoder_module.EncoderTextClassifier:
     return load_named("text-encoder")
 
 
-def _abusive(model: encoder_module.EncoderTextClassifier, text: str) -> bool:
-    scores = model.score([text])[0]
+def _abusive(
+    model: encoder_module.EncoderTextClassifier, text: str, language: str | None = None
+) -> bool:
+    scores = model.score([text], [language])[0]
     return any(scores[label] >= model.thresholds[label] for label in ABUSE_LABELS)
 
 
@@ -109,14 +111,62 @@ def test_a_text_scores_the_same_alone_or_in_any_batch(model) -> None:
         "🙂 thanks!",
         "Refund my order now or I will report you",
     ]
-    batch = model.probabilities(texts)
-    alone = np.vstack([model.probabilities([text]) for text in texts])
-    reordered = model.probabilities(texts[::-1])[::-1]
+    # Each text with its own language; a batch mixes them (and unknown ones).
+    languages = ["en", None, "en", "fr", "en", "und", "fr-CA"]
+    batch = model.probabilities(texts, languages)
+    alone = np.vstack(
+        [model.probabilities([text], [lang]) for text, lang in zip(texts, languages, strict=True)]
+    )
+    reordered = model.probabilities(texts[::-1], languages[::-1])[::-1]
     rng = np.random.RandomState(0)
     filler = [" ".join(rng.choice(["word", "other", "text", "long"], size=n)) for n in range(80)]
-    mixed = model.probabilities(filler[:40] + texts + filler[40:])[40 : 40 + len(texts)]
+    filler_languages = [("fr", "en", None)[n % 3] for n in range(80)]
+    mixed = model.probabilities(
+        filler[:40] + texts + filler[40:],
+        filler_languages[:40] + languages + filler_languages[40:],
+    )[40 : 40 + len(texts)]
     for other in (alone, reordered, mixed):
         assert np.abs(other - batch).max() <= BATCH_TOLERANCE
+
+
+def test_a_french_text_scored_as_french_uses_the_french_heads(model) -> None:
+    texts = ["Les immigrés sont des animaux.", "Je vais au marché avec ma sœur ce matin."]
+    shared = model.probabilities(texts)
+    french = model.probabilities(texts, ["fr", "fr"])
+    own = set(model.language_thresholds["fr"])
+    assert own == {"toxicity", "identity_attack"}
+    for column, label in enumerate(model.labels):
+        differs = np.abs(french[:, column] - shared[:, column]).min() > 1e-3
+        assert differs == (label in own), label
+    # A regional tag is its language; English, undetermined and unknown get the shared heads.
+    assert np.array_equal(model.probabilities(texts, ["fr-FR", "FR"]), french)
+    for other in (["en", "en"], ["und", None], None):
+        assert np.array_equal(model.probabilities(texts, other), shared)
+    # The French scores are the French heads' probabilities moved onto the shared thresholds.
+    plain = encoder_module.EncoderTextClassifier(
+        dict(model._state, language_heads={}), "0" * 64, model.encoder, model.ngram
+    )
+    assert np.array_equal(plain.probabilities(texts, ["fr", "fr"]), shared)
+    with pytest.raises(ValueError, match="1 languages for 2 texts"):
+        model.probabilities(texts, ["fr"])
+
+
+def test_the_french_map_keeps_order_and_moves_the_threshold() -> None:
+    grid = np.linspace(0.0, 1.0, 1001)
+    for own, shared in ((0.98, 0.93), (0.81, 0.68), (0.2, 0.6), (0.01, 0.99)):
+        mapped = encoder_module.map_to_threshold(grid, own, shared)
+        assert np.all(np.diff(mapped) > 0)
+        assert mapped[0] == 0.0 and mapped[-1] == pytest.approx(1.0, abs=1e-12)
+        assert np.array_equal(mapped >= shared, grid >= own)
+
+
+def test_format_two_heads_still_load_with_the_shared_heads_for_every_language(model) -> None:
+    state = {key: value for key, value in model._state.items() if key != "language_heads"}
+    state["format"] = 2
+    old = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+    texts = ["Les immigrés sont des animaux.", "hello"]
+    assert old.language_thresholds == {}
+    assert np.array_equal(old.probabilities(texts, ["fr", "en"]), model.probabilities(texts))
 
 
 def test_the_fast_path_equals_scikit_learn(model) -> None:
@@ -187,6 +237,12 @@ def test_french_text_gets_sensible_scores(model) -> None:
         assert _abusive(model, text), text
     for text in ordinary:
         assert not _abusive(model, text), text
+        assert not _abusive(model, text, "fr"), text
+    # The French heads call a dehumanising comparison an identity attack; the shared do not.
+    rats = "Ces gens-là sont des rats, il faut les chasser du pays."
+    threshold = model.thresholds["identity_attack"]
+    assert model.score([rats], ["fr"])[0]["identity_attack"] >= threshold
+    assert model.score([rats])[0]["identity_attack"] < threshold
 
 
 def test_counter_speech_about_a_slur_is_not_an_identity_attack(model) -> None:

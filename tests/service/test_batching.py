@@ -26,8 +26,9 @@ TEXTS = [
 ]
 
 
-def scores_of(client, auth, text: str) -> dict[str, float]:
-    resp = client.post("/v1/moderations", json={"text": text, "subject": "u"}, headers=auth)
+def scores_of(client, auth, text: str, language: str | None = None) -> dict[str, float]:
+    item = {"text": text, "subject": "u"} | ({"language": language} if language else {})
+    resp = client.post("/v1/moderations", json=item, headers=auth)
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()["decision"]["scores"]
 
@@ -67,15 +68,18 @@ def test_concurrent_requests_get_the_scores_they_get_alone(app, auth):
 
 
 def test_a_batch_request_gets_the_scores_of_single_requests(client, auth):
-    alone = {text: scores_of(client, auth, text) for text in TEXTS[:8]}
-    resp = client.post(
-        "/v1/moderations",
-        json={"items": [{"text": t, "subject": f"s{i}"} for i, t in enumerate(TEXTS[:8])]},
-        headers=auth,
-    )
+    # One batch, mixed languages: stated French, stated English, detected.
+    languages = [("fr", "en", None)[i % 3] for i in range(8)]
+    pairs = list(zip(TEXTS[:8], languages, strict=True))
+    alone = [scores_of(client, auth, text, language) for text, language in pairs]
+    items = [
+        {"text": text, "subject": f"s{i}"} | ({"language": language} if language else {})
+        for i, (text, language) in enumerate(pairs)
+    ]
+    resp = client.post("/v1/moderations", json={"items": items}, headers=auth)
     assert resp.status_code == 201
-    for text, result in zip(TEXTS[:8], resp.get_json()["results"], strict=True):
-        assert_same(result["decision"]["scores"], alone[text])
+    for want, result in zip(alone, resp.get_json()["results"], strict=True):
+        assert_same(result["decision"]["scores"], want)
 
 
 def test_a_huge_text_is_scored_beside_short_ones(app, auth):

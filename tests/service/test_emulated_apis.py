@@ -292,7 +292,7 @@ def test_a_full_scoring_queue_is_a_503_everywhere_and_records_nothing(
 ):
     from service.domain.batcher import Overloaded
 
-    def full(texts):
+    def full(texts, languages=None):
         raise Overloaded
 
     runtime = app.extensions["fairwitness"]

@@ -75,3 +75,56 @@ def test_concurrent_requests_get_the_encoder_scores_they_get_alone(encoder_app, 
         together = dict(zip(TEXTS, pool.map(post, TEXTS), strict=True))
     for text in TEXTS:
         assert_same(together[text], alone[text])
+
+
+FRENCH = "Les immigrés sont des animaux."
+MIXED = [
+    (FRENCH, "fr"),
+    ("You are a complete idiot and everyone knows it", "en"),
+    (FRENCH, "en"),
+    ("Ces gens-là sont des rats, il faut les chasser du pays.", None),
+    ("The meeting moved to Thursday, see you there.", None),
+]
+
+
+def _decide(client, auth, text: str, language: str | None) -> dict:
+    item = {"text": text, "subject": "u"} | ({"language": language} if language else {})
+    resp = client.post("/v1/moderations", json=item, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["decision"]
+
+
+def test_the_stated_or_detected_language_picks_the_encoders_heads(encoder_app, sqlite_url):
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    as_french = _decide(client, auth, FRENCH, "fr")
+    as_english = _decide(client, auth, FRENCH, "en")
+    detected = _decide(client, auth, FRENCH, None)
+    assert detected["language"]["tag"] == "fr"
+    assert as_french["scores"]["toxicity"] != as_english["scores"]["toxicity"]
+    assert as_french["scores"]["insult"] == as_english["scores"]["insult"]
+    assert_same(detected["scores"], as_french["scores"])
+
+
+def test_a_mixed_language_batch_gets_the_scores_each_text_gets_alone(encoder_app, sqlite_url):
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    alone = [_decide(client, auth, text, language)["scores"] for text, language in MIXED]
+    items = [
+        {"text": text, "subject": f"s{i}"} | ({"language": language} if language else {})
+        for i, (text, language) in enumerate(MIXED)
+    ]
+    resp = client.post("/v1/moderations", json={"items": items}, headers=auth)
+    assert resp.status_code == 201, resp.get_json()
+    for result, want in zip(resp.get_json()["results"], alone, strict=True):
+        assert_same(result["decision"]["scores"], want)
+
+
+def test_a_decisions_scores_replay_from_its_text_and_language(encoder_app, sqlite_url):
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    classifier = encoder_app.extensions["fairwitness"].judges["civility"].classifier.classifier
+    for text, language in MIXED:
+        decision = _decide(client, auth, text, language)
+        [replayed] = classifier.score([text], [decision["language"]["tag"]])
+        assert_same(decision["scores"], replayed)
