@@ -173,15 +173,19 @@ def french_ceiling(data_dir: Path, cache_dir: Path) -> None:
     help="Model directory (default: the packaged one).",
 )
 def score(classifier_name: str, model_dir: Path | None) -> None:
-    """Read JSON lines {"text": ...} on stdin; write {"scores": {...}} lines in order."""
+    """Read JSON lines {"text": ..., "language": ...} on stdin ("language", a BCP 47 tag,
+    is optional: without it the text's language is unknown); write {"scores": {...}} lines
+    in order."""
     model = _load(classifier_name, model_dir)
     pending: list[str] = []
+    languages: list[str | None] = []
 
     def flush() -> None:
-        for scores in model.score(pending):
+        for scores in model.score(pending, languages):
             sys.stdout.write(json.dumps({"scores": scores}) + "\n")
         sys.stdout.flush()
         pending.clear()
+        languages.clear()
 
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
@@ -192,7 +196,10 @@ def score(classifier_name: str, model_dir: Path | None) -> None:
             raise click.ClickException(f"line {number}: not JSON ({error.msg})") from error
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise click.ClickException(f'line {number}: expected an object with a "text" string')
+        if not isinstance(item.get("language"), str | None):
+            raise click.ClickException(f'line {number}: "language" must be a string')
         pending.append(item["text"])
+        languages.append(item.get("language"))
         if len(pending) >= BATCH:
             flush()
     flush()

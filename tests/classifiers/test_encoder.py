@@ -266,12 +266,16 @@ def test_explanations_are_the_n_gram_spans(model) -> None:
 
 
 def test_the_cli_scores_with_the_encoder_by_default(model) -> None:
-    texts = ["you are a stupid idiot", "thanks, see you at lunch"]
-    stdin = "\n".join(json.dumps({"text": text}) for text in texts) + "\n"
+    texts = ["you are a stupid idiot", "thanks, see you at lunch", "Les immigrés sont des animaux."]
+    languages = [None, "en", "fr"]
+    stdin = "".join(
+        json.dumps({"text": text} | ({"language": lang} if lang else {})) + "\n"
+        for text, lang in zip(texts, languages, strict=True)
+    )
     result = CliRunner().invoke(classifiers_cli, ["score"], input=stdin)
     assert result.exit_code == 0, result.output
     lines = [json.loads(line)["scores"] for line in result.stdout.splitlines()]
-    expected = model.score(texts)
+    expected = model.score(texts, languages)
     for line, scores in zip(lines, expected, strict=True):
         assert line.keys() == scores.keys()
         assert all(abs(line[k] - scores[k]) <= BATCH_TOLERANCE for k in scores)

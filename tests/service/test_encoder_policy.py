@@ -128,3 +128,21 @@ def test_a_decisions_scores_replay_from_its_text_and_language(encoder_app, sqlit
         decision = _decide(client, auth, text, language)
         [replayed] = classifier.score([text], [decision["language"]["tag"]])
         assert_same(decision["scores"], replayed)
+
+
+def test_perspective_languages_pick_the_encoders_heads(encoder_app, sqlite_url):
+    # The requested language, else the detected one, reaches the classifier, as it does
+    # through /v1/moderations.
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+    text = "Les immigrés sont des animaux."
+
+    def toxicity(**extra: object) -> float:
+        body = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}, **extra}
+        resp = client.post("/v1alpha1/comments:analyze", json=body, headers=auth)
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()["attributeScores"]["TOXICITY"]["summaryScore"]["value"]
+
+    as_french, detected = toxicity(languages=["fr"]), toxicity()
+    assert as_french != toxicity(languages=["en"])
+    assert detected == pytest.approx(as_french, abs=1.01e-4)
