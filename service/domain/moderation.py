@@ -132,8 +132,11 @@ def prepare(
 ) -> list[PreparedItem]:
     """Score ``items`` and match their policies' rules: the expensive part of moderating,
     which depends on the text alone and so runs before the append lock."""
+    scored = _scores(items, judges)
+    salts = [new_salt() for _ in items]
+    excerpt_salts = [new_salt() for _ in items]
     prepared = []
-    for item, scores in zip(items, _scores(items, judges), strict=True):
+    for item, scores, salt, excerpt_salt in zip(items, scored, salts, excerpt_salts, strict=True):
         judge = judges[item.policy_id]
         policy = judge.policy
         language = language_of(item.text, item.language)
@@ -147,7 +150,6 @@ def prepare(
             )
             for m in matches
         ]
-        salt = new_salt()
         spans = [(s, e) for rule in rules for s, e in rule["spans"]]
         prepared.append(
             PreparedItem(
@@ -161,7 +163,7 @@ def prepare(
                 salt=salt,
                 content=content_commitment(salt, item.text),
                 excerpt=public_excerpt(policy.public_excerpt, item.text, spans),
-                excerpt_salt=new_salt(),
+                excerpt_salt=excerpt_salt,
             )
         )
     return prepared
