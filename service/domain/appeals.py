@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select
 
@@ -286,6 +287,105 @@ def check_modified_action(original: str, action: str) -> None:
         )
 
 
+def _open_appeal(
+    conn: Connection, appeal_id: str, reviewer: ApiKey
+) -> tuple[Row[Any], dict[str, Any]]:
+    """The ``appeals`` row of ``appeal_id`` and the decision it appeals, once ``reviewer``
+    may resolve it; raises ``NotFound`` (no such appeal for the reviewer's app),
+    ``Conflict`` (already resolved) or ``Forbidden`` (the reviewer made the decision)."""
+    row = conn.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
+    if row is None or row.app != reviewer.app:
+        raise NotFound(f"No appeal {appeal_id!r} for the app {reviewer.app}.")
+    done = conn.execute(
+        select(appeal_resolutions.c.resolution_id).where(
+            appeal_resolutions.c.appeal_id == appeal_id
+        )
+    ).scalar()
+    if done is not None:
+        raise Conflict(f"Appeal {appeal_id} was already resolved ({done}).")
+    decision = _decision(conn, row.decision_id)
+    if decision is None:  # the appeals row and its decision commit together
+        raise RuntimeError(f"appeal {appeal_id} names a missing decision")
+    if decision.get("moderator") == reviewer.key_id:
+        raise Forbidden("The reviewer who made a decision may not resolve its appeal.")
+    return row, decision
+
+
+def _reversal_body(
+    *,
+    reversal_id: str,
+    time: str,
+    appeal: Row[Any],
+    decision: Mapping[str, Any],
+    action: str,
+    resolution_id: str,
+) -> dict[str, Any]:
+    """The ``reversal`` entry by which the resolution ``resolution_id`` of ``appeal``
+    (its ``appeals`` row) replaces ``decision``'s action with ``action``."""
+    ends_at = None
+    if action in ACCOUNT_ACTIONS:
+        # A lighter account action keeps the original end date: restrictions end.
+        ends_at = (decision.get("escalation") or {}).get("ends_at")
+    return {
+        "kind": "reversal",
+        "id": reversal_id,
+        "time": time,
+        "ref": appeal.decision_id,
+        "app": appeal.app,
+        "subject": appeal.subject,
+        "policy": decision["policy"],
+        "action": action,
+        "ends_at": ends_at,
+        "reason": appeal.appeal_id,
+        "resolution": resolution_id,
+    }
+
+
+def _record_resolution(
+    conn: Connection,
+    *,
+    appeal: Row[Any],
+    outcome: str,
+    original_action: str,
+    action: str,
+    reviewer: ApiKey,
+    resolution_id: str,
+    reversal_id: str | None,
+    log_index: int,
+    time: str,
+    now: datetime,
+) -> int:
+    """Store the private ``appeal_resolutions`` row of a resolution appended at
+    ``log_index`` and queue its ``appeal.resolved`` webhook; the number of deliveries."""
+    conn.execute(
+        insert(appeal_resolutions).values(
+            appeal_id=appeal.appeal_id,
+            resolution_id=resolution_id,
+            outcome=outcome,
+            reviewer_key=reviewer.key_id,
+            resolved_at=time,
+            reversal_id=reversal_id,
+            log_index=log_index,
+        )
+    )
+    return enqueue_event(
+        conn,
+        app=appeal.app,
+        event_type="appeal.resolved",
+        now=now,
+        data={
+            "appeal_id": appeal.appeal_id,
+            "decision_id": appeal.decision_id,
+            "outcome": outcome,
+            "original_action": original_action,
+            "action": action,
+            "resolution_id": resolution_id,
+            "reversal_id": reversal_id,
+            "log_index": log_index,
+        },
+    )
+
+
 def resolve_appeal(
     *,
     appeal_id: str,
@@ -308,21 +408,7 @@ def resolve_appeal(
     with log.append() as tx:
         conn = tx.conn
         now = clock()
-        row = conn.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
-        if row is None or row.app != reviewer.app:
-            raise NotFound(f"No appeal {appeal_id!r} for the app {reviewer.app}.")
-        done = conn.execute(
-            select(appeal_resolutions.c.resolution_id).where(
-                appeal_resolutions.c.appeal_id == appeal_id
-            )
-        ).scalar()
-        if done is not None:
-            raise Conflict(f"Appeal {appeal_id} was already resolved ({done}).")
-        decision = _decision(conn, row.decision_id)
-        if decision is None:  # the appeals row and its decision commit together
-            raise RuntimeError(f"appeal {appeal_id} names a missing decision")
-        if decision.get("moderator") == reviewer.key_id:
-            raise Forbidden("The reviewer who made a decision may not resolve its appeal.")
+        row, decision = _open_appeal(conn, appeal_id, reviewer)
         original = decision["action"]
         if outcome == "modified":
             check_modified_action(original, str(action))
@@ -347,50 +433,27 @@ def resolve_appeal(
         appended = tx.add(body)
         reversal = None
         if reversal_id is not None:
-            ends_at = None
-            if new_action in ACCOUNT_ACTIONS:
-                # A lighter account action keeps the original end date: restrictions end.
-                ends_at = (decision.get("escalation") or {}).get("ends_at")
-            reversal = {
-                "kind": "reversal",
-                "id": reversal_id,
-                "time": time,
-                "ref": row.decision_id,
-                "app": row.app,
-                "subject": row.subject,
-                "policy": decision["policy"],
-                "action": new_action,
-                "ends_at": ends_at,
-                "reason": appeal_id,
-                "resolution": resolution_id,
-            }
-            tx.add(reversal)
-        conn.execute(
-            insert(appeal_resolutions).values(
-                appeal_id=appeal_id,
-                resolution_id=resolution_id,
-                outcome=outcome,
-                reviewer_key=reviewer.key_id,
-                resolved_at=time,
+            reversal = _reversal_body(
                 reversal_id=reversal_id,
-                log_index=appended.index,
+                time=time,
+                appeal=row,
+                decision=decision,
+                action=new_action,
+                resolution_id=resolution_id,
             )
-        )
-        deliveries = enqueue_event(
+            tx.add(reversal)
+        deliveries = _record_resolution(
             conn,
-            app=row.app,
-            event_type="appeal.resolved",
+            appeal=row,
+            outcome=outcome,
+            original_action=original,
+            action=new_action,
+            reviewer=reviewer,
+            resolution_id=resolution_id,
+            reversal_id=reversal_id,
+            log_index=appended.index,
+            time=time,
             now=now,
-            data={
-                "appeal_id": appeal_id,
-                "decision_id": row.decision_id,
-                "outcome": outcome,
-                "original_action": original,
-                "action": new_action,
-                "resolution_id": resolution_id,
-                "reversal_id": reversal_id,
-                "log_index": appended.index,
-            },
         )
     return Resolution(
         body=body,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
-from audit_log.store import Log, newest_strikes
+from audit_log.store import Log, StrikeCount, newest_strikes
 from policies.evaluate import RuleMatch, ladder_top
 from policies.evaluate import decide as decide_outcome
 from policies.model import CONTENT_ACTIONS, Policy, Rule
@@ -76,6 +77,38 @@ def _cited(request: HumanDecision, policies: Mapping[str, Policy]) -> tuple[Poli
     return policy, rule, content_action
 
 
+def _counted_strikes(
+    conn: Connection, policy: Policy, rule: Rule, subject: str, time: str
+) -> StrikeCount | None:
+    """The author's live strikes under ``policy`` as its ladder counts them, or None when
+    citing ``rule`` issues no strike or the policy has no ladder (nothing to escalate)."""
+    if rule.strike is None or not ladder_top(policy):
+        return None
+    key = (subject, policy.id)
+    return newest_strikes(conn, [key], time, ladder_top(policy))[key]
+
+
+def _content_row(
+    request: HumanDecision,
+    decision_id: str,
+    app: str,
+    salt: bytes | None,
+    excerpt: str | None,
+    excerpt_salt: bytes,
+) -> dict[str, Any]:
+    """The private ``decision_content`` row: the text (if any) and its salts."""
+    return {
+        "decision_id": decision_id,
+        "app": app,
+        "content_ref": request.content_ref,
+        "text": request.text,
+        "salt": salt,
+        "erased_at": None,
+        "excerpt": excerpt,
+        "excerpt_salt": excerpt_salt if excerpt is not None else None,
+    }
+
+
 def decide(
     request: HumanDecision,
     *,
@@ -96,13 +129,11 @@ def decide(
     policy, rule, content_action = _cited(request, policies)
     app = reviewer.app
     subject = subject_pseudonym(secret, app, request.user_id)
-    salt = new_salt() if request.text is not None else None
-    excerpt = (
-        public_excerpt(policy.public_excerpt, request.text, [])
-        if request.text is not None
-        else None
-    )
+    text = request.text
+    salt = new_salt() if text is not None else None
+    excerpt = public_excerpt(policy.public_excerpt, text, []) if text is not None else None
     excerpt_salt = new_salt()
+    content = content_commitment(salt, text) if salt is not None and text is not None else None
     # The reviewer's action and words stand in for the rule's; strikes and the ladder
     # apply exactly as they do to an automated match.
     chosen = replace(rule, action=content_action, notice=request.notice or rule.notice)
@@ -111,10 +142,7 @@ def decide(
         now = clock()
         time = tx.stamp(rfc3339(now))
         newly_published = publish_policies(tx, [policy], now, published)
-        counted = None
-        if rule.strike is not None and ladder_top(policy):
-            key = (subject, policy.id)
-            counted = newest_strikes(tx.conn, [key], time, ladder_top(policy))[key]
+        counted = _counted_strikes(tx.conn, policy, rule, subject, time)
         outcome = decide_outcome(
             policy,
             (RuleMatch(chosen, (), ()),),
@@ -128,11 +156,7 @@ def decide(
             now=now,
             app=app,
             subject=subject,
-            content=(
-                content_commitment(salt, request.text)
-                if salt is not None and request.text is not None
-                else None
-            ),
+            content=content,
             policy=policy,
             rules=[cited_rule(rule, rule.notice, (), ())],
             outcome=outcome,
@@ -141,17 +165,10 @@ def decide(
             moderator=reviewer.key_id,
         )
         appended = tx.add(body)
-        if request.text is not None or request.content_ref is not None:
+        if text is not None or request.content_ref is not None:
             tx.conn.execute(
                 insert(decision_content).values(
-                    decision_id=decision_id,
-                    app=app,
-                    content_ref=request.content_ref,
-                    text=request.text,
-                    salt=salt,
-                    erased_at=None,
-                    excerpt=excerpt,
-                    excerpt_salt=excerpt_salt if excerpt is not None else None,
+                    _content_row(request, decision_id, app, salt, excerpt, excerpt_salt)
                 )
             )
         token, deadline, row = new_token(
