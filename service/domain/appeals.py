@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select
+from sqlalchemy import Connection, Join, Row, and_, insert, select
 
 from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, log_entries
-from policies.duration import parse_duration
+from policies.duration import Duration, parse_duration
 from policies.model import ACCOUNT_ACTIONS, ACTIONS, Policy, severity
 from service.clock import Clock, parse_rfc3339, rfc3339
 from service.domain.cursor import CursorFormat
@@ -76,7 +76,7 @@ def hash_token(token: str) -> bytes:
 
 def new_token(
     *, decision_id: str, app: str, decided_at: datetime, policy: Policy
-) -> tuple[str, str, dict]:
+) -> tuple[str, str, dict[str, Any]]:
     """A fresh appeal token for ``decision_id``, its deadline, and the ``appeal_tokens``
     row (holding only the token's hash) to insert in the decision's own append."""
     token = secrets.token_urlsafe(32)
@@ -93,11 +93,11 @@ def new_token(
 INSERT_TOKENS = Prepared(lambda: insert(appeal_tokens))
 
 
-def store_tokens(conn: Connection, rows: list[dict]) -> None:
+def store_tokens(conn: Connection, rows: list[dict[str, Any]]) -> None:
     INSERT_TOKENS.executemany(conn, rows)
 
 
-def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict:
+def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict[str, str]:
     """What the author is handed with a decision: where to appeal, the secret, until when."""
     return {
         "url": f"{public_url.rstrip('/')}/appeals/new?decision={decision_id}",
@@ -111,12 +111,12 @@ def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -
 
 @dataclass(frozen=True)
 class FiledAppeal:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     tree_size: int
 
 
-def _decision(conn: Connection, decision_id: str) -> dict | None:
+def _decision(conn: Connection, decision_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(log_entries.c.body)
         .where(log_entries.c.entry_id == decision_id)
@@ -133,14 +133,14 @@ def _reversal_of(conn: Connection, decision_id: str) -> str | None:
     ).scalar()
 
 
-def _decide_within(policies: Mapping[str, Policy], policy_id: str):
+def _decide_within(policies: Mapping[str, Policy], policy_id: str) -> Duration:
     policy = policies.get(policy_id)
     return policy.appeals.decide_within if policy else DEFAULT_DECIDE_WITHIN
 
 
 def _authorise(
     conn: Connection, decision_id: str, token: str | None, key: ApiKey | None
-) -> tuple[dict, Row | None, str]:
+) -> tuple[dict[str, Any], Row[Any] | None, str]:
     """The decision, its stored token row and who files (``author`` or ``app``), once
     ``token`` or ``key`` proves the right to appeal it; raises ``NotFound``, ``Conflict``
     (an allow decision) or ``Forbidden`` otherwise. Reads only rows that never change."""
@@ -253,9 +253,9 @@ def file_appeal(
 
 @dataclass(frozen=True)
 class Resolution:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
-    reversal: dict | None
+    reversal: dict[str, Any] | None
     tree_size: int
     inclusion_proof: list[bytes]
     checkpoint: str
@@ -469,7 +469,7 @@ def resolve_appeal(
 # --- reading ---------------------------------------------------------------------------
 
 
-def _resolved_join():
+def _resolved_join() -> Join:
     return appeals.outerjoin(
         appeal_resolutions, appeal_resolutions.c.appeal_id == appeals.c.appeal_id
     )
@@ -492,7 +492,7 @@ def list_appeals(
     now: datetime,
     limit: int,
     cursor: tuple[str, str] | None = None,
-) -> tuple[list[dict], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of ``app``'s appeals with ``status`` (open, resolved or all), soonest
     ``decide_by`` first, with their private statements (for reviewers only)."""
     q = (
@@ -545,7 +545,7 @@ def list_appeals(
     return items, next_cursor
 
 
-def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict | None:
+def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict[str, Any] | None:
     """An appeal as the public sees it, from its log entries alone: never the statement."""
     filed = conn.execute(
         select(log_entries.c.body)

@@ -65,14 +65,14 @@ class Item:
 
 @dataclass(frozen=True)
 class Moderated:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     tree_size: int
     salt: bytes
     inclusion_proof: list[bytes]
     checkpoint: str
     # {url, token, deadline} for every decision that acts; secret, so never in the log.
-    appeal: dict | None = None
+    appeal: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
