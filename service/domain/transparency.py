@@ -16,8 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from service.clock import parse_rfc3339, rfc3339
-
-OUTCOMES = ("upheld", "overturned", "modified")
+from service.domain.appeals import OUTCOMES
 
 
 def _in_window(time: str, since: str | None, until: str | None) -> bool:
