@@ -95,7 +95,7 @@ class PreparedItem:
 
 
 @dataclass(frozen=True)
-class _Appended:
+class _AppendedDecision:
     """One decision as appended, with the rows that go in the same transaction."""
 
     body: dict[str, Any]
@@ -178,7 +178,7 @@ def _append_decision(
     time: str,
     app: str,
     public_url: str,
-) -> _Appended:
+) -> _AppendedDecision:
     """Decide ``p`` with its author's ``counted`` strikes and append the decision; the
     decision's own strike is added to ``counted`` for later items of the same batch."""
     policy = p.judge.policy
@@ -229,7 +229,7 @@ def _append_decision(
         "excerpt": p.excerpt,
         "excerpt_salt": p.excerpt_salt if p.excerpt is not None else None,
     }
-    return _Appended(body, appended, offer, token_row, content_row)
+    return _AppendedDecision(body, appended, offer, token_row, content_row)
 
 
 def moderate(
