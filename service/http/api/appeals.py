@@ -8,17 +8,17 @@ never shows the author's statement.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from marshmallow import ValidationError
 
 from service.domain import appeals as use_cases
 from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
 from service.http import params
-from service.http.api.webhooks import dispatcher
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
+from service.http.identity import optional_key, unauthenticated
 from service.http.problems import Problem, field_error, invalid, marshmallow_errors
-from service.http.ratelimits import client_address, limits_of, request_key
+from service.http.ratelimits import client_address, limits_of
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
@@ -29,6 +29,7 @@ from service.http.schemas import (
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
+from service.http.state import current_runtime, webhook_dispatcher
 from service.storage.keys import ApiKey
 
 bp = Blueprint("appeals", __name__)
@@ -44,11 +45,6 @@ APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="fairwitness"'}
-
-
-def _runtime():
-    return current_app.extensions["fairwitness"]
 
 
 def _load(schema, payload) -> dict:
@@ -78,25 +74,9 @@ def _problem(err: use_cases.AppealError) -> Problem:
 
 def _optional_client_key() -> ApiKey | None:
     """The client key sent, None when no Authorization header came; 401/403 otherwise."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Send an API key as 'Authorization: Bearer <key>'.",
-            headers=_UNAUTHENTICATED,
-        )
-    key = request_key()
+    key = optional_key()
     if key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "The API key is unknown, revoked or expired.",
-            headers=_UNAUTHENTICATED,
-        )
+        return None
     if key.role != "client":
         raise Problem(
             403,
@@ -118,14 +98,11 @@ def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
     one but its holder can stand between an author and the rules on appealing, which
     answer for themselves (409).
     """
-    runtime = _runtime()
+    runtime = current_runtime()
     if loaded["token"] is None and key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
+        raise unauthenticated(
             "Send the appeal token from the decision's notice as 'token', or act "
-            "for your user with your app's client key.",
-            headers=_UNAUTHENTICATED,
+            "for your user with your app's client key."
         )
     if key is None:
         try:
@@ -173,7 +150,7 @@ def file_appeal():
 @bp.get("/v1/appeals")
 @require_role("reviewer")
 def list_appeals():
-    runtime = _runtime()
+    runtime = current_runtime()
     status = params.choice(request.args, "status", STATUSES, "open")
     limit = params.limit(request.args, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     cursor = params.cursor(request.args, use_cases.APPEALS_CURSOR)
@@ -191,7 +168,7 @@ def list_appeals():
 
 @bp.get("/v1/appeals/<appeal_id>")
 def get_appeal(appeal_id: str):
-    runtime = _runtime()
+    runtime = current_runtime()
     if not APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     with runtime.engine.connect() as conn:
@@ -204,7 +181,7 @@ def get_appeal(appeal_id: str):
 @bp.post("/v1/appeals/<appeal_id>/resolution")
 @require_role("reviewer")
 def resolve_appeal(appeal_id: str):
-    runtime = _runtime()
+    runtime = current_runtime()
     if not APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     loaded = _load(_resolution_request, json_body())
@@ -221,7 +198,7 @@ def resolve_appeal(appeal_id: str):
     except use_cases.AppealError as err:
         raise _problem(err) from err
     if resolved.webhook_deliveries:
-        dispatcher(current_app).kick()
+        webhook_dispatcher().kick()
     return _resolution.dump(
         {
             "resolution": resolved.body,
@@ -240,7 +217,7 @@ def resolve_appeal(appeal_id: str):
 @bp.post("/v1/decisions")
 @require_role("reviewer")
 def create_human_decision():
-    runtime = _runtime()
+    runtime = current_runtime()
     loaded = _load(_human_request, json_body())
     try:
         made = decide(

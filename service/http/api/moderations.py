@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from sqlalchemy import select
 
@@ -21,6 +21,7 @@ from service.http.schemas import (
     ModerationItemSchema,
     ModerationResultSchema,
 )
+from service.http.state import current_runtime
 from service.storage.db import decision_content
 
 bp = Blueprint("moderations", __name__)
@@ -141,7 +142,7 @@ def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
 @bp.post("/v1/moderations")
 @require_role("client")
 def create_moderation():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     payload = json_body()
     claim = _claim(current_key().app, payload)
     is_batch = isinstance(payload, dict) and "items" in payload
