@@ -224,3 +224,29 @@ def test_a_statement_the_database_refuses_for_its_shape_is_a_500_not_an_outage(
     assert "Retry-After" not in resp.headers
     assert outages() == refused
     assert log_size(app) == before
+
+
+def test_a_page_during_a_storage_outage_is_an_html_503_counted_as_an_outage(
+    client, app, monkeypatch
+):
+    """The web pages answer a storage outage as every route does: a 503 with
+    ``Retry-After``, counted in the storage-unavailable metric and the outage log, but
+    as a page a person can read."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from service.metrics import STORAGE_UNAVAILABLE
+
+    def timeouts() -> float:
+        return STORAGE_UNAVAILABLE.labels(cause="timeout")._value.get()
+
+    def no_connection():
+        raise PoolTimeout("no connection came free within the timeout")
+
+    refused = timeouts()
+    monkeypatch.setattr(app.extensions["fairwitness"].engine, "connect", no_connection)
+    resp = client.get("/")
+    assert resp.status_code == 503
+    assert resp.mimetype == "text/html"
+    assert resp.headers["Retry-After"] == "1"
+    assert "storage is unavailable right now" in resp.get_data(as_text=True)
+    assert timeouts() == refused + 1
