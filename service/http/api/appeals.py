@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 
 from service.domain import appeals as use_cases
 from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
+from service.domain.receipts import receipt_for
 from service.http import params
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
@@ -203,13 +204,7 @@ def resolve_appeal(appeal_id: str):
         {
             "resolution": resolved.body,
             "reversal": resolved.reversal,
-            "receipt": {
-                "index": resolved.appended.index,
-                "leaf_hash": resolved.appended.leaf_hash.hex(),
-                "tree_size": resolved.tree_size,
-                "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
-                "checkpoint": resolved.checkpoint,
-            },
+            "receipt": receipt_for(resolved),
         }
     ), 201
 
@@ -243,14 +238,7 @@ def create_human_decision():
     return _human_result.dump(
         {
             "decision": made.body,
-            "receipt": {
-                "index": made.appended.index,
-                "leaf_hash": made.appended.leaf_hash.hex(),
-                "tree_size": made.tree_size,
-                "inclusion_proof": [h.hex() for h in made.inclusion_proof],
-                "checkpoint": made.checkpoint,
-                "content_salt": made.salt.hex() if made.salt else None,
-            },
+            "receipt": receipt_for(made, content_salt=made.salt),
             "appeal": made.appeal,
         }
     ), 201

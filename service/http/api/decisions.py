@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from audit_log.store import latest_checkpoint, log_entries, prove_inclusion
 from service.clock import rfc3339
+from service.domain.receipts import Receipt
 from service.domain.standing import active_restrictions, active_strikes
 from service.http.api.log import entry_view
 from service.http.problems import Problem
@@ -72,13 +73,13 @@ def get_decision(decision_id: str):
         {
             "entry": body,
             "excerpt": excerpt,
-            "receipt": {
-                "index": row.idx,
-                "leaf_hash": bytes(row.leaf_hash).hex(),
-                "tree_size": size,
-                "inclusion_proof": [h.hex() for h in proof],
-                "checkpoint": note,
-            },
+            "receipt": Receipt(
+                index=row.idx,
+                leaf_hash=bytes(row.leaf_hash),
+                tree_size=size,
+                inclusion_proof=proof,
+                checkpoint=note,
+            ),
             "related": [entry_view(r) for r in related],
         }
     )
