@@ -9,21 +9,20 @@ never shows the author's statement.
 from __future__ import annotations
 
 from flask import Blueprint, request
-from marshmallow import ValidationError
 
 from service.domain import appeals as use_cases
 from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
 from service.domain.receipts import receipt_for
 from service.http import params
+from service.http.appeal_filing import appeal_problem, file_as, load_request
 from service.http.auth import current_key, require_role
-from service.http.body import json_body
-from service.http.identity import optional_key, unauthenticated
-from service.http.problems import Problem, field_error, invalid, marshmallow_errors
-from service.http.ratelimits import client_address, limits_of
+from service.http.body import json_body, load_object
+from service.http.identity import optional_key
+from service.http.problems import Problem, field_error, invalid
+from service.http.ratelimits import limits_of
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
-    AppealRequestSchema,
     AppealViewSchema,
     HumanDecisionRequestSchema,
     ModerationResultSchema,
@@ -34,7 +33,6 @@ from service.http.state import current_runtime, webhook_dispatcher
 from service.storage.keys import ApiKey
 
 bp = Blueprint("appeals", __name__)
-_request = AppealRequestSchema()
 _filed = AppealFiledSchema()
 _resolution_request = ResolutionRequestSchema()
 _resolution = ResolutionResultSchema()
@@ -46,31 +44,6 @@ APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-def _load(schema, payload) -> dict:
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
-
-
-def load_request(payload) -> dict:
-    """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
-    return _load(_request, payload)
-
-
-def _problem(err: use_cases.AppealError) -> Problem:
-    status, slug = {
-        use_cases.NotFound: (404, "not-found"),
-        use_cases.Forbidden: (403, "forbidden"),
-        use_cases.Conflict: (409, "conflict"),
-        use_cases.Invalid: (422, "invalid-request"),
-    }[type(err)]
-    errors = [field_error(err.pointer, err.detail)] if err.pointer else []
-    return Problem(status, slug, err.detail, errors)
 
 
 def _optional_client_key() -> ApiKey | None:
@@ -87,49 +60,6 @@ def _optional_client_key() -> ApiKey | None:
         )
     limits_of().hit_key(key)
     return key
-
-
-def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
-    """File the appeal ``loaded`` (an ``AppealRequest``) asks for, with ``key`` if the
-    request carried a client key: the one path of the API and the appeal page.
-
-    Without a key the token is checked first, in a read that takes no lock. An attempt
-    it does not authenticate counts against the client address's budget of refused
-    attempts (429 once spent). A genuine token is never counted or limited here, so no
-    one but its holder can stand between an author and the rules on appealing, which
-    answer for themselves (409).
-    """
-    runtime = current_runtime()
-    if loaded["token"] is None and key is None:
-        raise unauthenticated(
-            "Send the appeal token from the decision's notice as 'token', or act "
-            "for your user with your app's client key."
-        )
-    if key is None:
-        try:
-            with runtime.engine.connect() as conn:
-                use_cases.authenticate_author(conn, loaded["decision_id"], loaded["token"])
-        except use_cases.AppealError as err:
-            limits = limits_of()
-            limits.hit(
-                limits.appeal_failures_per_ip,
-                "appeal-failures",
-                client_address(),
-                "with refused appeal tokens from your address",
-            )
-            raise _problem(err) from err
-    try:
-        return use_cases.file_appeal(
-            decision_id=loaded["decision_id"],
-            statement=loaded["statement"],
-            token=loaded["token"],
-            key=key,
-            log=runtime.log,
-            policies=runtime.policies.policies,
-            clock=runtime.clock,
-        )
-    except use_cases.AppealError as err:
-        raise _problem(err) from err
 
 
 @bp.post("/v1/appeals")
@@ -185,7 +115,7 @@ def resolve_appeal(appeal_id: str):
     runtime = current_runtime()
     if not APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    loaded = _load(_resolution_request, json_body())
+    loaded = load_object(_resolution_request, json_body())
     try:
         resolved = use_cases.resolve_appeal(
             appeal_id=appeal_id,
@@ -197,7 +127,7 @@ def resolve_appeal(appeal_id: str):
             clock=runtime.clock,
         )
     except use_cases.AppealError as err:
-        raise _problem(err) from err
+        raise appeal_problem(err) from err
     if resolved.webhook_deliveries:
         webhook_dispatcher().kick()
     return _resolution.dump(
@@ -213,7 +143,7 @@ def resolve_appeal(appeal_id: str):
 @require_role("reviewer")
 def create_human_decision():
     runtime = current_runtime()
-    loaded = _load(_human_request, json_body())
+    loaded = load_object(_human_request, json_body())
     try:
         made = decide(
             HumanDecision(

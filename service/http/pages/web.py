@@ -5,7 +5,7 @@ function that route runs (``GET /v1/decisions/{id}`` for ``/decisions/{id}``, an
 on), so the two cannot drift apart. The log's filters are parsed by
 ``service.http.params.parse_log_query``, as for ``GET /v1/log/entries``. Read-only but for
 one form: the appeal form files through ``POST /v1/appeals``'s own path
-(``appeals.file_as``), so its checks and limits are the API's; nothing else here opens
+(``service.http.appeal_filing``), so its checks and limits are the API's; nothing else here opens
 a write transaction.
 """
 
@@ -18,7 +18,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from audit_log.store import head, latest_checkpoint
 from service.domain.appeals import MAX_STATEMENT
 from service.domain.log_query import DEFAULT_LIMIT
-from service.http import params
+from service.http import appeal_filing, params
 from service.http.api import appeals, decisions, log, policies, transparency
 from service.http.api.log import NDJSON, entry_view
 from service.http.pages import views
@@ -256,7 +256,7 @@ def file_appeal_page():
                 [field_error("#/token", "Paste the appeal token from your notice.")],
                 "The appeal token is missing.",
             )
-        filed = appeals.file_as(appeals.load_request(fields), key=None)
+        filed = appeal_filing.file_as(appeal_filing.load_request(fields), key=None)
     except Problem as problem:
         if problem.status == 403 or problem.status == 429:
             kept["token"] = ""
