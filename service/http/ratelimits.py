@@ -36,6 +36,8 @@ STORAGES = ("memory", "database", "off")
 # Probes and scrapes come from the platform, not the public: never limited.
 _UNLIMITED_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
 _PREFIX = "fw"
+# Where the app keeps its ``RateLimits``.
+EXTENSION = "fairwitness_limits"
 
 
 def parse_limit(text: str, setting: str) -> RateLimitItem | None:
@@ -96,7 +98,7 @@ class RateLimits:
 
 
 def limits_of(app: Flask | None = None) -> RateLimits:
-    return (app or current_app).extensions["fairwitness_limits"]
+    return (app or current_app).extensions[EXTENSION]
 
 
 def _exempt() -> bool:
@@ -123,7 +125,7 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
 
     if settings.rate_limit_storage == "off":
         limits = RateLimits(None, None, now)
-        app.extensions["fairwitness_limits"] = limits
+        app.extensions[EXTENSION] = limits
         return limits
     if settings.rate_limit_storage == "database":
         storage_uri = f"{limit_store.SCHEME}://"
@@ -149,7 +151,7 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     # exempts exactly the same requests, before any limit is resolved.
     limiter.request_filter(_exempt)
     limits = RateLimits(limiter, appeal_failures, now)
-    app.extensions["fairwitness_limits"] = limits
+    app.extensions[EXTENSION] = limits
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(err: RateLimitExceeded) -> Response:

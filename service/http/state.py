@@ -6,10 +6,14 @@ The one place that knows where they are kept on the Flask app; views ask
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app
 
 from service.delivery.webhooks import Dispatcher, make_sender
-from service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 RUNTIME = "fairwitness"
 WEBHOOKS = "fairwitness.webhooks"
@@ -28,9 +32,10 @@ def current_runtime() -> Runtime:
     return runtime_of(current_app)
 
 
-def webhook_dispatcher() -> Dispatcher:
-    """The current app's background deliverer, made on first use."""
-    app = current_app
+def webhook_dispatcher(app: Flask | None = None) -> Dispatcher:
+    """The background deliverer of ``app`` (the current app by default), made on first
+    use."""
+    app = app or current_app
     found = app.extensions.get(WEBHOOKS)
     if found is None:
         runtime = runtime_of(app)
