@@ -157,6 +157,7 @@ fuzz_schema = _load_fuzz_schema()
 
 
 @fuzz_schema.parametrize()
+@pytest.mark.slow
 @settings(
     max_examples=MAX_EXAMPLES,
     derandomize=True,

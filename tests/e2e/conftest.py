@@ -48,6 +48,14 @@ XSS_APP = "<script>alert('fw-app')</script>"
 XSS_STRINGS = (XSS_SCRIPT, XSS_ATTR, XSS_APP)
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test here drives a real server or browser: ``-m "not e2e"`` leaves them out."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, verify_note
@@ -24,6 +25,9 @@ from service.http.state import webhook_dispatcher
 from tests.conftest import make_key
 from tests.service.test_storage import assert_log_consistent
 from tests.service.test_webhooks import Receiver
+
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 

@@ -14,6 +14,9 @@ import yaml
 from service.http.state import runtime_of
 from tests.conftest import LIBRARY
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 
 

@@ -21,6 +21,9 @@ from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 from tests.openapi_contract import assert_conforms
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 SECRET_TEXT = "my neighbour Ada Quill at 12 Elm Street is an idiot"
 

@@ -21,6 +21,9 @@ from audit_log.store import IndexCorrupt
 from service.http.state import runtime_of
 from tests.conftest import LIBRARY
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 THREAT = "I will hurt you"
 

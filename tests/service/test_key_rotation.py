@@ -27,6 +27,9 @@ from service.http.app import create_app
 from service.http.state import runtime_of
 from tests.conftest import LIBRARY, log_size
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 THREAT = "I will hurt you"
 

@@ -13,6 +13,9 @@ from service.http.state import runtime_of
 from tests.conftest import LIBRARY, Clock
 from tests.service.test_cli import run
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 MODERATION = {"text": "Have a lovely day", "subject": "user-1"}
 
 

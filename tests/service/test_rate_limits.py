@@ -109,6 +109,7 @@ def test_guessing_keys_is_limited_but_valid_keys_are_not(make_app, database_url)
         assert client.get("/v1/log/entries", headers=auth, environ_base=FLOODER).status_code == 200
 
 
+@pytest.mark.subprocess
 def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir):
     client = make_app().test_client()
     plaintext = make_key(database_url, "forum", "client")

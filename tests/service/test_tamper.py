@@ -26,6 +26,9 @@ from service.storage.db import init_database
 from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 APPEND_ONLY = ("log_entries", "log_entry_rules", "log_hashes", "log_checkpoints")
 
