@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import Connection, select
 
 from audit_log.store import latest_checkpoint, log_entries, prove_inclusion
 from service.clock import rfc3339
+from service.domain.receipts import Receipt
 from service.domain.standing import active_restrictions, active_strikes
 from service.http.api.log import entry_view
 from service.http.problems import Problem
 from service.http.schemas import DecisionViewSchema, SubjectSchema
+from service.http.state import current_runtime
 from service.storage.db import decision_content
 
 bp = Blueprint("decisions", __name__)
@@ -47,7 +49,7 @@ def _excerpt(conn: Connection, body: dict) -> dict | None:
 
 @bp.get("/v1/decisions/<decision_id>")
 def get_decision(decision_id: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     if not ENTRY_ID.fullmatch(decision_id):
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
     with runtime.engine.connect() as conn:
@@ -71,13 +73,13 @@ def get_decision(decision_id: str):
         {
             "entry": body,
             "excerpt": excerpt,
-            "receipt": {
-                "index": row.idx,
-                "leaf_hash": bytes(row.leaf_hash).hex(),
-                "tree_size": size,
-                "inclusion_proof": [h.hex() for h in proof],
-                "checkpoint": note,
-            },
+            "receipt": Receipt(
+                index=row.idx,
+                leaf_hash=bytes(row.leaf_hash),
+                tree_size=size,
+                inclusion_proof=proof,
+                checkpoint=note,
+            ),
             "related": [entry_view(r) for r in related],
         }
     )
@@ -85,7 +87,7 @@ def get_decision(decision_id: str):
 
 @bp.get("/v1/subjects/<subject>")
 def get_subject(subject: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     if not SUBJECT.fullmatch(subject):
         raise Problem(
             404, "not-found", "Subjects are pseudonyms of the form sub_ followed by 32 hex digits."

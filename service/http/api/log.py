@@ -34,6 +34,7 @@ from service.http.schemas import (
     InclusionProofSchema,
     LogKeyListSchema,
 )
+from service.http.state import current_runtime
 
 bp = Blueprint("log", __name__)
 _page = EntryPageSchema()
@@ -57,10 +58,6 @@ CSV_COLUMNS = (
     "entry",
 )
 NDJSON = "application/x-ndjson"
-
-
-def _runtime():
-    return current_app.extensions["fairwitness"]
 
 
 def entry_view(row) -> dict:
@@ -107,7 +104,7 @@ def export_response(query, mimetype: str) -> Response:
     (problem+json or an error page), not a broken stream. A failure later on is logged
     here, allow-listed like every log line, and cuts the connection.
     """
-    engine = _runtime().engine
+    engine = current_runtime().engine
 
     def generate():
         with engine.connect() as conn:
@@ -163,7 +160,7 @@ def list_entries():
     )
     if best in (NDJSON, "text/csv"):
         return export_response(query, best)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
     return _page.dump(
@@ -173,7 +170,7 @@ def list_entries():
 
 @bp.get("/v1/log/checkpoint")
 def get_checkpoint():
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         latest = latest_checkpoint(conn)
     if latest is None:
         raise Problem(404, "not-found", "The log has no checkpoint yet.")
@@ -184,7 +181,7 @@ def get_checkpoint():
 def list_checkpoints():
     after = params.integer(request.args, "after", minimum=-1, default=-1)
     limit = params.limit(request.args, default=100, maximum=1000)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         rows = conn.execute(
             select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
             .where(log_checkpoints.c.size > after)
@@ -207,7 +204,7 @@ def list_checkpoints():
 def get_key():
     """Every key that ever signed the log, newest first: verifier key lines as
     ``text/plain`` (the default, what C2SP tools read), or with their validity as JSON."""
-    runtime = _runtime()
+    runtime = current_runtime()
     best = request.accept_mimetypes.best_match(
         ["text/plain", "application/json"], default="text/plain"
     )
@@ -244,7 +241,7 @@ def inclusion_proof():
     index = params.integer(request.args, "index", minimum=0, maximum=MAX_INDEX, required=True)
     size = params.integer(request.args, "size", minimum=1)
     assert index is not None
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         current, _ = head(conn)
         size = _within_tree("size", size, current)
         if index >= size:
@@ -266,7 +263,7 @@ def consistency_proof():
     old = params.integer(request.args, "from", minimum=1, required=True)
     new = params.integer(request.args, "to", minimum=1)
     assert old is not None
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         current, _ = head(conn)
         new = _within_tree("to", new, current)
         if old > new:

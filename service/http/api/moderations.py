@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashe
 from policies.language import canonical_tag
 from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.domain.moderation import Item, Moderated
+from service.domain.receipts import receipt_for
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
 from service.http.problems import field_error, invalid, marshmallow_errors
@@ -21,6 +22,7 @@ from service.http.schemas import (
     ModerationItemSchema,
     ModerationResultSchema,
 )
+from service.http.state import current_runtime
 from service.storage.db import decision_content
 
 bp = Blueprint("moderations", __name__)
@@ -35,14 +37,7 @@ def _result_json(m: Moderated) -> str:
     rest = json.dumps(
         _receipt_and_offer.dump(
             {
-                "receipt": {
-                    "index": m.appended.index,
-                    "leaf_hash": m.appended.leaf_hash.hex(),
-                    "tree_size": m.tree_size,
-                    "inclusion_proof": [h.hex() for h in m.inclusion_proof],
-                    "checkpoint": m.checkpoint,
-                    "content_salt": m.salt.hex() if m.salt is not None else None,
-                },
+                "receipt": receipt_for(m, content_salt=m.salt),
                 "appeal": m.appeal,
             }
         ),
@@ -141,7 +136,7 @@ def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
 @bp.post("/v1/moderations")
 @require_role("client")
 def create_moderation():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     payload = json_body()
     claim = _claim(current_key().app, payload)
     is_batch = isinstance(payload, dict) and "items" in payload

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from sqlalchemy import select
 
 from service.http.problems import Problem
 from service.http.schemas import PolicyDetailSchema, PolicyListSchema
+from service.http.state import current_runtime
 from service.storage.db import policy_versions
 
 bp = Blueprint("policies", __name__)
@@ -28,7 +29,7 @@ def _summary(policy) -> dict:
 
 
 def _policy_or_404(policy_id: str):
-    policy = current_app.extensions["fairwitness"].policies.policies.get(policy_id)
+    policy = current_runtime().policies.policies.get(policy_id)
     if policy is None:
         raise Problem(404, "not-found", f"No policy {policy_id!r}.")
     return policy
@@ -36,14 +37,14 @@ def _policy_or_404(policy_id: str):
 
 @bp.get("/v1/policies")
 def list_policies():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     items = [_summary(p) for _, p in sorted(runtime.policies.policies.items())]
     return _list.dump({"policies": items})
 
 
 @bp.get("/v1/policies/<policy_id>")
 def get_policy(policy_id: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     policy = _policy_or_404(policy_id)
     with runtime.engine.connect() as conn:
         rows = conn.execute(
@@ -98,7 +99,7 @@ POLICY_ID = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 @bp.get("/v1/policies/<policy_id>/versions/<version>")
 def get_policy_version(policy_id: str, version: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     if not (POLICY_ID.fullmatch(policy_id) and VERSION.fullmatch(version)):
         raise Problem(404, "not-found", f"No published version {version!r} of {policy_id!r}.")
     with runtime.engine.connect() as conn:

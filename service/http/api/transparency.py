@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from sqlalchemy import or_, select
 
 from audit_log.store import log_entries
 from service.domain.transparency import report
 from service.http import params
 from service.http.schemas import TransparencySchema
+from service.http.state import current_runtime
 
 bp = Blueprint("transparency", __name__)
 _report = TransparencySchema()
@@ -19,7 +20,7 @@ APPEAL_KINDS = ("appeal_filed", "appeal_resolved")
 
 @bp.get("/v1/transparency")
 def get_transparency():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     since, until = params.time(request.args, "since"), params.time(request.args, "until")
     c = log_entries.c
     in_window = c.kind.in_(("decision", "reversal"))
