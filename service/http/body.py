@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from flask import request
+from marshmallow import Schema, ValidationError
 
-from service.http.problems import Problem, field_error
+from service.http.problems import Problem, field_error, invalid, marshmallow_errors
 
 
 def json_body() -> Any:
@@ -38,6 +39,17 @@ def json_body() -> Any:
             [field_error(pointer, "This key appears more than once in its object.")],
         )
     return parsed
+
+
+def load_object(schema: Schema, payload: Any) -> dict:
+    """``payload`` loaded with ``schema``: 422 when it is not a JSON object, or naming
+    every field the schema refuses."""
+    if not isinstance(payload, dict):
+        raise invalid([field_error("#/", "The body must be a JSON object.")])
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise invalid(marshmallow_errors(err)) from err
 
 
 class _Repeats(dict):

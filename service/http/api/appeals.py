@@ -1,22 +1,20 @@
-"""Appeals and human decisions over HTTP: file, list, read, resolve; decide by hand.
+"""Appeals over HTTP: file, list, read, resolve.
 
 Filing takes the appeal token from the decision's notice (the author) or the client
-key of the app that asked for the decision. Listing, resolving and human decisions
-need a reviewer key and act within the key's app. Reading one appeal is public and
-never shows the author's statement.
+key of the app that asked for the decision. Listing and resolving need a reviewer key
+and act within the key's app. Reading one appeal is public and never shows the
+author's statement.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
-from marshmallow import ValidationError
 
 from service.domain import appeals as use_cases
-from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
 from service.http import params
 from service.http.api.webhooks import dispatcher
 from service.http.auth import current_key, require_role
-from service.http.body import json_body
+from service.http.body import json_body, load_object
 from service.http.problems import Problem, field_error, invalid, marshmallow_errors
 from service.http.ratelimits import client_address, limits_of, request_key
 from service.http.schemas import (
@@ -24,8 +22,6 @@ from service.http.schemas import (
     AppealListSchema,
     AppealRequestSchema,
     AppealViewSchema,
-    HumanDecisionRequestSchema,
-    ModerationResultSchema,
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
@@ -38,8 +34,6 @@ _resolution_request = ResolutionRequestSchema()
 _resolution = ResolutionResultSchema()
 _view = AppealViewSchema()
 _list = AppealListSchema()
-_human_request = HumanDecisionRequestSchema()
-_human_result = ModerationResultSchema()
 APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
@@ -51,18 +45,9 @@ def _runtime():
     return current_app.extensions["fairwitness"]
 
 
-def _load(schema, payload) -> dict:
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
-
-
 def load_request(payload) -> dict:
     """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
-    return _load(_request, payload)
+    return load_object(_request, payload)
 
 
 def _problem(err: use_cases.AppealError) -> Problem:
@@ -207,7 +192,7 @@ def resolve_appeal(appeal_id: str):
     runtime = _runtime()
     if not APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    loaded = _load(_resolution_request, json_body())
+    loaded = load_object(_resolution_request, json_body())
     try:
         resolved = use_cases.resolve_appeal(
             appeal_id=appeal_id,
@@ -233,47 +218,5 @@ def resolve_appeal(appeal_id: str):
                 "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
                 "checkpoint": resolved.checkpoint,
             },
-        }
-    ), 201
-
-
-@bp.post("/v1/decisions")
-@require_role("reviewer")
-def create_human_decision():
-    runtime = _runtime()
-    loaded = _load(_human_request, json_body())
-    try:
-        made = decide(
-            HumanDecision(
-                user_id=loaded["subject"],
-                policy_id=loaded["policy"],
-                rule_id=loaded["rule"],
-                action=loaded["action"],
-                content_ref=loaded["content_ref"],
-                text=loaded["text"],
-                notice=loaded["notice"],
-            ),
-            reviewer=current_key(),
-            policies=dict(runtime.policies.policies),
-            log=runtime.log,
-            secret=runtime.instance.secret,
-            clock=runtime.clock,
-            published=runtime.published,
-            public_url=runtime.settings.public_url,
-        )
-    except DecisionRefused as err:
-        raise invalid([field_error(err.pointer, err.detail)], err.detail) from err
-    return _human_result.dump(
-        {
-            "decision": made.body,
-            "receipt": {
-                "index": made.appended.index,
-                "leaf_hash": made.appended.leaf_hash.hex(),
-                "tree_size": made.tree_size,
-                "inclusion_proof": [h.hex() for h in made.inclusion_proof],
-                "checkpoint": made.checkpoint,
-                "content_salt": made.salt.hex() if made.salt else None,
-            },
-            "appeal": made.appeal,
         }
     ), 201

@@ -10,20 +10,19 @@ import io
 import json
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
-from sqlalchemy import select
 
 from audit_log import merkle
 from audit_log.keyschedule import key_list
 from audit_log.store import (
     head,
     latest_checkpoint,
-    log_checkpoints,
     prove_consistency,
     prove_inclusion,
     read_hashes,
 )
 from service.clock import rfc3339
 from service.domain.cursor import MAX_INT64
+from service.domain.reads import checkpoints_after, entry_view
 from service.http import params
 from service.http.applog import route_of
 from service.http.problems import Problem, field_error
@@ -61,15 +60,6 @@ NDJSON = "application/x-ndjson"
 
 def _runtime():
     return current_app.extensions["fairwitness"]
-
-
-def entry_view(row) -> dict:
-    """A stored entry as the API shows it: the exact hashed body, index and leaf hash."""
-    return {
-        "index": int(row.idx),
-        "leaf_hash": bytes(row.leaf_hash).hex(),
-        "entry": json.loads(row.body),
-    }
 
 
 def _csv_row(row) -> list:
@@ -185,21 +175,11 @@ def list_checkpoints():
     after = params.integer(request.args, "after", minimum=-1, default=-1)
     limit = params.limit(request.args, default=100, maximum=1000)
     with _runtime().engine.connect() as conn:
-        rows = conn.execute(
-            select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
-            .where(log_checkpoints.c.size > after)
-            .order_by(log_checkpoints.c.size)
-            .limit(limit + 1)
-        ).all()
+        rows = checkpoints_after(conn, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return _checkpoints.dump(
-        {
-            "checkpoints": [
-                {"size": r.size, "note": r.note, "created_at": r.created_at} for r in rows
-            ],
-            "next_after": rows[-1].size if more else None,
-        }
+        {"checkpoints": rows, "next_after": rows[-1]["size"] if more else None}
     )
 
 

@@ -1,0 +1,90 @@
+"""The public reads as both HTTP surfaces answer them: the JSON routes return these, and
+each page renders the same value, so a page cannot say something its API does not.
+
+Each one checks the path parameter's shape, reads through ``service.domain.reads``, says
+404 when there is nothing to show, and dumps the result with the route's schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+
+from policies.model import Policy
+from service.domain import reads
+from service.domain.transparency import report
+from service.http import params
+from service.http.problems import Problem
+from service.http.schemas import (
+    DecisionViewSchema,
+    PolicyDetailSchema,
+    PolicyListSchema,
+    SubjectSchema,
+    TransparencySchema,
+)
+
+_decision = DecisionViewSchema()
+_subject = SubjectSchema()
+_policy_list = PolicyListSchema()
+_policy_detail = PolicyDetailSchema()
+_report = TransparencySchema()
+
+
+def _runtime():
+    return current_app.extensions["fairwitness"]
+
+
+def decision(decision_id: str) -> dict[str, Any]:
+    """``GET /v1/decisions/{id}``: one decision with its receipt and related entries."""
+    if not reads.ENTRY_ID.fullmatch(decision_id):
+        raise Problem(404, "not-found", f"No decision {decision_id!r}.")
+    with _runtime().engine.connect() as conn:
+        view = reads.decision_view(conn, decision_id)
+    if view is None:
+        raise Problem(404, "not-found", f"No decision {decision_id!r}.")
+    return _decision.dump(view)
+
+
+def subject(subject_id: str) -> dict[str, Any]:
+    """``GET /v1/subjects/{subject}``: a subject's standing now, and its entries."""
+    runtime = _runtime()
+    if not reads.SUBJECT.fullmatch(subject_id):
+        raise Problem(
+            404, "not-found", "Subjects are pseudonyms of the form sub_ followed by 32 hex digits."
+        )
+    now = runtime.clock()
+    with runtime.engine.connect() as conn:
+        standing = reads.subject_standing(conn, subject_id, now)
+    return _subject.dump(standing)
+
+
+def policy_list() -> dict[str, Any]:
+    """``GET /v1/policies``: every loaded policy's summary."""
+    return _policy_list.dump(
+        {"policies": reads.policy_summaries(_runtime().policies.policies)}
+    )
+
+
+def loaded_policy(policy_id: str) -> Policy:
+    policy = _runtime().policies.policies.get(policy_id)
+    if policy is None:
+        raise Problem(404, "not-found", f"No policy {policy_id!r}.")
+    return policy
+
+
+def policy_detail(policy_id: str) -> dict[str, Any]:
+    """``GET /v1/policies/{id}``: one loaded policy in full, with its published versions."""
+    policy = loaded_policy(policy_id)
+    with _runtime().engine.connect() as conn:
+        detail = reads.policy_detail(conn, policy)
+    return _policy_detail.dump(detail)
+
+
+def transparency() -> dict[str, Any]:
+    """``GET /v1/transparency``: the numbers for the request's ``since``/``until`` window."""
+    runtime = _runtime()
+    since, until = params.time(request.args, "since"), params.time(request.args, "until")
+    with runtime.engine.connect() as conn:
+        entries = reads.transparency_entries(conn, since, until)
+    return _report.dump(report(entries, runtime.clock(), since, until))
