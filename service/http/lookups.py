@@ -12,11 +12,12 @@ from typing import Any
 from flask import current_app, request
 
 from policies.model import Policy
-from service.domain import reads
+from service.domain import appeals, reads
 from service.domain.transparency import report
 from service.http import params
 from service.http.problems import Problem
 from service.http.schemas import (
+    AppealViewSchema,
     DecisionViewSchema,
     PolicyDetailSchema,
     PolicyListSchema,
@@ -29,6 +30,7 @@ _subject = SubjectSchema()
 _policy_list = PolicyListSchema()
 _policy_detail = PolicyDetailSchema()
 _report = TransparencySchema()
+_appeal = AppealViewSchema()
 
 
 def _runtime():
@@ -61,9 +63,7 @@ def subject(subject_id: str) -> dict[str, Any]:
 
 def policy_list() -> dict[str, Any]:
     """``GET /v1/policies``: every loaded policy's summary."""
-    return _policy_list.dump(
-        {"policies": reads.policy_summaries(_runtime().policies.policies)}
-    )
+    return _policy_list.dump({"policies": reads.policy_summaries(_runtime().policies.policies)})
 
 
 def loaded_policy(policy_id: str) -> Policy:
@@ -88,3 +88,15 @@ def transparency() -> dict[str, Any]:
     with runtime.engine.connect() as conn:
         entries = reads.transparency_entries(conn, since, until)
     return _report.dump(report(entries, runtime.clock(), since, until))
+
+
+def appeal(appeal_id: str) -> dict[str, Any]:
+    """``GET /v1/appeals/{id}``: one appeal as the public sees it, never the statement."""
+    runtime = _runtime()
+    if not appeals.APPEAL_ID.fullmatch(appeal_id):
+        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
+    with runtime.engine.connect() as conn:
+        view = appeals.public_appeal(conn, appeal_id, runtime.clock())
+    if view is None:
+        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
+    return _appeal.dump(view)

@@ -11,54 +11,33 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from service.domain import appeals as use_cases
-from service.http import params
+from service.http import lookups, params
 from service.http.api.webhooks import dispatcher
+from service.http.appeal_filing import UNAUTHENTICATED, appeal_problem, file_as, load_request
 from service.http.auth import current_key, require_role
 from service.http.body import json_body, load_object
-from service.http.problems import Problem, field_error, invalid, marshmallow_errors
-from service.http.ratelimits import client_address, limits_of, request_key
+from service.http.problems import Problem
+from service.http.ratelimits import limits_of, request_key
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
-    AppealRequestSchema,
-    AppealViewSchema,
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
 from service.storage.keys import ApiKey
 
 bp = Blueprint("appeals", __name__)
-_request = AppealRequestSchema()
 _filed = AppealFiledSchema()
 _resolution_request = ResolutionRequestSchema()
 _resolution = ResolutionResultSchema()
-_view = AppealViewSchema()
 _list = AppealListSchema()
-APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="fairwitness"'}
 
 
 def _runtime():
     return current_app.extensions["fairwitness"]
-
-
-def load_request(payload) -> dict:
-    """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
-    return load_object(_request, payload)
-
-
-def _problem(err: use_cases.AppealError) -> Problem:
-    status, slug = {
-        use_cases.NotFound: (404, "not-found"),
-        use_cases.Forbidden: (403, "forbidden"),
-        use_cases.Conflict: (409, "conflict"),
-        use_cases.Invalid: (422, "invalid-request"),
-    }[type(err)]
-    errors = [field_error(err.pointer, err.detail)] if err.pointer else []
-    return Problem(status, slug, err.detail, errors)
 
 
 def _optional_client_key() -> ApiKey | None:
@@ -72,7 +51,7 @@ def _optional_client_key() -> ApiKey | None:
             401,
             "unauthenticated",
             "Send an API key as 'Authorization: Bearer <key>'.",
-            headers=_UNAUTHENTICATED,
+            headers=UNAUTHENTICATED,
         )
     key = request_key()
     if key is None:
@@ -80,7 +59,7 @@ def _optional_client_key() -> ApiKey | None:
             401,
             "unauthenticated",
             "The API key is unknown, revoked or expired.",
-            headers=_UNAUTHENTICATED,
+            headers=UNAUTHENTICATED,
         )
     if key.role != "client":
         raise Problem(
@@ -91,52 +70,6 @@ def _optional_client_key() -> ApiKey | None:
         )
     limits_of().hit_key(key)
     return key
-
-
-def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
-    """File the appeal ``loaded`` (an ``AppealRequest``) asks for, with ``key`` if the
-    request carried a client key: the one path of the API and the appeal page.
-
-    Without a key the token is checked first, in a read that takes no lock. An attempt
-    it does not authenticate counts against the client address's budget of refused
-    attempts (429 once spent). A genuine token is never counted or limited here, so no
-    one but its holder can stand between an author and the rules on appealing, which
-    answer for themselves (409).
-    """
-    runtime = _runtime()
-    if loaded["token"] is None and key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Send the appeal token from the decision's notice as 'token', or act "
-            "for your user with your app's client key.",
-            headers=_UNAUTHENTICATED,
-        )
-    if key is None:
-        try:
-            with runtime.engine.connect() as conn:
-                use_cases.authenticate_author(conn, loaded["decision_id"], loaded["token"])
-        except use_cases.AppealError as err:
-            limits = limits_of()
-            limits.hit(
-                limits.appeal_failures_per_ip,
-                "appeal-failures",
-                client_address(),
-                "with refused appeal tokens from your address",
-            )
-            raise _problem(err) from err
-    try:
-        return use_cases.file_appeal(
-            decision_id=loaded["decision_id"],
-            statement=loaded["statement"],
-            token=loaded["token"],
-            key=key,
-            log=runtime.log,
-            policies=runtime.policies.policies,
-            clock=runtime.clock,
-        )
-    except use_cases.AppealError as err:
-        raise _problem(err) from err
 
 
 @bp.post("/v1/appeals")
@@ -176,21 +109,14 @@ def list_appeals():
 
 @bp.get("/v1/appeals/<appeal_id>")
 def get_appeal(appeal_id: str):
-    runtime = _runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    with runtime.engine.connect() as conn:
-        view = use_cases.public_appeal(conn, appeal_id, runtime.clock())
-    if view is None:
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    return _view.dump(view)
+    return lookups.appeal(appeal_id)
 
 
 @bp.post("/v1/appeals/<appeal_id>/resolution")
 @require_role("reviewer")
 def resolve_appeal(appeal_id: str):
     runtime = _runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
+    if not use_cases.APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     loaded = load_object(_resolution_request, json_body())
     try:
@@ -204,7 +130,7 @@ def resolve_appeal(appeal_id: str):
             clock=runtime.clock,
         )
     except use_cases.AppealError as err:
-        raise _problem(err) from err
+        raise appeal_problem(err) from err
     if resolved.webhook_deliveries:
         dispatcher(current_app).kick()
     return _resolution.dump(
