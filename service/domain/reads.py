@@ -231,13 +231,14 @@ def replay_decisions(conn: Connection, decision_ids: Sequence[str]) -> list[Mode
             ).where(log_entries.c.entry_id.in_(decision_ids))
         )
     }
-    salts = dict(
-        conn.execute(
+    salts = {
+        r.decision_id: r.salt
+        for r in conn.execute(
             select(decision_content.c.decision_id, decision_content.c.salt).where(
                 decision_content.c.decision_id.in_(decision_ids)
             )
-        ).tuples()
-    )
+        )
+    }
     found = [rows[i] for i in decision_ids]
     proofs = merkle.prove_records(
         size, [r.idx for r in found], lambda idxs: read_hashes(conn, idxs)
