@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from service.clock import Clock, system_clock
@@ -39,6 +38,7 @@ from service.http.pages import web
 from service.http.problems import Problem, field_error
 from service.http.ratelimits import init_rate_limits
 from service.runtime import build_runtime, check_recent_index
+from service.storage.failures import StorageError
 
 
 def create_app(config: Mapping[str, object] | None = None, clock: Clock = system_clock) -> Flask:
@@ -53,7 +53,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     runtime = build_runtime(settings, clock)
     try:
         check_recent_index(runtime.engine)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; ``fairwitness log check`` checks every entry.
         logging.getLogger("fairwitness.storage").warning(
             "could not check the log index at start-up: %s", type(exc).__name__
@@ -90,7 +90,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
         publish_all(
             runtime.log, [j.policy for j in runtime.judges.values()], clock(), runtime.published
         )
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; moderation publishes before first use anyway.
         app.logger.warning("could not publish policy versions at start-up: %s", type(exc).__name__)
     return app

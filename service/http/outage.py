@@ -17,14 +17,12 @@ import threading
 import time
 
 from flask import Flask, Response, g, has_request_context
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from audit_log.store import CommitUnconfirmed
 from service.http.problems import Problem, internal_error, problem_response
 from service.metrics import STORAGE_UNAVAILABLE
-from service.storage.failures import failure_cause
+from service.storage.db import Engine
+from service.storage.failures import POSSIBLE_OUTAGES, failure_cause, on_connect
 
 logger = logging.getLogger("fairwitness.storage")
 
@@ -92,15 +90,12 @@ def register(app: Flask, engine: Engine) -> None:
     """Map storage failures to 503 and log each worker's outages from start to end."""
     outage = OutageLog()
 
-    @event.listens_for(engine, "engine_connect")
-    def _connected(_conn) -> None:
-        # Fires only once the pool has handed out a live (pre-pinged) connection.
+    def _reached() -> None:
         if has_request_context():
             g.storage_reached = True
 
-    @app.errorhandler(DBAPIError)
-    @app.errorhandler(PoolTimeout)
-    @app.errorhandler(CommitUnconfirmed)
+    on_connect(engine, _reached)
+
     def _storage(err: Exception) -> Response:
         cause = failure_cause(err)
         if cause is None:
@@ -108,6 +103,9 @@ def register(app: Flask, engine: Engine) -> None:
         outage.refused(cause)
         g.storage_failed = True
         return problem_response(_unavailable(cause, err))
+
+    for error in POSSIBLE_OUTAGES:
+        app.register_error_handler(error, _storage)
 
     @app.after_request
     def _recovered(response: Response) -> Response:
