@@ -292,7 +292,7 @@ def log_check() -> None:
     """
     from audit_log.escalation import EscalationError, StrikeLedger
     from audit_log.store import check_index, entry_body, head
-    from service.domain.reads import entries_in_order
+    from service.domain.reads.entries import entries_in_order
     from service.storage.failures import StorageError
 
     _, log = instance_log()

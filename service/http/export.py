@@ -10,7 +10,7 @@ import json
 from flask import Response, current_app, stream_with_context
 
 from service.domain.log_query import LogQuery
-from service.domain.reads import entry_view
+from service.domain.reads.entries import entry_view
 from service.http.applog import route_of
 
 CSV_COLUMNS = (

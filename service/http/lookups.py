@@ -12,7 +12,10 @@ from typing import Any
 from flask import current_app, request
 
 from policies.model import Policy
-from service.domain import appeals, reads
+from service.domain import appeals
+from service.domain.reads import decisions as decision_reads
+from service.domain.reads import entries as entry_reads
+from service.domain.reads import policies as policy_reads
 from service.domain.transparency import report
 from service.http import params
 from service.http.problems import Problem
@@ -39,10 +42,10 @@ def _runtime():
 
 def decision(decision_id: str) -> dict[str, Any]:
     """``GET /v1/decisions/{id}``: one decision with its receipt and related entries."""
-    if not reads.ENTRY_ID.fullmatch(decision_id):
+    if not decision_reads.ENTRY_ID.fullmatch(decision_id):
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
     with _runtime().engine.connect() as conn:
-        view = reads.decision_view(conn, decision_id)
+        view = decision_reads.decision_view(conn, decision_id)
     if view is None:
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
     return _decision.dump(view)
@@ -51,19 +54,20 @@ def decision(decision_id: str) -> dict[str, Any]:
 def subject(subject_id: str) -> dict[str, Any]:
     """``GET /v1/subjects/{subject}``: a subject's standing now, and its entries."""
     runtime = _runtime()
-    if not reads.SUBJECT.fullmatch(subject_id):
+    if not decision_reads.SUBJECT.fullmatch(subject_id):
         raise Problem(
             404, "not-found", "Subjects are pseudonyms of the form sub_ followed by 32 hex digits."
         )
     now = runtime.clock()
     with runtime.engine.connect() as conn:
-        standing = reads.subject_standing(conn, subject_id, now)
+        standing = decision_reads.subject_standing(conn, subject_id, now)
     return _subject.dump(standing)
 
 
 def policy_list() -> dict[str, Any]:
     """``GET /v1/policies``: every loaded policy's summary."""
-    return _policy_list.dump({"policies": reads.policy_summaries(_runtime().policies.policies)})
+    policies = _runtime().policies.policies
+    return _policy_list.dump({"policies": policy_reads.policy_summaries(policies)})
 
 
 def loaded_policy(policy_id: str) -> Policy:
@@ -77,7 +81,7 @@ def policy_detail(policy_id: str) -> dict[str, Any]:
     """``GET /v1/policies/{id}``: one loaded policy in full, with its published versions."""
     policy = loaded_policy(policy_id)
     with _runtime().engine.connect() as conn:
-        detail = reads.policy_detail(conn, policy)
+        detail = policy_reads.policy_detail(conn, policy)
     return _policy_detail.dump(detail)
 
 
@@ -86,8 +90,8 @@ def transparency() -> dict[str, Any]:
     runtime = _runtime()
     since, until = params.time(request.args, "since"), params.time(request.args, "until")
     with runtime.engine.connect() as conn:
-        entries = reads.transparency_entries(conn, since, until)
-    return _report.dump(report(entries, runtime.clock(), since, until))
+        bodies = entry_reads.transparency_entries(conn, since, until)
+    return _report.dump(report(bodies, runtime.clock(), since, until))
 
 
 def appeal(appeal_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from audit_log.store import (
 )
 from service.clock import rfc3339
 from service.domain.cursor import MAX_INT64
-from service.domain.reads import checkpoints_after, entry_view
+from service.domain.reads.entries import checkpoints_after, entry_view
 from service.http import params
 from service.http.export import NDJSON, export_response
 from service.http.problems import Problem, field_error

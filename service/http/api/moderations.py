@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from policies.language import canonical_tag
 from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.domain.moderation import Item, Moderated
-from service.domain.reads import replay_decisions
+from service.domain.reads.decisions import replay_decisions
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
 from service.http.problems import field_error, invalid, marshmallow_errors

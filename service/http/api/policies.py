@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from service.domain import reads
+from service.domain.reads.policies import POLICY_ID, POLICY_VERSION, policy_source
 from service.http import lookups
 from service.http.problems import Problem
 
@@ -24,10 +24,10 @@ def get_policy(policy_id: str):
 @bp.get("/v1/policies/<policy_id>/versions/<version>")
 def get_policy_version(policy_id: str, version: str):
     runtime = current_app.extensions["fairwitness"]
-    if not (reads.POLICY_ID.fullmatch(policy_id) and reads.POLICY_VERSION.fullmatch(version)):
+    if not (POLICY_ID.fullmatch(policy_id) and POLICY_VERSION.fullmatch(version)):
         raise Problem(404, "not-found", f"No published version {version!r} of {policy_id!r}.")
     with runtime.engine.connect() as conn:
-        source = reads.policy_source(conn, policy_id, version)
+        source = policy_source(conn, policy_id, version)
     if source is None:
         raise Problem(404, "not-found", f"No published version {version!r} of {policy_id!r}.")
     return Response(source, mimetype="application/yaml")

@@ -21,9 +21,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import head, latest_checkpoint
-from service.domain import reads
 from service.domain.appeals import APPEAL_ID, MAX_STATEMENT
 from service.domain.log_query import DEFAULT_LIMIT
+from service.domain.reads.decisions import ENTRY_ID, SUBJECT
+from service.domain.reads.entries import appeal_entries, decisions_per_day, entry_view, known_apps
+from service.domain.reads.policies import policy_source
 from service.http import lookups, params
 from service.http.appeal_filing import file_as, load_request
 from service.http.export import NDJSON, export_response
@@ -103,7 +105,7 @@ def home():
     runtime = _runtime()
     with runtime.engine.connect() as conn:
         latest = latest_checkpoint(conn)
-        apps = reads.known_apps(conn, views.MAX_APPS_LISTED)
+        apps = known_apps(conn, views.MAX_APPS_LISTED)
         schedule = runtime.log.keyring.current_schedule(conn)
     checkpoint = views.checkpoint_view(latest[1]) if latest else None
     return render_template(
@@ -122,7 +124,7 @@ def log_page():
     with _runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
-        apps = reads.known_apps(conn, views.MAX_APPS_LISTED)
+        apps = known_apps(conn, views.MAX_APPS_LISTED)
     args = views.query_args(query)
     more = dict(args)
     if query.limit != DEFAULT_LIMIT:
@@ -133,7 +135,7 @@ def log_page():
         api_args["cursor"] = request.args["cursor"]
     return render_template(
         "log.html",
-        rows=[views.entry_row(reads.entry_view(r)) for r in rows],
+        rows=[views.entry_row(entry_view(r)) for r in rows],
         args=args,
         filtered=bool(args),
         paged=query.after is not None,
@@ -171,7 +173,7 @@ def decision_page(decision_id: str):
         excerpt = published["text"]
     policy = entry["policy"]
     with _runtime().engine.connect() as conn:
-        source = reads.policy_source(conn, policy["id"], policy["version"])
+        source = policy_source(conn, policy["id"], policy["version"])
     texts = views.rule_texts(policy["version"], source)
     rules = []
     for rule in entry["rules"]:
@@ -222,7 +224,7 @@ def policy_page(policy_id: str):
                 [field_error(f"#/query/{missing}", "Required with the other.")],
             )
         with _runtime().engine.connect() as conn:
-            sources = {v: reads.policy_source(conn, policy_id, v) for v in (old, new)}
+            sources = {v: policy_source(conn, policy_id, v) for v in (old, new)}
         for name, version in (("from", old), ("to", new)):
             if sources[version] is None:
                 raise Problem(
@@ -254,7 +256,7 @@ def subject_page(subject: str):
 def appeal_page(appeal_id: str):
     appeal = lookups.appeal(appeal_id)
     with _runtime().engine.connect() as conn:
-        entries = reads.appeal_entries(conn, appeal["id"], appeal["reversal_id"])
+        entries = appeal_entries(conn, appeal["id"], appeal["reversal_id"])
     return render_template(
         "appeal.html", appeal=appeal, entries=[views.entry_row(e) for e in entries]
     )
@@ -368,7 +370,7 @@ def transparency_page():
     if days:
         since, until = report["window"]["since"], report["window"]["until"]
         with _runtime().engine.connect() as conn:
-            counts = reads.decisions_per_day(conn, max(since or "", days[0]), until or "9999")
+            counts = decisions_per_day(conn, max(since or "", days[0]), until or "9999")
         # Start at the first day with a decision, but show at least two weeks.
         while len(days) > CHART_MIN_DAYS and days[0] not in counts:
             days.pop(0)
@@ -430,7 +432,7 @@ def _when(value):
 def subject_link(subject):
     return (
         url_for("web.subject_page", subject=subject)
-        if isinstance(subject, str) and reads.SUBJECT.fullmatch(subject)
+        if isinstance(subject, str) and SUBJECT.fullmatch(subject)
         else None
     )
 
@@ -447,7 +449,7 @@ def nav_links() -> list[tuple[str, str]]:
 def _page_of(entry_id: str | None) -> str | None:
     if not isinstance(entry_id, str):
         return None
-    if entry_id.startswith("dec_") and reads.ENTRY_ID.fullmatch(entry_id):
+    if entry_id.startswith("dec_") and ENTRY_ID.fullmatch(entry_id):
         return url_for("web.decision_page", decision_id=entry_id)
     if APPEAL_ID.fullmatch(entry_id):
         return url_for("web.appeal_page", appeal_id=entry_id)
