@@ -139,6 +139,30 @@ def train_encoder(
     click.echo(digest)
 
 
+@classifiers_cli.command(name="french-ceiling")
+@_TRAIN_DATA_OPTION
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/text-encoder"),
+    show_default=True,
+    help="Where embeddings are kept between runs.",
+)
+def french_ceiling(data_dir: Path, cache_dir: Path) -> None:
+    """How well each French training corpus can be learnt inside itself (JSON lines)."""
+    from threadpoolctl import threadpool_limits
+
+    from classifiers import french_ceiling as measure_module
+    from classifiers.sentence_encoder import load_encoder
+    from classifiers.train_encoder import CachedEncoder
+
+    with threadpool_limits(limits=1):
+        encoder = CachedEncoder(load_encoder(), cache_dir, _progress)
+        for result in measure_module.measure(data_dir, lambda texts: encoder.embed(texts)):
+            click.echo(json.dumps(result, ensure_ascii=False))
+
+
 @classifiers_cli.command()
 @_CLASSIFIER_OPTION
 @click.option(

@@ -70,9 +70,11 @@ class SpanAnnotation:
 
 
 def _read_csv(path: Path, delimiter: str = ",", header: bool = True) -> list[list[str]]:
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle, delimiter=delimiter, quoting=quoting))
+        if delimiter == "\t":
+            rows = list(csv.reader(handle, delimiter=delimiter, quoting=csv.QUOTE_NONE))
+        else:
+            rows = list(csv.reader(handle, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL))
     return rows[1:] if header else rows
 
 
@@ -212,7 +214,7 @@ def span_gold_offsets(post: SpanPost) -> list[int]:
     """
     counts: dict[int, int] = defaultdict(int)
     for answer in post.annotations:
-        covered = set()
+        covered: set[int] = set()
         for _, start, end in answer.spans:
             covered.update(range(max(start, 0), min(end, len(post.text))))
         for offset in covered:
@@ -502,7 +504,7 @@ def read_identity_bias(directory: Path) -> list[tuple[str, int]]:
 
 def read_youtube_spam(directory: Path) -> list[tuple[str, int]]:
     """YouTube comments from the five UCI files as ``(text, CLASS)``."""
-    rows = []
+    rows: list[tuple[str, int]] = []
     for path in sorted(directory.glob("Youtube0*.csv")):
         rows.extend((row["CONTENT"], int(row["CLASS"])) for row in _read_dicts(path))
     return rows

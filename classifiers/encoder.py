@@ -7,6 +7,10 @@ label (:class:`classifiers.linear.LinearTextClassifier`), standardised. This is 
 the heads were fitted on the n-gram model's *out-of-fold* log-odds, so they weigh it as a
 model that has not seen the text, which is what it is at run time.
 
+Per label, the training run chooses by out-of-fold log loss between that stacked head and
+the mean of two single-input heads' probabilities (one reading the embedding only, one
+the n-gram log-odds only); ``combination`` in the artifact records the choice.
+
 The embedding carries what a bag of words cannot (negation, quotation, who is compared to
 what, French); the n-gram log-odds carry the spellings, obfuscations and spam patterns
 the n-gram model is good at. Explanations are the n-gram model's: its spans for the label.
@@ -42,7 +46,14 @@ from classifiers.sentence_encoder import SentenceEncoder
 
 NAME = "text-encoder"
 ARTIFACT_NAME = "heads.joblib"
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
+"""Format 2 adds the per-label ``combination`` and the single-input heads of labels
+combined by their mean; format 1 (every label stacked) still loads."""
+READABLE_FORMATS = (1, 2)
+STACKED = "stacked"
+MEAN = "mean"
+"""How a label's probability is formed: its stacked head, or the mean of its
+encoder-only and n-gram-only heads' probabilities."""
 LOG_ODDS_CLIP = 20.0
 """The n-gram log-odds enter the heads clipped to ±this, so one extreme text cannot push
 a feature far outside what the heads were fitted on."""
@@ -74,7 +85,7 @@ class EncoderTextClassifier:
         encoder: SentenceEncoder,
         ngram: LinearTextClassifier,
     ) -> None:
-        if state.get("format") != ARTIFACT_FORMAT:
+        if state.get("format") not in READABLE_FORMATS:
             raise ValueError(f"unsupported artifact format {state.get('format')!r}")
         if state["ngram_version"] != ngram.version:
             raise ModelIntegrityError(
@@ -94,19 +105,33 @@ class EncoderTextClassifier:
             "explain_min_share": ngram.metadata.get("explain_min_share"),
         }
         self._heads: dict[str, LogisticRegression] = state["heads"]
+        self._single_input_heads: dict[str, dict[str, LogisticRegression]] = state.get(
+            "single_input_heads", {}
+        )
+        self.combination: dict[str, str] = {
+            label: state.get("combination", {}).get(label, STACKED) for label in self.labels
+        }
         mean = np.asarray(state["feature_mean"], dtype=np.float64)
         scale = np.asarray(state["feature_scale"], dtype=np.float64)
+        # Every head is a full-width column (a single-input head has zeros on the other
+        # input's features); a label's probability is the mean of its columns'.
         # Standardising is folded into the weights: (x - mean) / scale · w + b
         # = x · (w / scale) + (b - mean · w / scale).
-        coefficients = (
-            np.column_stack([self._heads[label].coef_.ravel() for label in self.labels])
-            / scale[:, None]
-        )
+        embedding_width = len(mean) - len(self.labels)
+        columns: list[np.ndarray] = []
+        intercepts: list[float] = []
+        averaging = np.zeros((0, len(self.labels)))
+        for position, label in enumerate(self.labels):
+            for head, part in self._components(label, embedding_width, len(mean)):
+                full = np.zeros(len(mean))
+                full[part] = head.coef_.ravel()
+                columns.append(full)
+                intercepts.append(float(head.intercept_[0]))
+                averaging = np.vstack([averaging, np.eye(len(self.labels))[position]])
+        coefficients = np.column_stack(columns) / scale[:, None]
         self._weights = np.ascontiguousarray(coefficients)
-        self._biases = (
-            np.array([float(self._heads[label].intercept_[0]) for label in self.labels])
-            - mean @ coefficients
-        )
+        self._biases = np.array(intercepts) - mean @ coefficients
+        self._averaging = averaging / averaging.sum(axis=0, keepdims=True)
         self._mean, self._scale = mean, scale
         parts = {
             "heads_sha256": heads_digest,
@@ -118,6 +143,19 @@ class EncoderTextClassifier:
         joined = "\n".join(f"{key} {value}" for key, value in sorted(parts.items()))
         self.version = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
+    def _components(
+        self, label: str, embedding_width: int, width: int
+    ) -> list[tuple[LogisticRegression, slice]]:
+        """The heads whose probabilities are averaged for ``label``, with the feature
+        columns each reads."""
+        if self.combination[label] == MEAN:
+            single = self._single_input_heads[label]
+            return [
+                (single["encoder"], slice(0, embedding_width)),
+                (single["ngram"], slice(embedding_width, width)),
+            ]
+        return [(self._heads[label], slice(0, width))]
+
     @classmethod
     def from_parts(
         cls,
@@ -128,12 +166,20 @@ class EncoderTextClassifier:
         metadata: dict[str, Any],
         encoder: SentenceEncoder,
         ngram: LinearTextClassifier,
+        combination: dict[str, str] | None = None,
+        single_input_heads: dict[str, dict[str, LogisticRegression]] | None = None,
     ) -> EncoderTextClassifier:
-        """A classifier from freshly fitted heads (its digest is that of their bytes)."""
+        """A classifier from freshly fitted heads (its digest is that of their bytes).
+        ``combination`` maps a label to ``"stacked"`` (default) or ``"mean"``; a mean
+        label needs its ``"encoder"`` and ``"ngram"`` heads in ``single_input_heads``."""
+        combination = combination or {}
+        single_input_heads = single_input_heads or {}
         state = {
             "format": ARTIFACT_FORMAT,
             "labels": list(ngram.labels),
+            "combination": {label: combination.get(label, STACKED) for label in ngram.labels},
             "heads": heads,
+            "single_input_heads": single_input_heads,
             "feature_mean": np.asarray(feature_mean, dtype=np.float64),
             "feature_scale": np.asarray(feature_scale, dtype=np.float64),
             "thresholds": thresholds,
@@ -176,7 +222,9 @@ class EncoderTextClassifier:
     def probabilities_from(self, embeddings: np.ndarray, ngram_log_odds: np.ndarray) -> np.ndarray:
         """The heads applied to precomputed embeddings and n-gram log-odds."""
         features = stacked_features(embeddings, ngram_log_odds)
-        return expit(features @ self._weights + self._biases)
+        probabilities: np.ndarray = expit(features @ self._weights + self._biases)
+        by_label: np.ndarray = probabilities @ self._averaging
+        return by_label
 
     def score_reference(self, texts: Sequence[str]) -> np.ndarray:
         """The same probabilities computed by scikit-learn's ``predict_proba`` on the
@@ -184,8 +232,19 @@ class EncoderTextClassifier:
         texts = list(texts)
         features = stacked_features(self.encoder.embed(texts), self.ngram.decision(texts))
         standard = (features - self._mean) / self._scale
+        width = standard.shape[1]
+        embedding_width = width - len(self.labels)
         return np.column_stack(
-            [self._heads[label].predict_proba(standard)[:, 1] for label in self.labels]
+            [
+                np.mean(
+                    [
+                        head.predict_proba(standard[:, part])[:, 1]
+                        for head, part in self._components(label, embedding_width, width)
+                    ],
+                    axis=0,
+                )
+                for label in self.labels
+            ]
         )
 
     # --- explanations ----------------------------------------------------------------

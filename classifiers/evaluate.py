@@ -160,21 +160,26 @@ class _Scores:
 
     def __init__(self, model: Any, texts: Sequence[str]) -> None:
         self.model = model
-        self.matrix = model.probabilities(texts)
+        self.matrix: np.ndarray = model.probabilities(texts)
         self.columns = {label: i for i, label in enumerate(model.labels)}
 
     def label(self, name: str) -> np.ndarray:
-        if name == "abusive":
-            return self.matrix[:, [self.columns[a] for a in ABUSE_LABELS]].max(axis=1)
-        return self.matrix[:, self.columns[name]]
+        scores: np.ndarray = (
+            self.matrix[:, [self.columns[a] for a in ABUSE_LABELS]].max(axis=1)
+            if name == "abusive"
+            else self.matrix[:, self.columns[name]]
+        )
+        return scores
 
     def decision(self, name: str) -> np.ndarray:
         if name == "abusive":
             flags = [
                 self.matrix[:, self.columns[a]] >= self.model.thresholds[a] for a in ABUSE_LABELS
             ]
-            return np.logical_or.reduce(flags)
-        return self.matrix[:, self.columns[name]] >= self.model.thresholds[name]
+            flagged: np.ndarray = np.logical_or.reduce(flags)
+            return flagged
+        decided: np.ndarray = self.matrix[:, self.columns[name]] >= self.model.thresholds[name]
+        return decided
 
 
 def _row(

@@ -111,7 +111,8 @@ def fit_vectorizers(
 
 def transform(word: TfidfVectorizer, char: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_matrix:
     """The model's feature matrix for ``texts``, computed by scikit-learn."""
-    return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+    matrix: sp.csr_matrix = sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+    return matrix
 
 
 def log_count_ratio(
@@ -124,7 +125,8 @@ def log_count_ratio(
     positive = targets == 1
     mass_pos = np.asarray(features[positive].T @ weights[positive]).ravel() + 1.0
     mass_neg = np.asarray(features[~positive].T @ weights[~positive]).ravel() + 1.0
-    return np.log(mass_pos / mass_pos.sum()) - np.log(mass_neg / mass_neg.sum())
+    ratio: np.ndarray = np.log(mass_pos / mass_pos.sum()) - np.log(mass_neg / mass_neg.sum())
+    return ratio
 
 
 def fit_label(
@@ -160,7 +162,8 @@ def fit_calibrator(log_odds: np.ndarray, targets: np.ndarray) -> LogisticRegress
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
     # The same function scikit-learn uses for binary predict_proba.
-    return expit(values)
+    probabilities: np.ndarray = expit(values)
+    return probabilities
 
 
 class LinearTextClassifier:
@@ -331,7 +334,7 @@ class LinearTextClassifier:
         scores += self._intercepts
         return scores
 
-    def _char_counts(self, chunks: list[str], chunk_ptr: array) -> sp.csr_matrix:
+    def _char_counts(self, chunks: list[str], chunk_ptr: array[int]) -> sp.csr_matrix:
         """Character n-gram counts per text (rows): texts × chunks times chunks × n-grams,
         each distinct chunk analysed once (or taken from the cache)."""
         rows = len(chunk_ptr) - 1
@@ -358,6 +361,7 @@ class LinearTextClassifier:
         cache = self._chunk_cache
         grams = list(map(cache.get, chunks))
         unknown = [i for i, known in enumerate(grams) if known is None]
+        fresh: dict[str, np.ndarray] = {}
         if unknown:
             # Words repeat across texts, so most chunks are analysed once; the bound keeps
             # a long-running server from growing without limit on never-repeated junk.
@@ -366,9 +370,10 @@ class LinearTextClassifier:
             distinct = list(dict.fromkeys(chunks[i] for i in unknown))
             fresh = dict(zip(distinct, self._char_index.lookup(distinct), strict=True))
             cache.update(fresh)
-            for i in unknown:
-                grams[i] = fresh[chunks[i]]
-        return grams
+        return [
+            known if known is not None else fresh[chunk]
+            for chunk, known in zip(chunks, grams, strict=True)
+        ]
 
     def clear_cache(self) -> None:
         """Forget every analysed chunk (the state right after loading)."""
@@ -532,7 +537,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start + first.start(), start + last + 1
 
 
-def _rows_of(indptr: array) -> np.ndarray:
+def _rows_of(indptr: array[int]) -> np.ndarray:
     """The row of each entry, for entries delimited row by row by ``indptr``."""
     row_ptr = np.frombuffer(indptr, dtype=np.int64)
     return np.repeat(np.arange(len(row_ptr) - 1, dtype=np.int64), np.diff(row_ptr))
@@ -586,7 +591,8 @@ def _tfidf(counts: np.ndarray, idf: np.ndarray, row_of: np.ndarray, n_rows: int)
     norms = np.sqrt(np.bincount(row_of, weights=data * data, minlength=n_rows))
     norms[norms == 0.0] = 1.0
     data /= norms[row_of]
-    return data
+    weighted: np.ndarray = data
+    return weighted
 
 
 def _add_block_contributions(
@@ -635,7 +641,8 @@ def read_card_digest(directory: Path) -> str:
         raise ModelIntegrityError(
             f"{card} must hold exactly one 'SHA-256: <64 hex digits>' line, found {len(found)}"
         )
-    return found[0]
+    digest: str = found[0]
+    return digest
 
 
 def read_verified_artifact(path: Path) -> tuple[bytes, str]:

@@ -49,12 +49,12 @@ def measure_scale(
         result = train.cross_validate_label(
             features, data.labels[label], seed, FPR_BUDGET[label], settings=(settings[label],)
         )
-        calibrator = (
-            fit_calibrator(result["log_odds"], result["targets"]) if result["calibrate"] else None
-        )
+        if result.log_odds is None or result.targets is None or result.chosen is None:
+            raise ValueError(f"{label} has too few examples of one class to cross-validate")
+        calibrator = fit_calibrator(result.log_odds, result.targets) if result.calibrate else None
         probabilities[label] = train.out_of_sample_probabilities(data, label, result, calibrator)
-        thresholds[label] = result["threshold"]
-        by_source[label] = result["chosen"]["roc_auc_by_source"]
+        thresholds[label] = result.threshold
+        by_source[label] = result.chosen["roc_auc_by_source"]
     flagged = np.logical_or.reduce(
         [probabilities[label] >= thresholds[label] for label in ABUSE_LABELS]
     )

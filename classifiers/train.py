@@ -292,6 +292,53 @@ def _label_report(
     }
 
 
+@dataclass
+class LabelCrossValidation:
+    """What cross-validating one label gives. The same fields whether or not the label
+    could be cross-validated: with too few examples of one class, ``folds`` is 0, the
+    setting and threshold are fixed defaults, ``chosen`` is None and so are the
+    out-of-fold arrays."""
+
+    setting: Setting
+    calibrate: bool
+    """Whether a Platt calibrator lowers the chosen setting's out-of-fold log loss."""
+    threshold: float
+    fpr_budget: float
+    folds: int
+    grid: dict[str, dict[str, float]]
+    """Per setting tried: out-of-fold ROC-AUC, log loss and Platt log loss."""
+    chosen: dict[str, Any] | None
+    """The chosen setting's out-of-fold figures (``_label_report``)."""
+    rows: int
+    """Corpus rows (templates excluded), and how many of them are positive."""
+    positives: int
+    template_rows: int
+    log_odds: np.ndarray | None
+    """Out-of-fold log-odds of the label's corpus rows (and their ``targets``), of its
+    identity-template rows, and, for every other text, the mean log-odds of the fold
+    models (none of which saw it)."""
+    targets: np.ndarray | None
+    template_log_odds: np.ndarray | None
+    other_log_odds: np.ndarray | None
+
+    def summary(self) -> dict[str, Any]:
+        """The figures kept in the artifact's metadata (no per-row arrays)."""
+        return {
+            "c": self.setting.c,
+            "nb": self.setting.nb,
+            "calibrate": self.calibrate,
+            "threshold": self.threshold,
+            "fpr_budget": self.fpr_budget,
+            "folds": self.folds,
+            "grid": self.grid,
+            "chosen": self.chosen,
+            "rows": self.rows,
+            "positives": self.positives,
+            "template_rows": self.template_rows,
+            "setting": self.setting.name,
+        }
+
+
 def _template_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """Fold number per template row: whole templates go to one fold, so a held-out
     fold's sentences come from phrasings the model never saw."""
@@ -308,7 +355,7 @@ def cross_validate_label(
     budget: float,
     log: Log = _quiet,
     settings: Sequence[Setting] = SETTINGS,
-) -> dict[str, Any]:
+) -> LabelCrossValidation:
     """Cross-validate one label.
 
     Corpus rows are split into stratified folds; identity and spam templates are split
@@ -322,6 +369,8 @@ def cross_validate_label(
     a label's figures or threshold. The result holds the figures, the out-of-fold
     log-odds of the label's rows, and, for every other text, the mean log-odds of the
     fold models (none of which saw it), so other checks can use out-of-sample scores.
+    A label with fewer than two examples of one class is not cross-validated (C = 2,
+    threshold 0.5, no calibration, ``folds`` 0); the result has the same fields.
     """
     real = np.flatnonzero(~rows.is_template)
     templates = np.flatnonzero(rows.is_template)
@@ -333,20 +382,22 @@ def cross_validate_label(
     folds = min(CV_FOLDS, minority)
     if folds < 2:
         log("  too few examples of one class to cross-validate; C=2, threshold 0.5, no calibration")
-        return {
-            "setting": Setting(2.0),
-            "c": 2.0,
-            "nb": False,
-            "threshold": 0.5,
-            "folds": 0,
-            "grid": {},
-            "chosen": None,
-            "calibrate": False,
-            "log_odds": None,
-            "targets": None,
-            "template_log_odds": None,
-            "other_log_odds": None,
-        }
+        return LabelCrossValidation(
+            setting=Setting(2.0),
+            calibrate=False,
+            threshold=0.5,
+            fpr_budget=budget,
+            folds=0,
+            grid={},
+            chosen=None,
+            rows=len(real),
+            positives=int(targets.sum()),
+            template_rows=len(templates),
+            log_odds=None,
+            targets=None,
+            template_log_odds=None,
+            other_log_odds=None,
+        )
     # Corpus rows go to stratified folds; sentences written from templates (spam
     # templates here) go to folds by template, like the identity templates below.
     real_fold = np.zeros(len(real), dtype=np.int64)
@@ -360,7 +411,7 @@ def cross_validate_label(
     in_label = np.zeros(features.shape[0], dtype=bool)
     in_label[rows.text_index] = True
     others = np.flatnonzero(~in_label)
-    grid: dict[str, dict[str, Any]] = {}
+    grid: dict[str, dict[str, float]] = {}
     outputs: dict[Setting, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for setting in settings:
         started = time.perf_counter()
@@ -419,44 +470,50 @@ def cross_validate_label(
         f"{report['precision']:.3f}, recall {report['recall']:.3f}), ECE {report['ece']:.4f} "
         f"(uncalibrated {report['raw_ece']:.4f})"
     )
-    return {
-        "setting": chosen,
-        "c": chosen.c,
-        "nb": chosen.nb,
-        "calibrate": calibrate,
-        "threshold": threshold,
-        "fpr_budget": budget,
-        "folds": folds,
-        "grid": grid,
-        "chosen": report,
-        "rows": len(real),
-        "positives": int(targets.sum()),
-        "template_rows": len(templates),
-        "log_odds": log_odds,
-        "targets": targets,
-        "template_log_odds": template_log_odds,
-        "other_log_odds": other_log_odds,
-    }
+    return LabelCrossValidation(
+        setting=chosen,
+        calibrate=calibrate,
+        threshold=threshold,
+        fpr_budget=budget,
+        folds=folds,
+        grid=grid,
+        chosen=report,
+        rows=len(real),
+        positives=int(targets.sum()),
+        template_rows=len(templates),
+        log_odds=log_odds,
+        targets=targets,
+        template_log_odds=template_log_odds,
+        other_log_odds=other_log_odds,
+    )
 
 
 def out_of_sample_probabilities(
     data: TrainingSet,
     label: str,
-    result: dict[str, Any],
+    result: LabelCrossValidation,
     calibrator: LogisticRegression | None,
 ) -> np.ndarray:
     """One probability of ``label`` per training text from a model that did not train
-    on it: out of fold for the label's own rows, the fold models' mean for the rest."""
+    on it: out of fold for the label's own rows, the fold models' mean for the rest.
+    ``result`` must come from a label that was cross-validated."""
+    if result.log_odds is None or result.template_log_odds is None:
+        raise ValueError(f"{label} was not cross-validated: no out-of-fold scores")
+    if result.other_log_odds is None:
+        raise ValueError(f"{label} was not cross-validated: no out-of-fold scores")
     rows = data.labels[label]
     log_odds = np.zeros(len(data.texts))
     in_label = np.zeros(len(data.texts), dtype=bool)
     in_label[rows.text_index] = True
-    log_odds[~in_label] = result["other_log_odds"]
-    log_odds[rows.text_index[~rows.is_template]] = result["log_odds"]
-    log_odds[rows.text_index[rows.is_template]] = result["template_log_odds"]
-    if calibrator is None:
-        return expit(log_odds)
-    return calibrator.predict_proba(log_odds.reshape(-1, 1))[:, 1]
+    log_odds[~in_label] = result.other_log_odds
+    log_odds[rows.text_index[~rows.is_template]] = result.log_odds
+    log_odds[rows.text_index[rows.is_template]] = result.template_log_odds
+    probabilities: np.ndarray = (
+        expit(log_odds)
+        if calibrator is None
+        else calibrator.predict_proba(log_odds.reshape(-1, 1))[:, 1]
+    )
+    return probabilities
 
 
 MIN_TERM_ROWS = 30
@@ -583,25 +640,23 @@ def train_model(
         rows = data.labels[label]
         log(f"label {label}: cross-validating on {int((~rows.is_template).sum())} rows")
         result = cross_validate_label(features, rows, seed, FPR_BUDGET[label], log)
-        setting = result.pop("setting")
-        result["setting"] = setting.name
-        log_odds, targets = result.pop("log_odds"), result.pop("targets")
-        thresholds[label] = result["threshold"]
+        setting = result.setting
+        thresholds[label] = result.threshold
         models[label] = fit_label(
             features[rows.text_index], rows.targets, setting.c, seed, rows.weights, nb=setting.nb
         )
         # The calibrator maps out-of-fold log-odds to outcomes, as scikit-learn's
         # CalibratedClassifierCV(method="sigmoid", ensemble=False) does.
-        calibrators[label] = fit_calibrator(log_odds, targets) if result["calibrate"] else None
-        if result.get("other_log_odds") is not None:
-            result["log_odds"] = log_odds
+        calibrators[label] = (
+            fit_calibrator(result.log_odds, result.targets)
+            if result.calibrate and result.log_odds is not None and result.targets is not None
+            else None
+        )
+        if result.folds:
             out_of_sample[label] = out_of_sample_probabilities(
                 data, label, result, calibrators[label]
             )
-            del result["log_odds"]
-        for key in ("template_log_odds", "other_log_odds"):
-            result.pop(key, None)
-        cv[label] = result
+        cv[label] = result.summary()
     identity = None
     if all(label in out_of_sample for label in ABUSE_LABELS):
         flagged = np.logical_or.reduce(

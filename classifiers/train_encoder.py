@@ -11,10 +11,11 @@ text-linear model chose, on the other folds' rows and its texts are scored by th
 French and context texts, which the committed model never read, are scored by it.
 
 Per label, the heads' regularisation is chosen by out-of-fold log loss over
-:data:`C_GRID`; the threshold is the lowest whose out-of-fold false-positive rate on the
-label's corpus negatives is within its budget (:data:`classifiers.thresholds.FPR_BUDGET`,
-the same budgets as text-linear); the final head is fitted on all rows. The same
-cross-validation scores the encoder alone and the n-gram log-odds alone, for the card.
+:data:`C_GRID`, and so is the combination: the stacked head, or the mean of the
+encoder-only and n-gram-only heads' probabilities; the threshold is the lowest whose
+out-of-fold false-positive rate on the label's corpus negatives is within its budget
+(:data:`classifiers.thresholds.FPR_BUDGET`, the same budgets as text-linear); the final
+heads are fitted on all rows.
 
 Embeddings and out-of-fold log-odds are cached under ``.cache/text-encoder`` (keyed by
 what determines them); the heads are fitted single-threaded with fixed seeds.
@@ -34,9 +35,21 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from classifiers import context_templates, linear
-from classifiers.datasets import ABUSE_LABELS, ENCODER_ONLY_READERS, LABELS, read_training_data
-from classifiers.encoder import ARTIFACT_NAME, EncoderTextClassifier, stacked_features
+from classifiers import context_templates, identity_templates, linear
+from classifiers.datasets import (
+    ABUSE_LABELS,
+    ENCODER_ONLY_READERS,
+    LABELS,
+    Example,
+    read_training_data,
+)
+from classifiers.encoder import (
+    ARTIFACT_NAME,
+    MEAN,
+    STACKED,
+    EncoderTextClassifier,
+    stacked_features,
+)
 from classifiers.marked_block import with_block
 from classifiers.sentence_encoder import DIMENSIONS, SentenceEncoder, load_encoder
 from classifiers.thresholds import FPR_BUDGET, confusion_figures, threshold_at_fpr
@@ -58,6 +71,12 @@ is fitted on all of them."""
 CONTEXT_TEMPLATE_WEIGHT = 3.0
 """Training weight of a context-template sentence (corpus rows weigh 1). There are a few
 thousand of them beside a hundred thousand corpus rows."""
+IDENTITY_TEMPLATE_WEIGHT_CAP = 3.0
+"""The heads weigh an identity-template sentence at most this much (the n-gram model's
+Dixon balancing gives some up to 132). Among no cap, 10 and 3, a cap of 3 had the lowest
+out-of-fold log loss for identity_attack and changed no other label (model card); the
+templates only ever say "naming a group is not abuse", and at full weight they pulled
+down every sentence that names one, abusive comparisons included."""
 CONTEXT_GROUP_OFFSET = 20_000
 SYNTHETIC_SOURCES = (*TEMPLATE_SOURCES, context_templates.SOURCE)
 HEAD_ROWS_PER_CORPUS: int | None = None
@@ -167,10 +186,10 @@ def assemble_heads(data_dir: Path, limit: int | None, seed: int, log: Log) -> He
     texts = list(base.texts)
     position = {text: i for i, text in enumerate(texts)}
     group = np.full(len(texts), -1, dtype=np.int64)
-    for rows in base.labels.values():
-        template_rows = rows.group >= 0
-        group[rows.text_index[template_rows]] = rows.group[template_rows]
-    extra = []
+    for label_rows in base.labels.values():
+        template_rows = label_rows.group >= 0
+        group[label_rows.text_index[template_rows]] = label_rows.group[template_rows]
+    extra: list[tuple[Example, int]] = []
     for folder, reader in ENCODER_ONLY_READERS.items():
         found = reader(data_dir / folder)
         if limit is not None and len(found) > limit:
@@ -216,9 +235,14 @@ def assemble_heads(data_dir: Path, limit: int | None, seed: int, log: Log) -> He
             added_targets.append(value)
             added_sources.append(source)
         sources = list(own.sources) + added_sources
+        own_weights = np.where(
+            np.array(own.sources) == identity_templates.TEMPLATE_SOURCE,
+            np.minimum(own.weights, IDENTITY_TEMPLATE_WEIGHT_CAP),
+            own.weights,
+        )
         weights = np.concatenate(
             [
-                own.weights,
+                own_weights,
                 [
                     CONTEXT_TEMPLATE_WEIGHT if s == context_templates.SOURCE else 1.0
                     for s in added_sources
@@ -276,7 +300,8 @@ def out_of_fold_ngram(
     path = cache / f"ngram-oof-{key.hexdigest()[:16]}.npy"
     if path.exists():
         log(f"out-of-fold n-gram log-odds from {path}")
-        return np.load(path)
+        stored: np.ndarray = np.load(path)
+        return stored
     started = time.perf_counter()
     result = np.zeros((len(data.texts), len(ngram.labels)))
     own = slice(0, data.ngram_texts)
@@ -395,6 +420,8 @@ def train_heads(
     ngram_columns = slice(embeddings.shape[1], raw.shape[1])
 
     heads: dict[str, LogisticRegression] = {}
+    combination: dict[str, str] = {}
+    single_input_heads: dict[str, dict[str, LogisticRegression]] = {}
     thresholds: dict[str, float] = {}
     report: dict[str, Any] = {}
     for label in LABELS:
@@ -430,10 +457,25 @@ def train_heads(
             )
             grid[f"{name} C={COMPARISON_C:g}"] = _figures(alone[-1][real], rows.targets[real])
         # The ensemble alternative to stacking: the mean of the two single-input heads.
-        grid["mean of the two"] = _figures(
-            (alone[0][real] + alone[1][real]) / 2, rows.targets[real]
-        )
-        probabilities, targets = out[chosen][real], rows.targets[real]
+        mean_of_two = (alone[0] + alone[1]) / 2
+        grid["mean of the two"] = _figures(mean_of_two[real], rows.targets[real])
+        stacked_loss = grid[f"stacked C={chosen:g}"]["log_loss"]
+        combination[label] = MEAN if grid["mean of the two"]["log_loss"] < stacked_loss else STACKED
+        if combination[label] == MEAN:
+            single_input_heads[label] = {
+                part: _fit_head(
+                    all_features[:, columns],
+                    all_rows.targets,
+                    all_rows.weights,
+                    COMPARISON_C,
+                    seed,
+                    final.get(COMPARISON_C),
+                    columns,
+                )
+                for part, columns in (("encoder", encoder_columns), ("ngram", ngram_columns))
+            }
+        chosen_probabilities = mean_of_two if combination[label] == MEAN else out[chosen]
+        probabilities, targets = chosen_probabilities[real], rows.targets[real]
         threshold = threshold_at_fpr(probabilities, targets, FPR_BUDGET[label])
         sources = [s for s, r in zip(rows.sources, real, strict=True) if r]
         by_source = {}
@@ -445,6 +487,7 @@ def train_heads(
                 )
         report[label] = {
             "c": chosen,
+            "combination": combination[label],
             "rows": int((~all_rows.synthetic).sum()),
             "cv_rows": int(real.sum()),
             "positives": int(targets.sum()),
@@ -458,7 +501,8 @@ def train_heads(
         thresholds[label] = threshold
         heads[label] = final[chosen]
         log(
-            f"label {label}: C={chosen:g}, threshold {threshold:.2f}; out-of-fold ROC-AUC "
+            f"label {label}: C={chosen:g}, {combination[label]}, threshold {threshold:.2f}; "
+            "out-of-fold ROC-AUC "
             + ", ".join(f"{name} {figures['roc_auc']:.4f}" for name, figures in grid.items())
             + f" ({time.perf_counter() - started:.0f}s)"
         )
@@ -469,17 +513,18 @@ def train_heads(
         "c_grid": list(C_GRID),
         "cv_rows": CV_ROWS,
         "context_template_weight": CONTEXT_TEMPLATE_WEIGHT,
+        "identity_template_weight_cap": IDENTITY_TEMPLATE_WEIGHT_CAP,
         "cross_validation": report,
         "training_rows": data.source_counts,
         "texts": len(kept),
         "head_rows_per_corpus": HEAD_ROWS_PER_CORPUS,
     }
     model = EncoderTextClassifier.from_parts(
-        heads, mean, scale, thresholds, metadata, encoder, ngram
+        heads, mean, scale, thresholds, metadata, encoder, ngram, combination, single_input_heads
     )
     metadata["validation"] = validation_figures(model, CachedEncoder(encoder, cache))
     model = EncoderTextClassifier.from_parts(
-        heads, mean, scale, thresholds, metadata, encoder, ngram
+        heads, mean, scale, thresholds, metadata, encoder, ngram, combination, single_input_heads
     )
     log(f"trained in {time.perf_counter() - started:.0f}s")
     return model, metadata
@@ -529,19 +574,22 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
         f"Artifact `{ARTIFACT_NAME}`: {size:,} bytes, SHA-256 `{digest}`; seed "
         f"{metadata['seed']}, {metadata['folds']} folds, {metadata['texts']:,} unique texts"
         + (f", limit {metadata['limit']} rows per corpus" if metadata["limit"] else "")
-        + f"; context templates weigh {metadata['context_template_weight']:g}."
+        + f"; context templates weigh {metadata['context_template_weight']:g}, identity "
+        f"templates at most {metadata.get('identity_template_weight_cap', '–')}."
     )
     variants = list(next(iter(metadata["cross_validation"].values()))["grid"])
     lines += [
         "",
         "Out-of-fold ROC-AUC / log loss on corpus rows (templates excluded) per variant; the "
-        "stacked C with the lowest log loss is kept. Threshold: lowest whose out-of-fold "
-        "false-positive rate is within the budget; P, R, FPR there.",
+        "stacked C with the lowest log loss is kept, then whichever of it and the mean of the "
+        'two single-input heads has the lower log loss ("used"). Threshold: lowest whose '
+        "out-of-fold false-positive rate is within the budget, on the variant used; P, R, FPR "
+        "there.",
         "",
         "| label | corpus rows | CV sample (positives) | "
         + " | ".join(variants)
-        + " | chosen C | FPR budget | threshold | P | R | FPR |",
-        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|",
+        + " | chosen C | used | FPR budget | threshold | P | R | FPR |",
+        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|---|",
     ]
     for label, cv in metadata["cross_validation"].items():
         cells = [
@@ -551,10 +599,11 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
         lines.append(
             f"| {label} | {cv['rows']:,} | {cv['cv_rows']:,} ({cv['positives']:,}) | "
             + " | ".join(cells)
-            + f" | {cv['c']:g} | {cv['fpr_budget']:.1%} | {cv['threshold']:.2f} | "
+            + f" | {cv['c']:g} | {cv.get('combination', STACKED)} | {cv['fpr_budget']:.1%} | "
+            f"{cv['threshold']:.2f} | "
             f"{cv['precision']:.3f} | {cv['recall']:.3f} | {cv['fpr']:.2%} |"
         )
-    lines += ["", "Out-of-fold ROC-AUC by corpus (stacked, chosen C):", ""]
+    lines += ["", "Out-of-fold ROC-AUC by corpus (the variant used):", ""]
     for label, cv in metadata["cross_validation"].items():
         per = ", ".join(f"{s} {auc:.3f}" for s, auc in cv["roc_auc_by_source"].items())
         lines.append(f"- {label}: {per or '–'}")

@@ -12,7 +12,7 @@ from service import metrics
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.domain.publishing import publish_all
-from service.http import outage, problems
+from service.http import errors
 from service.http.api import (
     appeals,
     decisions,
@@ -29,7 +29,7 @@ from service.http.api import (
 )
 from service.http.applog import (
     REQUEST_ID_HEADER,
-    configure_logging,
+    current_request_id,
     method_of,
     request_id_for,
     route_of,
@@ -37,6 +37,8 @@ from service.http.applog import (
 from service.http.pages import web
 from service.http.problems import Problem, field_error
 from service.http.ratelimits import init_rate_limits
+from service.http.state import install_runtime
+from service.jsonlog import configure_logging, use_request_id
 from service.runtime import build_runtime, check_recent_index
 from service.storage.failures import StorageError
 
@@ -62,11 +64,11 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["fairwitness"] = runtime
+    install_runtime(app, runtime)
+    use_request_id(current_request_id)
     configure_logging(app.logger.name)
     _observe_requests(app)
-    problems.register(app)
-    outage.register(app, runtime.engine)
+    errors.register(app, runtime.engine)
     _bound_query(app, settings.max_query_bytes)
     init_rate_limits(app, settings, runtime.engine, clock)
     for module in (

@@ -1,27 +1,31 @@
-"""Filing an appeal, the one path of ``POST /v1/appeals`` and of the appeal page's form,
-so both apply the same checks and limits."""
+"""Filing an appeal over HTTP: the one path of ``POST /v1/appeals`` and the appeal form.
+
+Both file through ``file_as``, so the form's checks, limits and answers are the API's.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+from typing import Any
 
 from service.domain import appeals as use_cases
 from service.http.body import load_object
+from service.http.identity import unauthenticated
 from service.http.problems import Problem, field_error
 from service.http.ratelimits import client_address, limits_of
 from service.http.schemas import AppealRequestSchema
+from service.http.state import current_runtime
 from service.storage.keys import ApiKey
 
-_appeal_request = AppealRequestSchema()
-UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="fairwitness"'}
+_request = AppealRequestSchema()
 
 
-def load_request(payload) -> dict:
+def load_request(payload: Any) -> dict:
     """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
-    return load_object(_appeal_request, payload)
+    return load_object(_request, payload)
 
 
 def appeal_problem(err: use_cases.AppealError) -> Problem:
+    """An appeal refused by the rules on appealing, as the API answers it."""
     status, slug = {
         use_cases.NotFound: (404, "not-found"),
         use_cases.Forbidden: (403, "forbidden"),
@@ -42,14 +46,11 @@ def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
     one but its holder can stand between an author and the rules on appealing, which
     answer for themselves (409).
     """
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     if loaded["token"] is None and key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
+        raise unauthenticated(
             "Send the appeal token from the decision's notice as 'token', or act "
-            "for your user with your app's client key.",
-            headers=UNAUTHENTICATED,
+            "for your user with your app's client key."
         )
     if key is None:
         try:

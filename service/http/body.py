@@ -41,17 +41,6 @@ def json_body() -> Any:
     return parsed
 
 
-def load_object(schema: Schema, payload: Any) -> dict:
-    """``payload`` loaded with ``schema``: 422 when it is not a JSON object, or naming
-    every field the schema refuses."""
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
-
-
 class _Repeats(dict):
     """An object in which a key appeared more than once (the last value kept, as
     ``json`` does, only until the whole body is refused)."""
@@ -107,3 +96,14 @@ def text_problem(value: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     return None
+
+
+def load_object(schema: Schema, payload: Any) -> dict:
+    """``payload`` loaded by ``schema``: 422 when it is not a JSON object, or naming the
+    fields at fault."""
+    if not isinstance(payload, dict):
+        raise invalid([field_error("#/", "The body must be a JSON object.")])
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise invalid(marshmallow_errors(err)) from err

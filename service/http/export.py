@@ -12,6 +12,7 @@ from flask import Response, current_app, stream_with_context
 from service.domain.log_query import LogQuery
 from service.domain.reads.entries import entry_view
 from service.http.applog import route_of
+from service.http.state import current_runtime
 
 CSV_COLUMNS = (
     "index",
@@ -28,10 +29,6 @@ CSV_COLUMNS = (
     "entry",
 )
 NDJSON = "application/x-ndjson"
-
-
-def _runtime():
-    return current_app.extensions["fairwitness"]
 
 
 def _csv_row(row) -> list:
@@ -69,7 +66,7 @@ def export_response(query: LogQuery, mimetype: str) -> Response:
     (problem+json or an error page), not a broken stream. A failure later on is logged
     here, allow-listed like every log line, and cuts the connection.
     """
-    engine = _runtime().engine
+    engine = current_runtime().engine
 
     def generate():
         with engine.connect() as conn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 
 from policies.model import Policy
 from service.domain import appeals
@@ -27,6 +27,7 @@ from service.http.schemas import (
     SubjectSchema,
     TransparencySchema,
 )
+from service.http.state import current_runtime
 
 _decision = DecisionViewSchema()
 _subject = SubjectSchema()
@@ -36,15 +37,11 @@ _report = TransparencySchema()
 _appeal = AppealViewSchema()
 
 
-def _runtime():
-    return current_app.extensions["fairwitness"]
-
-
 def decision(decision_id: str) -> dict[str, Any]:
     """``GET /v1/decisions/{id}``: one decision with its receipt and related entries."""
     if not decision_reads.ENTRY_ID.fullmatch(decision_id):
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         view = decision_reads.decision_view(conn, decision_id)
     if view is None:
         raise Problem(404, "not-found", f"No decision {decision_id!r}.")
@@ -53,7 +50,7 @@ def decision(decision_id: str) -> dict[str, Any]:
 
 def subject(subject_id: str) -> dict[str, Any]:
     """``GET /v1/subjects/{subject}``: a subject's standing now, and its entries."""
-    runtime = _runtime()
+    runtime = current_runtime()
     if not decision_reads.SUBJECT.fullmatch(subject_id):
         raise Problem(
             404, "not-found", "Subjects are pseudonyms of the form sub_ followed by 32 hex digits."
@@ -66,12 +63,12 @@ def subject(subject_id: str) -> dict[str, Any]:
 
 def policy_list() -> dict[str, Any]:
     """``GET /v1/policies``: every loaded policy's summary."""
-    policies = _runtime().policies.policies
+    policies = current_runtime().policies.policies
     return _policy_list.dump({"policies": policy_reads.policy_summaries(policies)})
 
 
 def loaded_policy(policy_id: str) -> Policy:
-    policy = _runtime().policies.policies.get(policy_id)
+    policy = current_runtime().policies.policies.get(policy_id)
     if policy is None:
         raise Problem(404, "not-found", f"No policy {policy_id!r}.")
     return policy
@@ -80,14 +77,14 @@ def loaded_policy(policy_id: str) -> Policy:
 def policy_detail(policy_id: str) -> dict[str, Any]:
     """``GET /v1/policies/{id}``: one loaded policy in full, with its published versions."""
     policy = loaded_policy(policy_id)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         detail = policy_reads.policy_detail(conn, policy)
     return _policy_detail.dump(detail)
 
 
 def transparency() -> dict[str, Any]:
     """``GET /v1/transparency``: the numbers for the request's ``since``/``until`` window."""
-    runtime = _runtime()
+    runtime = current_runtime()
     since, until = params.time(request.args, "since"), params.time(request.args, "until")
     with runtime.engine.connect() as conn:
         bodies = entry_reads.transparency_entries(conn, since, until)
@@ -96,7 +93,7 @@ def transparency() -> dict[str, Any]:
 
 def appeal(appeal_id: str) -> dict[str, Any]:
     """``GET /v1/appeals/{id}``: one appeal as the public sees it, never the statement."""
-    runtime = _runtime()
+    runtime = current_runtime()
     if not appeals.APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     with runtime.engine.connect() as conn:

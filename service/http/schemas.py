@@ -139,13 +139,26 @@ class DecisionSchema(Schema):
     escalation = fields.Nested(EscalationSchema, allow_none=True, required=True)
 
 
+class HexBytes(fields.Field):
+    """Bytes as lowercase hex; None stays null."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else bytes(value).hex()
+
+
 class ReceiptSchema(Schema):
+    """A ``service.domain.receipts.Receipt``. Public receipts (``PUBLIC_RECEIPT``) leave
+    out ``content_salt``, which only the decision's author receives."""
+
     index = fields.Integer(required=True)
-    leaf_hash = fields.String(required=True)
+    leaf_hash = HexBytes(required=True)
     tree_size = fields.Integer(required=True)
-    inclusion_proof = fields.List(fields.String(), required=True)
+    inclusion_proof = fields.List(HexBytes(), required=True)
     checkpoint = fields.String(required=True)
-    content_salt = fields.String(allow_none=True)
+    content_salt = HexBytes(allow_none=True)
+
+
+PUBLIC_RECEIPT = ("content_salt",)
 
 
 class AppealOfferSchema(Schema):
@@ -252,14 +265,6 @@ class LogKeyListSchema(Schema):
     keys = fields.List(fields.Nested(LogKeySchema), required=True)
 
 
-class PublicReceiptSchema(Schema):
-    index = fields.Integer(required=True)
-    leaf_hash = fields.String(required=True)
-    tree_size = fields.Integer(required=True)
-    inclusion_proof = fields.List(fields.String(), required=True)
-    checkpoint = fields.String(required=True)
-
-
 class PublishedExcerptSchema(Schema):
     text = fields.String(allow_none=True, required=True)
     salt = fields.String(allow_none=True, required=True)
@@ -269,7 +274,7 @@ class PublishedExcerptSchema(Schema):
 class DecisionViewSchema(Schema):
     entry = fields.Dict(required=True)
     excerpt = fields.Nested(PublishedExcerptSchema, allow_none=True, required=True)
-    receipt = fields.Nested(PublicReceiptSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, exclude=PUBLIC_RECEIPT, required=True)
     related = fields.List(fields.Nested(LogEntrySchema), required=True)
 
 
@@ -358,7 +363,7 @@ class ResolutionRequestSchema(StrictSchema):
 class ResolutionResultSchema(Schema):
     resolution = fields.Dict(required=True)
     reversal = fields.Dict(allow_none=True, required=True)
-    receipt = fields.Nested(PublicReceiptSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, exclude=PUBLIC_RECEIPT, required=True)
 
 
 class AppealViewSchema(Schema):

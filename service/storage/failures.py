@@ -1,7 +1,7 @@
 """Which storage errors are outages: the database cannot be reached, locked or heard
 back from in time.
 
-Only that family is an outage (``service.http.outage`` answers it with a 503, the webhook
+Only that family is an outage (``service.http.errors`` answers it with a 503, the webhook
 deliverer postpones); a constraint violation or a programming error is a bug.
 """
 

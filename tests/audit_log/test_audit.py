@@ -314,6 +314,7 @@ _json_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), _json_values, max_size=6))
 def test_canonical_fast_equals_rfc8785(body):
@@ -355,6 +356,7 @@ _ascii_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None)
 @given(
     st.dictionaries(

@@ -70,6 +70,7 @@ _json = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), _json, max_size=6))
 def test_fast_path_equals_the_reference_encoder(body) -> None:

@@ -124,6 +124,36 @@ def test_the_fast_path_equals_scikit_learn(model) -> None:
     assert np.abs(model.probabilities(texts) - model.score_reference(texts)).max() <= 1e-9
 
 
+def test_a_label_combined_by_its_mean_averages_its_two_heads(model) -> None:
+    # Every label of the packaged heads is either stacked or the mean of two heads, and
+    # the choice is on the card.
+    assert set(model.combination.values()) <= {encoder_module.STACKED, encoder_module.MEAN}
+    card = (encoder_module.default_model_dir() / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for label, combination in model.combination.items():
+        assert f"| {label} |" in card and f"| {combination} |" in card
+    # The same heads with every label forced back to stacking score the stacked labels
+    # identically and the averaged ones differently.
+    texts = ["what a lovely day", "shut up, you moron", "I will find you and hurt you"]
+    state = dict(model._state, combination={})
+    stacked = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+    ours, theirs = model.probabilities(texts), stacked.probabilities(texts)
+    for column, label in enumerate(model.labels):
+        same = np.abs(ours[:, column] - theirs[:, column]).max() <= 1e-12
+        assert same == (model.combination[label] == encoder_module.STACKED), label
+
+
+def test_format_one_heads_still_load_as_stacked(model) -> None:
+    state = {
+        key: value
+        for key, value in model._state.items()
+        if key not in ("combination", "single_input_heads")
+    }
+    state["format"] = 1
+    old = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+    assert set(old.combination.values()) == {encoder_module.STACKED}
+    assert np.abs(old.probabilities(["hello"]) - old.score_reference(["hello"])).max() <= 1e-9
+
+
 def test_a_long_text_is_truncated_for_the_encoder_only(model) -> None:
     head = "A perfectly ordinary opening sentence about gardening. " * 40
     long_text = head + "you stupid idiot " * 15_000  # about 300 KB

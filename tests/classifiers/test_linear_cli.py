@@ -53,4 +53,5 @@ def test_the_group_is_named_for_mounting() -> None:
         "score",
         "evaluate",
         "template-scales",
+        "french-ceiling",
     }

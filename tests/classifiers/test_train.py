@@ -163,11 +163,13 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_two_trainings_write_the_same_bytes(trained_twice: tuple[Path, Path]) -> None:
     first, second = trained_twice
     assert _sha(first / ARTIFACT_NAME) == _sha(second / ARTIFACT_NAME)
 
 
+@pytest.mark.slow
 def test_the_card_pins_the_artifact_and_it_loads(trained_twice: tuple[Path, Path]) -> None:
     first, _ = trained_twice
     assert read_card_digest(first) == _sha(first / ARTIFACT_NAME)
@@ -180,6 +182,7 @@ def test_the_card_pins_the_artifact_and_it_loads(trained_twice: tuple[Path, Path
     assert scores[0]["insult"] > scores[1]["insult"]
 
 
+@pytest.mark.slow
 def test_retraining_keeps_the_hand_written_card(tiny_data: Path, tmp_path: Path) -> None:
     (tmp_path / CARD_NAME).write_text(
         "# Card\n\nWritten by hand.\n\nSHA-256: " + "0" * 64 + "\n", encoding="utf-8"
@@ -247,3 +250,32 @@ def test_nb_scaling_is_folded_into_the_coefficients() -> None:
     direct = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=0)
     direct.fit(scaled, targets)
     assert np.allclose(folded.decision_function(features), direct.decision_function(scaled))
+
+
+def test_cross_validation_has_one_shape_whether_or_not_it_could_run() -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from classifiers.train import LabelCrossValidation, LabelRows, cross_validate_label
+
+    rng = np.random.RandomState(0)
+    features = sp.csr_matrix(rng.rand(50, 5))  # ten texts outside the label
+
+    def rows(positives: int) -> LabelRows:
+        targets = np.array([1] * positives + [0] * (40 - positives))
+        return LabelRows(
+            np.arange(40),
+            targets,
+            ["corpus"] * 40,
+            np.zeros(40, dtype=bool),
+            np.full(40, -1),
+            np.ones(40),
+        )
+
+    ran = cross_validate_label(features, rows(15), 0, 0.1)
+    skipped = cross_validate_label(features, rows(1), 0, 0.1)
+    assert isinstance(ran, LabelCrossValidation) and isinstance(skipped, LabelCrossValidation)
+    assert ran.folds >= 2 and skipped.folds == 0
+    assert ran.log_odds is not None and skipped.log_odds is None
+    assert list(ran.summary()) == list(skipped.summary())
+    assert skipped.summary()["rows"] == 40 and skipped.summary()["fpr_budget"] == 0.1

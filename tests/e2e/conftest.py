@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.http.state import runtime_of
 from tests.conftest import IN_CI, LIBRARY
 
 BIN = Path(sys.executable).parent
@@ -45,6 +46,14 @@ XSS_SCRIPT = '<script>alert("fw-xss-1")</script>'
 XSS_ATTR = '"><img src=x onerror=alert("fw-xss-2")>'
 XSS_APP = "<script>alert('fw-app')</script>"
 XSS_STRINGS = (XSS_SCRIPT, XSS_ATTR, XSS_APP)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test here drives a real server or browser: ``-m "not e2e"`` leaves them out."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def free_port() -> int:
@@ -194,7 +203,7 @@ def publish_earlier_policy_version(instance: Instance, root: Path) -> None:
             "policy_dir": policy_dir,
         }
     )
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 @pytest.fixture(scope="module")

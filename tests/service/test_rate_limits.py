@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, make_key
 
@@ -41,7 +42,7 @@ def make_app(database_url: str, instance_dir: Path, clock) -> Iterator:
 
     yield build
     for app in made:
-        app.extensions["fairwitness"].engine.dispose()
+        runtime_of(app).engine.dispose()
 
 
 def assert_limited(resp, problem: bool = True) -> int:
@@ -108,6 +109,7 @@ def test_guessing_keys_is_limited_but_valid_keys_are_not(make_app, database_url)
         assert client.get("/v1/log/entries", headers=auth, environ_base=FLOODER).status_code == 200
 
 
+@pytest.mark.subprocess
 def test_a_limit_set_on_a_key_applies_to_it(make_app, database_url, instance_dir):
     client = make_app().test_client()
     plaintext = make_key(database_url, "forum", "client")

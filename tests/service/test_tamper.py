@@ -21,9 +21,13 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from service.http.state import runtime_of
 from service.storage.db import init_database
 from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
+
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
 
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 APPEND_ONLY = ("log_entries", "log_entry_rules", "log_hashes", "log_checkpoints")
@@ -54,7 +58,7 @@ class LiveLog:
     def close(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
-        self.app.extensions["fairwitness"].engine.dispose()
+        runtime_of(self.app).engine.dispose()
 
     def moderate(self, text: str, subject: str = "someone") -> dict:
         resp = requests.post(

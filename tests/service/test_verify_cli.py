@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 FAIRWITNESS = str(Path(sys.executable).with_name("fairwitness"))
 
 # Imported first by the child interpreter (via PYTHONPATH): any socket use fails loudly.

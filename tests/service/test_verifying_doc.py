@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Runs the fairwitness command in processes of its own.
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 JQ = "/usr/bin/jq"
 

@@ -16,6 +16,7 @@ from audit_log.store import Appended, latest_checkpoint, log_entries, prove_incl
 from service.clock import rfc3339
 from service.domain.moderation import Moderated
 from service.domain.reads.entries import EntryView, entry_columns, entry_view
+from service.domain.receipts import Receipt
 from service.domain.standing import active_restrictions, active_strikes
 from service.storage.db import decision_content
 
@@ -29,18 +30,10 @@ class PublishedExcerpt(TypedDict):
     erased_at: str | None
 
 
-class DecisionReceipt(TypedDict):
-    index: int
-    leaf_hash: str
-    tree_size: int
-    inclusion_proof: list[str]
-    checkpoint: str
-
-
 class DecisionView(TypedDict):
     entry: dict[str, Any]
     excerpt: PublishedExcerpt | None
-    receipt: DecisionReceipt
+    receipt: Receipt
     related: list[EntryView]
 
 
@@ -85,13 +78,13 @@ def decision_view(conn: Connection, decision_id: str) -> DecisionView | None:
     return {
         "entry": body,
         "excerpt": _excerpt(conn, body),
-        "receipt": {
-            "index": row.idx,
-            "leaf_hash": bytes(row.leaf_hash).hex(),
-            "tree_size": size,
-            "inclusion_proof": [h.hex() for h in proof],
-            "checkpoint": note,
-        },
+        "receipt": Receipt(
+            index=row.idx,
+            leaf_hash=bytes(row.leaf_hash),
+            tree_size=size,
+            inclusion_proof=proof,
+            checkpoint=note,
+        ),
         "related": [entry_view(r) for r in related],
     }
 

@@ -8,22 +8,24 @@ author's statement.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from service.domain import appeals as use_cases
+from service.domain.receipts import receipt_for
 from service.http import lookups, params
-from service.http.api.webhooks import dispatcher
-from service.http.appeal_filing import UNAUTHENTICATED, appeal_problem, file_as, load_request
+from service.http.appeal_filing import appeal_problem, file_as, load_request
 from service.http.auth import current_key, require_role
 from service.http.body import json_body, load_object
+from service.http.identity import optional_key
 from service.http.problems import Problem
-from service.http.ratelimits import limits_of, request_key
+from service.http.ratelimits import limits_of
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
+from service.http.state import current_runtime, webhook_dispatcher
 from service.storage.keys import ApiKey
 
 bp = Blueprint("appeals", __name__)
@@ -36,31 +38,11 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def _runtime():
-    return current_app.extensions["fairwitness"]
-
-
 def _optional_client_key() -> ApiKey | None:
     """The client key sent, None when no Authorization header came; 401/403 otherwise."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Send an API key as 'Authorization: Bearer <key>'.",
-            headers=UNAUTHENTICATED,
-        )
-    key = request_key()
+    key = optional_key()
     if key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "The API key is unknown, revoked or expired.",
-            headers=UNAUTHENTICATED,
-        )
+        return None
     if key.role != "client":
         raise Problem(
             403,
@@ -91,7 +73,7 @@ def file_appeal():
 @bp.get("/v1/appeals")
 @require_role("reviewer")
 def list_appeals():
-    runtime = _runtime()
+    runtime = current_runtime()
     status = params.choice(request.args, "status", STATUSES, "open")
     limit = params.limit(request.args, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     cursor = params.cursor(request.args, use_cases.APPEALS_CURSOR)
@@ -115,7 +97,7 @@ def get_appeal(appeal_id: str):
 @bp.post("/v1/appeals/<appeal_id>/resolution")
 @require_role("reviewer")
 def resolve_appeal(appeal_id: str):
-    runtime = _runtime()
+    runtime = current_runtime()
     if not use_cases.APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     loaded = load_object(_resolution_request, json_body())
@@ -132,17 +114,11 @@ def resolve_appeal(appeal_id: str):
     except use_cases.AppealError as err:
         raise appeal_problem(err) from err
     if resolved.webhook_deliveries:
-        dispatcher(current_app).kick()
+        webhook_dispatcher().kick()
     return _resolution.dump(
         {
             "resolution": resolved.body,
             "reversal": resolved.reversal,
-            "receipt": {
-                "index": resolved.appended.index,
-                "leaf_hash": resolved.appended.leaf_hash.hex(),
-                "tree_size": resolved.tree_size,
-                "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
-                "checkpoint": resolved.checkpoint,
-            },
+            "receipt": receipt_for(resolved),
         }
     ), 201

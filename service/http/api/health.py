@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from service.clock import rfc3339
+from service.http.state import current_runtime
 from service.metrics import exposition
 from service.storage.failures import StorageError, check_reachable
 
@@ -18,7 +19,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     checks = {
         "policies": bool(runtime.judges),
         # Judges are built only from classifiers whose artifacts passed their SHA-256
@@ -53,5 +54,5 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     """Prometheus text exposition, summed over every worker of this server."""
-    body, content_type = exposition(current_app.extensions["fairwitness"].engine)
+    body, content_type = exposition(current_runtime().engine)
     return Response(body, content_type=content_type)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
+from service.domain.receipts import receipt_for
 from service.http.auth import current_key, require_role
 from service.http.body import json_body, load_object
 from service.http.problems import field_error, invalid
 from service.http.schemas import HumanDecisionRequestSchema, ModerationResultSchema
+from service.http.state import current_runtime
 
 bp = Blueprint("human_decisions", __name__)
 _request = HumanDecisionRequestSchema()
@@ -18,7 +20,7 @@ _result = ModerationResultSchema()
 @bp.post("/v1/decisions")
 @require_role("reviewer")
 def create_human_decision():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     loaded = load_object(_request, json_body())
     try:
         made = decide(
@@ -44,14 +46,7 @@ def create_human_decision():
     return _result.dump(
         {
             "decision": made.body,
-            "receipt": {
-                "index": made.appended.index,
-                "leaf_hash": made.appended.leaf_hash.hex(),
-                "tree_size": made.tree_size,
-                "inclusion_proof": [h.hex() for h in made.inclusion_proof],
-                "checkpoint": made.checkpoint,
-                "content_salt": made.salt.hex() if made.salt else None,
-            },
+            "receipt": receipt_for(made, content_salt=made.salt),
             "appeal": made.appeal,
         }
     ), 201

@@ -5,7 +5,7 @@ Read-only by construction: nothing here opens a write transaction.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from audit_log import merkle
 from audit_log.keyschedule import key_list
@@ -29,6 +29,7 @@ from service.http.schemas import (
     InclusionProofSchema,
     LogKeyListSchema,
 )
+from service.http.state import current_runtime
 
 bp = Blueprint("log", __name__)
 _page = EntryPageSchema()
@@ -36,10 +37,6 @@ _inclusion = InclusionProofSchema()
 _consistency = ConsistencyProofSchema()
 _checkpoints = CheckpointListSchema()
 _keys = LogKeyListSchema()
-
-
-def _runtime():
-    return current_app.extensions["fairwitness"]
 
 
 @bp.get("/v1/log/entries")
@@ -50,7 +47,7 @@ def list_entries():
     )
     if best in (NDJSON, "text/csv"):
         return export_response(query, best)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
     return _page.dump(
@@ -60,7 +57,7 @@ def list_entries():
 
 @bp.get("/v1/log/checkpoint")
 def get_checkpoint():
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         latest = latest_checkpoint(conn)
     if latest is None:
         raise Problem(404, "not-found", "The log has no checkpoint yet.")
@@ -71,7 +68,7 @@ def get_checkpoint():
 def list_checkpoints():
     after = params.integer(request.args, "after", minimum=-1, default=-1)
     limit = params.limit(request.args, default=100, maximum=1000)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         rows = checkpoints_after(conn, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -84,7 +81,7 @@ def list_checkpoints():
 def get_key():
     """Every key that ever signed the log, newest first: verifier key lines as
     ``text/plain`` (the default, what C2SP tools read), or with their validity as JSON."""
-    runtime = _runtime()
+    runtime = current_runtime()
     best = request.accept_mimetypes.best_match(
         ["text/plain", "application/json"], default="text/plain"
     )
@@ -121,7 +118,7 @@ def inclusion_proof():
     index = params.integer(request.args, "index", minimum=0, maximum=MAX_INDEX, required=True)
     size = params.integer(request.args, "size", minimum=1)
     assert index is not None
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         current, _ = head(conn)
         size = _within_tree("size", size, current)
         if index >= size:
@@ -143,7 +140,7 @@ def consistency_proof():
     old = params.integer(request.args, "from", minimum=1, required=True)
     new = params.integer(request.args, "to", minimum=1)
     assert old is not None
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         current, _ = head(conn)
         new = _within_tree("to", new, current)
         if old > new:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from policies.language import canonical_tag
 from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.domain.moderation import Item, Moderated
 from service.domain.reads.decisions import replay_decisions
+from service.domain.receipts import receipt_for
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
 from service.http.problems import field_error, invalid, marshmallow_errors
@@ -19,6 +20,7 @@ from service.http.schemas import (
     ModerationItemSchema,
     ModerationResultSchema,
 )
+from service.http.state import current_runtime
 
 bp = Blueprint("moderations", __name__)
 _item = ModerationItemSchema()
@@ -32,14 +34,7 @@ def _result_json(m: Moderated) -> str:
     rest = json.dumps(
         _receipt_and_offer.dump(
             {
-                "receipt": {
-                    "index": m.appended.index,
-                    "leaf_hash": m.appended.leaf_hash.hex(),
-                    "tree_size": m.tree_size,
-                    "inclusion_proof": [h.hex() for h in m.inclusion_proof],
-                    "checkpoint": m.checkpoint,
-                    "content_salt": m.salt.hex() if m.salt is not None else None,
-                },
+                "receipt": receipt_for(m, content_salt=m.salt),
                 "appeal": m.appeal,
             }
         ),
@@ -94,7 +89,7 @@ def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
 @bp.post("/v1/moderations")
 @require_role("client")
 def create_moderation():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     payload = json_body()
     claim = _claim(current_key().app, payload)
     is_batch = isinstance(payload, dict) and "items" in payload

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from service.domain.reads.policies import POLICY_ID, POLICY_VERSION, policy_source
 from service.http import lookups
 from service.http.problems import Problem
+from service.http.state import current_runtime
 
 bp = Blueprint("policies", __name__)
 
@@ -23,7 +24,7 @@ def get_policy(policy_id: str):
 
 @bp.get("/v1/policies/<policy_id>/versions/<version>")
 def get_policy_version(policy_id: str, version: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     if not (POLICY_ID.fullmatch(policy_id) and POLICY_VERSION.fullmatch(version)):
         raise Problem(404, "not-found", f"No published version {version!r} of {policy_id!r}.")
     with runtime.engine.connect() as conn:

@@ -6,19 +6,15 @@ answers (``service.http.lookups.decision`` for ``/decisions/{id}`` and
 page shows comes from ``service.domain.reads``. The log's filters are parsed by
 ``service.http.params.parse_log_query``, as for ``GET /v1/log/entries``. Read-only but for
 one form: the appeal form files through ``POST /v1/appeals``'s own path
-(``appeal_filing.file_as``), so its checks and limits are the API's; nothing else here
-opens a write transaction.
+(``service.http.appeal_filing``), so its checks and limits are the API's; nothing else
+here opens a write transaction.
 """
 
 from __future__ import annotations
 
 import re
-from http import HTTPStatus
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from audit_log.store import head, latest_checkpoint
 from service.domain.appeals import APPEAL_ID, MAX_STATEMENT
@@ -26,12 +22,12 @@ from service.domain.log_query import DEFAULT_LIMIT
 from service.domain.reads.decisions import ENTRY_ID, SUBJECT
 from service.domain.reads.entries import appeal_entries, decisions_per_day, entry_view, known_apps
 from service.domain.reads.policies import policy_source
-from service.http import lookups, params
-from service.http.appeal_filing import file_as, load_request
+from service.http import appeal_filing, lookups, params
 from service.http.export import NDJSON, export_response
 from service.http.pages import views
-from service.http.problems import Problem, error_page, field_error, invalid
+from service.http.problems import Problem, field_error, invalid
 from service.http.schemas import DECISION_ID
+from service.http.state import current_runtime
 
 bp = Blueprint("web", __name__)
 
@@ -54,10 +50,6 @@ DECISION = re.compile(DECISION_ID)
 FORM = "application/x-www-form-urlencoded"
 
 
-def _runtime():
-    return current_app.extensions["fairwitness"]
-
-
 @bp.after_app_request
 def _security_headers(resp: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
@@ -65,44 +57,12 @@ def _security_headers(resp: Response) -> Response:
     return resp
 
 
-# --- errors: the same statuses as the API, as a page a person can read ----------------
-
-
-@bp.errorhandler(Problem)
-def _problem(err: Problem) -> Response:
-    return error_page(err.status, err.detail, err.errors, err.headers)
-
-
-@bp.errorhandler(HTTPException)
-def _http(err: HTTPException) -> Response:
-    status = err.code or 500
-    return error_page(status, err.description or HTTPStatus(status).phrase)
-
-
-@bp.errorhandler(OperationalError)
-@bp.errorhandler(InterfaceError)
-@bp.errorhandler(PoolTimeout)
-def _storage(err: Exception) -> Response:
-    current_app.logger.warning("storage unavailable: %s", type(err).__name__)
-    return error_page(
-        503,
-        "The log's storage is unavailable right now. Try again shortly.",
-        headers={"Retry-After": "1"},
-    )
-
-
-@bp.errorhandler(Exception)
-def _unexpected(err: Exception) -> Response:
-    current_app.logger.exception("unhandled error")
-    return error_page(500, "Something went wrong on our side. Nothing was changed.")
-
-
 # --- pages ---------------------------------------------------------------------------
 
 
 @bp.get("/")
 def home():
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.engine.connect() as conn:
         latest = latest_checkpoint(conn)
         apps = known_apps(conn, views.MAX_APPS_LISTED)
@@ -121,7 +81,7 @@ def home():
 @bp.get("/log")
 def log_page():
     query = params.parse_log_query(request.args, default_order="desc")
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
         apps = known_apps(conn, views.MAX_APPS_LISTED)
@@ -142,7 +102,7 @@ def log_page():
         older=older,
         tree_size=size,
         apps=apps,
-        policy_ids=sorted(_runtime().policies.policies),
+        policy_ids=sorted(current_runtime().policies.policies),
         kinds=views.KINDS,
         actions=views.ACTIONS,
         json_url=url_for("log.list_entries", **api_args),
@@ -172,7 +132,7 @@ def decision_page(decision_id: str):
     if published is not None:
         excerpt = published["text"]
     policy = entry["policy"]
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         source = policy_source(conn, policy["id"], policy["version"])
     texts = views.rule_texts(policy["version"], source)
     rules = []
@@ -197,7 +157,7 @@ def decision_page(decision_id: str):
         receipt=receipt,
         related=[views.entry_row(r) for r in view["related"]],
         checkpoint=views.checkpoint_view(receipt["checkpoint"]),
-        policy_known=policy["id"] in _runtime().policies.policies,
+        policy_known=policy["id"] in current_runtime().policies.policies,
     )
 
 
@@ -223,7 +183,7 @@ def policy_page(policy_id: str):
                 "A diff needs both from and to versions.",
                 [field_error(f"#/query/{missing}", "Required with the other.")],
             )
-        with _runtime().engine.connect() as conn:
+        with current_runtime().engine.connect() as conn:
             sources = {v: policy_source(conn, policy_id, v) for v in (old, new)}
         for name, version in (("from", old), ("to", new)):
             if sources[version] is None:
@@ -255,7 +215,7 @@ def subject_page(subject: str):
 @bp.get("/appeals/<appeal_id>")
 def appeal_page(appeal_id: str):
     appeal = lookups.appeal(appeal_id)
-    with _runtime().engine.connect() as conn:
+    with current_runtime().engine.connect() as conn:
         entries = appeal_entries(conn, appeal["id"], appeal["reversal_id"])
     return render_template(
         "appeal.html", appeal=appeal, entries=[views.entry_row(e) for e in entries]
@@ -301,7 +261,7 @@ def file_appeal_page():
                 [field_error("#/token", "Paste the appeal token from your notice.")],
                 "The appeal token is missing.",
             )
-        filed = file_as(load_request(fields), key=None)
+        filed = appeal_filing.file_as(appeal_filing.load_request(fields), key=None)
     except Problem as problem:
         if problem.status == 403 or problem.status == 429:
             kept["token"] = ""
@@ -339,7 +299,7 @@ def _appeal_form(
         earlier=[
             views.entry_row(r) for r in view["related"] if r["entry"]["kind"] == "appeal_filed"
         ],
-        policy_known=entry["policy"]["id"] in _runtime().policies.policies,
+        policy_known=entry["policy"]["id"] in current_runtime().policies.policies,
         problem=problem,
         field_errors=views.errors_by_field(problem.errors) if problem else {},
         kept=kept or {},
@@ -364,12 +324,12 @@ def transparency_page():
     # that always parses back.
     window = {k: v for k, v in report["window"].items() if v}
     days, clipped = views.chart_days(
-        _runtime().clock(), window.get("since"), window.get("until"), CHART_DAYS
+        current_runtime().clock(), window.get("since"), window.get("until"), CHART_DAYS
     )
     counts = {}
     if days:
         since, until = report["window"]["since"], report["window"]["until"]
-        with _runtime().engine.connect() as conn:
+        with current_runtime().engine.connect() as conn:
             counts = decisions_per_day(conn, max(since or "", days[0]), until or "9999")
         # Start at the first day with a decision, but show at least two weeks.
         while len(days) > CHART_MIN_DAYS and days[0] not in counts:
