@@ -18,10 +18,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from service.cli.common import say
+
+if TYPE_CHECKING:
+    from audit_log.checkpoint import Checkpoint
 
 EXIT_FAILED = 1
 EXIT_UNREADABLE = 2
@@ -500,12 +504,34 @@ def _pin_keys(api: _Api, key_file: Path | None, previous, served) -> list:
     return verifiers
 
 
+def _check_consistency_proof(api: _Api, old: Checkpoint, latest: Checkpoint) -> None:
+    """Check the server's proof that the tree at ``old`` (a previous run's) is a prefix of
+    ``latest``; raises ``AuditError`` when it does not verify."""
+    from audit_log.audit import AuditError
+    from audit_log.verify import VerificationError, parse_proof, verify_consistency
+
+    response = api.json(f"/v1/log/proof/consistency?from={old.size}&to={latest.size}")
+    # The entries already reproduced both roots, so a proof that fails here
+    # means the server's stored hashes are wrong, not that the log forked.
+    try:
+        if not isinstance(response, dict):
+            raise VerificationError("receipt", "the answer is not a JSON object")
+        proof = parse_proof(response.get("proof"), "consistency proof")
+        verify_consistency(old, latest, proof)
+    except VerificationError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise AuditError(
+            "consistency_proof",
+            f"the server's consistency proof from size {old.size} to "
+            f"{latest.size} does not verify: {reason}",
+        ) from exc
+
+
 def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tuple[object, str]:
     """Audit the whole log through ``api``; return the new state and a summary line."""
     from audit_log.audit import AuditError, AuditState, LogAuditor
     from audit_log.checkpoint import Checkpoint
     from audit_log.merkle import empty_tree_hash
-    from audit_log.verify import VerificationError, parse_proof, verify_consistency
 
     previous = _load_state(state_path)
     served = _served_keys(api)
@@ -562,21 +588,7 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
     if previous is not None and previous.size > 0:
         old = Checkpoint(latest.origin, previous.size, previous.root)
         if previous.size < latest.size:
-            response = api.json(f"/v1/log/proof/consistency?from={previous.size}&to={latest.size}")
-            # The entries already reproduced both roots, so a proof that fails here
-            # means the server's stored hashes are wrong, not that the log forked.
-            try:
-                if not isinstance(response, dict):
-                    raise VerificationError("receipt", "the answer is not a JSON object")
-                proof = parse_proof(response.get("proof"), "consistency proof")
-                verify_consistency(old, latest, proof)
-            except VerificationError as exc:
-                reason = str(exc).split(": ", 1)[-1]
-                raise AuditError(
-                    "consistency_proof",
-                    f"the server's consistency proof from size {previous.size} to "
-                    f"{latest.size} does not verify: {reason}",
-                ) from exc
+            _check_consistency_proof(api, old, latest)
         summary += f"; consistent with the previous run at size {previous.size}"
     unchecked = auditor.strikes.unchecked_escalations
     if unchecked:

@@ -13,6 +13,7 @@ from marshmallow import (
 )
 
 from policies.language import canonical_tag
+from service.domain.appeals import MAX_RATIONALE, MAX_STATEMENT, OUTCOMES
 from service.http.body import text_problem
 
 ACTION_NAMES = (
@@ -305,7 +306,6 @@ class SubjectSchema(Schema):
 
 # --- appeals, human decisions, transparency, webhooks ---------------------------------
 
-OUTCOME_NAMES = ("upheld", "overturned", "modified")
 DECISION_ID = r"^dec_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
@@ -317,7 +317,7 @@ def _checked_text(value: str, what: str) -> None:
 
 class AppealRequestSchema(StrictSchema):
     decision_id = fields.String(required=True, validate=validate.Regexp(DECISION_ID))
-    statement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STATEMENT))
     token = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
     )
@@ -342,11 +342,11 @@ class AppealFiledSchema(Schema):
 
 
 class ResolutionRequestSchema(StrictSchema):
-    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOME_NAMES))
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
     action = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(ACTION_NAMES)
     )
-    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    rationale = fields.String(required=True, validate=validate.Length(min=1, max=MAX_RATIONALE))
 
     @validates("rationale")
     def _rationale(self, value: str, **_: object) -> None:

@@ -84,15 +84,15 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     }
     host_a, host_b = create_app(settings), create_app(settings)
     headers = {"Authorization": f"Bearer {make_key(postgres_url, 'forum-example', 'client')}"}
-    excerpt = moderate_module.public_excerpt
+    build_body = moderate_module.decision_body
 
     def stall_on_host_a(*args, **kwargs):
         # Called inside the append transaction, after the head row is locked.
         if threading.current_thread().name == "host-a":
             time.sleep(STALL_SECONDS)
-        return excerpt(*args, **kwargs)
+        return build_body(*args, **kwargs)
 
-    monkeypatch.setattr(moderate_module, "public_excerpt", stall_on_host_a)
+    monkeypatch.setattr(moderate_module, "decision_body", stall_on_host_a)
     answers = {}
 
     def post_on_a() -> None:

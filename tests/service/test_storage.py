@@ -163,7 +163,7 @@ def test_failure_mid_append_leaves_no_trace(client, auth, app, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(moderate_module, "public_excerpt", explode)
+    monkeypatch.setattr(moderate_module, "new_token", explode)
     resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u"}, headers=auth)
     assert resp.status_code == 500
     assert resp.mimetype == "application/problem+json"
