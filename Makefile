@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 # elsewhere is read for its types, its own errors not reported.
 .PHONY: types
 types: $(VENV)/.installed-dev
-	$(BIN)/mypy --follow-imports=silent audit_log policies tests/audit_log tests/policies tests/test_pattern_time.py
+	$(BIN)/mypy --follow-imports=silent audit_log policies classifiers service/domain tests/audit_log tests/policies tests/test_pattern_time.py
 
 test: $(VENV)/.installed-dev types
 	$(BIN)/ruff check .

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
+from service.http.state import runtime_of
+
 REQUESTS = 1500
 
 
@@ -37,7 +39,7 @@ def fresh_client():
         engine.dispose()
         app = create_app({"database_url": url, "instance_dir": Path(tmp) / "instance"})
         yield app.test_client(), {"Authorization": f"Bearer {key}"}
-        app.extensions["fairwitness"].engine.dispose()
+        runtime_of(app).engine.dispose()
 
 
 def _run(client, headers) -> float:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from service.clock import system_clock
+from service.http.state import runtime_of
 from service.storage.db import init_database, make_engine
 from service.storage.instance import init_instance
 from service.storage.keys import create_key
@@ -216,7 +217,7 @@ def app(database_url: str, instance_dir: Path, clock: Clock):
         clock=clock,
     )
     yield application
-    application.extensions["fairwitness"].engine.dispose()
+    runtime_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -245,5 +246,5 @@ def auth(client_key: str) -> dict[str, str]:
 def log_size(app) -> int:
     from audit_log.store import head
 
-    with app.extensions["fairwitness"].engine.connect() as conn:
+    with runtime_of(app).engine.connect() as conn:
         return head(conn)[0]

@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, make_key
 
@@ -63,7 +64,7 @@ def api_app(sqlite_url: str, instance_dir: Path, clock):
         clock=clock,
     )
     yield application
-    application.extensions["fairwitness"].engine.dispose()
+    runtime_of(application).engine.dispose()
 
 
 @pytest.fixture
@@ -306,7 +307,7 @@ def test_storage_down_is_a_documented_503(api_app, tmp_path):
     """With the database unreachable, every route that reads it answers as documented."""
     from service.storage.db import make_engine
 
-    runtime = api_app.extensions["fairwitness"]
+    runtime = runtime_of(api_app)
     healthy = runtime.engine
     runtime.engine = make_engine(
         f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}", timeout_seconds=0.1
@@ -554,4 +555,4 @@ def test_hostile_query_values_get_documented_answers(
             )
             assert resp.status_code == 400, (name, resp.get_data(as_text=True))
     finally:
-        app.extensions["fairwitness"].engine.dispose()
+        runtime_of(app).engine.dispose()

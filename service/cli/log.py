@@ -18,10 +18,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from service.cli.common import say
+
+if TYPE_CHECKING:
+    from audit_log.checkpoint import Checkpoint
 
 EXIT_FAILED = 1
 EXIT_UNREADABLE = 2
@@ -174,16 +178,15 @@ def instance_log():
 @click.option("--json", "as_json", is_flag=True, help="Print the keys with their validity.")
 def log_key(as_json: bool) -> None:
     """Print the log's verifier keys, newest first (what GET /v1/log/key serves)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from audit_log.keyschedule import key_list
     from service.clock import rfc3339, system_clock
+    from service.storage.failures import StorageError
 
     settings, log = instance_log()
     try:
         with log.engine.connect() as conn:
             schedule = log.keyring.current_schedule(conn)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: cannot read the log's keys from the database: {type(exc).__name__}")
         sys.exit(EXIT_UNREADABLE)
     finally:
@@ -218,10 +221,9 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
     switches on its next append and refuses to append (503) until it holds the new
     key's file. Prints the new verifier key on stdout.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from service.clock import system_clock
     from service.domain.key_rotation import RotationError, parse_overlap, rotate_signing_key
+    from service.storage.failures import StorageError
     from service.storage.instance import add_signing_key
 
     settings, log = instance_log()
@@ -268,7 +270,7 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
         except RotationError as exc:
             say(f"refused: {exc}")
             sys.exit(EXIT_FAILED)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: the database is unavailable ({type(exc).__name__}); nothing changed")
         sys.exit(EXIT_UNREADABLE)
     finally:
@@ -292,11 +294,10 @@ def log_check() -> None:
     and escalation from the bodies. Exit 0 when all agree, 1 naming every entry that
     does not, 2 when the database cannot be read.
     """
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
     from audit_log.escalation import EscalationError, StrikeLedger
-    from audit_log.store import check_index, entry_body, head, log_entries
+    from audit_log.store import check_index, entry_body, head
+    from service.domain.reads.entries import entries_in_order
+    from service.storage.failures import StorageError
 
     _, log = instance_log()
     problems: list[str] = []
@@ -305,19 +306,14 @@ def log_check() -> None:
             size, _ = head(conn)
             problems.extend(f"index: {m}" for m in check_index(conn, 0, size))
             ledger = StrikeLedger()
-            rows = conn.execution_options(yield_per=1000).execute(
-                select(log_entries.c.idx, log_entries.c.body)
-                .where(log_entries.c.idx < size)
-                .order_by(log_entries.c.idx)
-            )
-            for row in rows:
+            for index, row in entries_in_order(conn, size):
                 try:
-                    ledger.feed(int(row.idx), entry_body(row._mapping))
+                    ledger.feed(index, entry_body(row))
                 except EscalationError as exc:
                     problems.append(str(exc))
                 except ValueError:
                     continue  # an unparseable body is already named by the index check
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: cannot read the log from the database: {type(exc).__name__}")
         sys.exit(EXIT_UNREADABLE)
     finally:
@@ -508,12 +504,34 @@ def _pin_keys(api: _Api, key_file: Path | None, previous, served) -> list:
     return verifiers
 
 
+def _check_consistency_proof(api: _Api, old: Checkpoint, latest: Checkpoint) -> None:
+    """Check the server's proof that the tree at ``old`` (a previous run's) is a prefix of
+    ``latest``; raises ``AuditError`` when it does not verify."""
+    from audit_log.audit import AuditError
+    from audit_log.verify import VerificationError, parse_proof, verify_consistency
+
+    response = api.json(f"/v1/log/proof/consistency?from={old.size}&to={latest.size}")
+    # The entries already reproduced both roots, so a proof that fails here
+    # means the server's stored hashes are wrong, not that the log forked.
+    try:
+        if not isinstance(response, dict):
+            raise VerificationError("receipt", "the answer is not a JSON object")
+        proof = parse_proof(response.get("proof"), "consistency proof")
+        verify_consistency(old, latest, proof)
+    except VerificationError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise AuditError(
+            "consistency_proof",
+            f"the server's consistency proof from size {old.size} to "
+            f"{latest.size} does not verify: {reason}",
+        ) from exc
+
+
 def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tuple[object, str]:
     """Audit the whole log through ``api``; return the new state and a summary line."""
     from audit_log.audit import AuditError, AuditState, LogAuditor
     from audit_log.checkpoint import Checkpoint
     from audit_log.merkle import empty_tree_hash
-    from audit_log.verify import VerificationError, parse_proof, verify_consistency
 
     previous = _load_state(state_path)
     served = _served_keys(api)
@@ -570,21 +588,7 @@ def run_audit(api: _Api, key_file: Path | None, state_path: Path | None) -> tupl
     if previous is not None and previous.size > 0:
         old = Checkpoint(latest.origin, previous.size, previous.root)
         if previous.size < latest.size:
-            response = api.json(f"/v1/log/proof/consistency?from={previous.size}&to={latest.size}")
-            # The entries already reproduced both roots, so a proof that fails here
-            # means the server's stored hashes are wrong, not that the log forked.
-            try:
-                if not isinstance(response, dict):
-                    raise VerificationError("receipt", "the answer is not a JSON object")
-                proof = parse_proof(response.get("proof"), "consistency proof")
-                verify_consistency(old, latest, proof)
-            except VerificationError as exc:
-                reason = str(exc).split(": ", 1)[-1]
-                raise AuditError(
-                    "consistency_proof",
-                    f"the server's consistency proof from size {previous.size} to "
-                    f"{latest.size} does not verify: {reason}",
-                ) from exc
+            _check_consistency_proof(api, old, latest)
         summary += f"; consistent with the previous run at size {previous.size}"
     unchecked = auditor.strikes.unchecked_escalations
     if unchecked:

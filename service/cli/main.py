@@ -22,7 +22,7 @@ from service.cli.webhooks import webhooks
 @click.group()
 def main() -> None:
     """Fair Witness: transparent moderation with a verifiable public log."""
-    from service.http.applog import configure_logging
+    from service.jsonlog import configure_logging
 
     # Key actions and other events go to stderr as JSON lines; stdout stays for results.
     configure_logging()

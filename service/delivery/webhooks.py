@@ -36,7 +36,7 @@ MAX_RETRY = timedelta(hours=6)
 LEASE = timedelta(minutes=2)
 TIMEOUT_SECONDS = 10.0
 
-# Under "fairwitness": one JSON line of allow-listed fields (service.http.applog), never a
+# Under "fairwitness": one JSON line of allow-listed fields (service.jsonlog), never a
 # database error's text, which quotes the statement and its parameters.
 log = logging.getLogger("fairwitness.webhooks")
 

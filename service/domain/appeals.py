@@ -17,12 +17,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, select
+from sqlalchemy import Connection, Join, Row, and_, insert, select
 
 from audit_log.prepared import Prepared
 from audit_log.store import Appended, Log, log_entries
-from policies.duration import parse_duration
+from policies.duration import Duration, parse_duration
 from policies.model import ACCOUNT_ACTIONS, ACTIONS, Policy, severity
 from service.clock import Clock, parse_rfc3339, rfc3339
 from service.domain.cursor import CursorFormat
@@ -75,7 +76,7 @@ def hash_token(token: str) -> bytes:
 
 def new_token(
     *, decision_id: str, app: str, decided_at: datetime, policy: Policy
-) -> tuple[str, str, dict]:
+) -> tuple[str, str, dict[str, Any]]:
     """A fresh appeal token for ``decision_id``, its deadline, and the ``appeal_tokens``
     row (holding only the token's hash) to insert in the decision's own append."""
     token = secrets.token_urlsafe(32)
@@ -92,11 +93,11 @@ def new_token(
 INSERT_TOKENS = Prepared(lambda: insert(appeal_tokens))
 
 
-def store_tokens(conn: Connection, rows: list[dict]) -> None:
+def store_tokens(conn: Connection, rows: list[dict[str, Any]]) -> None:
     INSERT_TOKENS.executemany(conn, rows)
 
 
-def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict:
+def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -> dict[str, str]:
     """What the author is handed with a decision: where to appeal, the secret, until when."""
     return {
         "url": f"{public_url.rstrip('/')}/appeals/new?decision={decision_id}",
@@ -110,12 +111,12 @@ def appeal_offer(public_url: str, decision_id: str, token: str, deadline: str) -
 
 @dataclass(frozen=True)
 class FiledAppeal:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     tree_size: int
 
 
-def _decision(conn: Connection, decision_id: str) -> dict | None:
+def _decision(conn: Connection, decision_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(log_entries.c.body)
         .where(log_entries.c.entry_id == decision_id)
@@ -132,14 +133,14 @@ def _reversal_of(conn: Connection, decision_id: str) -> str | None:
     ).scalar()
 
 
-def _decide_within(policies: Mapping[str, Policy], policy_id: str):
+def _decide_within(policies: Mapping[str, Policy], policy_id: str) -> Duration:
     policy = policies.get(policy_id)
     return policy.appeals.decide_within if policy else DEFAULT_DECIDE_WITHIN
 
 
 def _authorise(
     conn: Connection, decision_id: str, token: str | None, key: ApiKey | None
-) -> tuple[dict, Row | None, str]:
+) -> tuple[dict[str, Any], Row[Any] | None, str]:
     """The decision, its stored token row and who files (``author`` or ``app``), once
     ``token`` or ``key`` proves the right to appeal it; raises ``NotFound``, ``Conflict``
     (an allow decision) or ``Forbidden`` otherwise. Reads only rows that never change."""
@@ -252,9 +253,9 @@ def file_appeal(
 
 @dataclass(frozen=True)
 class Resolution:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
-    reversal: dict | None
+    reversal: dict[str, Any] | None
     tree_size: int
     inclusion_proof: list[bytes]
     checkpoint: str
@@ -286,6 +287,105 @@ def check_modified_action(original: str, action: str) -> None:
         )
 
 
+def _open_appeal(
+    conn: Connection, appeal_id: str, reviewer: ApiKey
+) -> tuple[Row[Any], dict[str, Any]]:
+    """The ``appeals`` row of ``appeal_id`` and the decision it appeals, once ``reviewer``
+    may resolve it; raises ``NotFound`` (no such appeal for the reviewer's app),
+    ``Conflict`` (already resolved) or ``Forbidden`` (the reviewer made the decision)."""
+    row = conn.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
+    if row is None or row.app != reviewer.app:
+        raise NotFound(f"No appeal {appeal_id!r} for the app {reviewer.app}.")
+    done = conn.execute(
+        select(appeal_resolutions.c.resolution_id).where(
+            appeal_resolutions.c.appeal_id == appeal_id
+        )
+    ).scalar()
+    if done is not None:
+        raise Conflict(f"Appeal {appeal_id} was already resolved ({done}).")
+    decision = _decision(conn, row.decision_id)
+    if decision is None:  # the appeals row and its decision commit together
+        raise RuntimeError(f"appeal {appeal_id} names a missing decision")
+    if decision.get("moderator") == reviewer.key_id:
+        raise Forbidden("The reviewer who made a decision may not resolve its appeal.")
+    return row, decision
+
+
+def _reversal_body(
+    *,
+    reversal_id: str,
+    time: str,
+    appeal: Row[Any],
+    decision: Mapping[str, Any],
+    action: str,
+    resolution_id: str,
+) -> dict[str, Any]:
+    """The ``reversal`` entry by which the resolution ``resolution_id`` of ``appeal``
+    (its ``appeals`` row) replaces ``decision``'s action with ``action``."""
+    ends_at = None
+    if action in ACCOUNT_ACTIONS:
+        # A lighter account action keeps the original end date: restrictions end.
+        ends_at = (decision.get("escalation") or {}).get("ends_at")
+    return {
+        "kind": "reversal",
+        "id": reversal_id,
+        "time": time,
+        "ref": appeal.decision_id,
+        "app": appeal.app,
+        "subject": appeal.subject,
+        "policy": decision["policy"],
+        "action": action,
+        "ends_at": ends_at,
+        "reason": appeal.appeal_id,
+        "resolution": resolution_id,
+    }
+
+
+def _record_resolution(
+    conn: Connection,
+    *,
+    appeal: Row[Any],
+    outcome: str,
+    original_action: str,
+    action: str,
+    reviewer: ApiKey,
+    resolution_id: str,
+    reversal_id: str | None,
+    log_index: int,
+    time: str,
+    now: datetime,
+) -> int:
+    """Store the private ``appeal_resolutions`` row of a resolution appended at
+    ``log_index`` and queue its ``appeal.resolved`` webhook; the number of deliveries."""
+    conn.execute(
+        insert(appeal_resolutions).values(
+            appeal_id=appeal.appeal_id,
+            resolution_id=resolution_id,
+            outcome=outcome,
+            reviewer_key=reviewer.key_id,
+            resolved_at=time,
+            reversal_id=reversal_id,
+            log_index=log_index,
+        )
+    )
+    return enqueue_event(
+        conn,
+        app=appeal.app,
+        event_type="appeal.resolved",
+        now=now,
+        data={
+            "appeal_id": appeal.appeal_id,
+            "decision_id": appeal.decision_id,
+            "outcome": outcome,
+            "original_action": original_action,
+            "action": action,
+            "resolution_id": resolution_id,
+            "reversal_id": reversal_id,
+            "log_index": log_index,
+        },
+    )
+
+
 def resolve_appeal(
     *,
     appeal_id: str,
@@ -308,21 +408,7 @@ def resolve_appeal(
     with log.append() as tx:
         conn = tx.conn
         now = clock()
-        row = conn.execute(select(appeals).where(appeals.c.appeal_id == appeal_id)).first()
-        if row is None or row.app != reviewer.app:
-            raise NotFound(f"No appeal {appeal_id!r} for the app {reviewer.app}.")
-        done = conn.execute(
-            select(appeal_resolutions.c.resolution_id).where(
-                appeal_resolutions.c.appeal_id == appeal_id
-            )
-        ).scalar()
-        if done is not None:
-            raise Conflict(f"Appeal {appeal_id} was already resolved ({done}).")
-        decision = _decision(conn, row.decision_id)
-        if decision is None:  # the appeals row and its decision commit together
-            raise RuntimeError(f"appeal {appeal_id} names a missing decision")
-        if decision.get("moderator") == reviewer.key_id:
-            raise Forbidden("The reviewer who made a decision may not resolve its appeal.")
+        row, decision = _open_appeal(conn, appeal_id, reviewer)
         original = decision["action"]
         if outcome == "modified":
             check_modified_action(original, str(action))
@@ -347,50 +433,27 @@ def resolve_appeal(
         appended = tx.add(body)
         reversal = None
         if reversal_id is not None:
-            ends_at = None
-            if new_action in ACCOUNT_ACTIONS:
-                # A lighter account action keeps the original end date: restrictions end.
-                ends_at = (decision.get("escalation") or {}).get("ends_at")
-            reversal = {
-                "kind": "reversal",
-                "id": reversal_id,
-                "time": time,
-                "ref": row.decision_id,
-                "app": row.app,
-                "subject": row.subject,
-                "policy": decision["policy"],
-                "action": new_action,
-                "ends_at": ends_at,
-                "reason": appeal_id,
-                "resolution": resolution_id,
-            }
-            tx.add(reversal)
-        conn.execute(
-            insert(appeal_resolutions).values(
-                appeal_id=appeal_id,
-                resolution_id=resolution_id,
-                outcome=outcome,
-                reviewer_key=reviewer.key_id,
-                resolved_at=time,
+            reversal = _reversal_body(
                 reversal_id=reversal_id,
-                log_index=appended.index,
+                time=time,
+                appeal=row,
+                decision=decision,
+                action=new_action,
+                resolution_id=resolution_id,
             )
-        )
-        deliveries = enqueue_event(
+            tx.add(reversal)
+        deliveries = _record_resolution(
             conn,
-            app=row.app,
-            event_type="appeal.resolved",
+            appeal=row,
+            outcome=outcome,
+            original_action=original,
+            action=new_action,
+            reviewer=reviewer,
+            resolution_id=resolution_id,
+            reversal_id=reversal_id,
+            log_index=appended.index,
+            time=time,
             now=now,
-            data={
-                "appeal_id": appeal_id,
-                "decision_id": row.decision_id,
-                "outcome": outcome,
-                "original_action": original,
-                "action": new_action,
-                "resolution_id": resolution_id,
-                "reversal_id": reversal_id,
-                "log_index": appended.index,
-            },
         )
     return Resolution(
         body=body,
@@ -406,7 +469,7 @@ def resolve_appeal(
 # --- reading ---------------------------------------------------------------------------
 
 
-def _resolved_join():
+def _resolved_join() -> Join:
     return appeals.outerjoin(
         appeal_resolutions, appeal_resolutions.c.appeal_id == appeals.c.appeal_id
     )
@@ -429,7 +492,7 @@ def list_appeals(
     now: datetime,
     limit: int,
     cursor: tuple[str, str] | None = None,
-) -> tuple[list[dict], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of ``app``'s appeals with ``status`` (open, resolved or all), soonest
     ``decide_by`` first, with their private statements (for reviewers only)."""
     q = (
@@ -482,7 +545,7 @@ def list_appeals(
     return items, next_cursor
 
 
-def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict | None:
+def public_appeal(conn: Connection, appeal_id: str, now: datetime) -> dict[str, Any] | None:
     """An appeal as the public sees it, from its log entries alone: never the statement."""
     filed = conn.execute(
         select(log_entries.c.body)

@@ -12,6 +12,7 @@ removes the overwritten copies from the database's files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -31,7 +32,7 @@ class ErasureError(ValueError):
 class Erasure:
     """The appended ``erasure`` entry and the tree that first contains it."""
 
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     tree_size: int
     checkpoint: str

@@ -39,7 +39,7 @@ def public_excerpt(mode: str, text: str, spans: Sequence[tuple[int, int]]) -> st
     return "".join(chars)
 
 
-def excerpt_field(salt: bytes, excerpt: str | None) -> dict | None:
+def excerpt_field(salt: bytes, excerpt: str | None) -> dict[str, str] | None:
     """The decision body's ``excerpt``: ``{"commitment": "sha256:…"}`` of salt ‖ UTF-8
     excerpt, or None when the policy publishes none.
 

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -72,7 +73,9 @@ def check(conn: Connection, claim: Claim, now: datetime) -> None:
         )
 
 
-def record_row(conn: Connection, claim: Claim, decision_ids: list[str], now: datetime) -> dict:
+def record_row(
+    conn: Connection, claim: Claim, decision_ids: list[str], now: datetime
+) -> dict[str, Any]:
     """The row recording ``claim``, to write with the decisions; expired keys are purged
     first (and a key past its retention may be used afresh)."""
     conn.execute(

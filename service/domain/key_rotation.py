@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from audit_log.checkpoint import Signer
 from audit_log.keyschedule import KeySchedule, parse_rotation, rotation_body
@@ -55,7 +56,7 @@ def parse_overlap(text: str) -> Overlap:
 class Rotated:
     """The ``key_rotation`` entry, where it landed, and the schedule it started."""
 
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     schedule: KeySchedule
     tree_size: int

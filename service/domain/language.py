@@ -58,7 +58,8 @@ def load_detector() -> None:
 def detect(text: str) -> str:
     """The language of ``text`` as an ISO 639 code (a BCP 47 primary language subtag;
     ``zxx`` for no linguistic content), or ``und``."""
-    tag, _confidence = _identifier().classify(text[:DETECTION_PREFIX_CHARS])
+    # langid is untyped: classify answers (language code, confidence).
+    tag: str = _identifier().classify(text[:DETECTION_PREFIX_CHARS])[0]
     return tag
 
 

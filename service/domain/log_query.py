@@ -8,10 +8,11 @@ one in ``service.http.params.parse_log_query``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Row, ScalarSelect, Select, func, select
 
 from audit_log.store import log_entries, log_entry_rules
 from service.domain.cursor import MAX_INT64, CursorFormat
@@ -42,7 +43,7 @@ class LogQuery:
     after: int | None = None  # keyset position: the last index already seen
     limit: int = DEFAULT_LIMIT
 
-    def select(self) -> Select:
+    def select(self) -> Select[Any]:
         q = select(log_entries.c.idx, log_entries.c.body, log_entries.c.leaf_hash)
         columns = {
             "kind": log_entries.c.kind,
@@ -80,14 +81,14 @@ class LogQuery:
             log_entries.c.idx.asc() if self.order == "asc" else log_entries.c.idx.desc()
         )
 
-    def page(self, conn: Connection) -> tuple[list, str | None]:
+    def page(self, conn: Connection) -> tuple[Sequence[Row[Any]], str | None]:
         """One page of rows and the cursor of the next page (None at the end)."""
         rows = conn.execute(self.select().limit(self.limit + 1)).all()
         more = len(rows) > self.limit
         rows = rows[: self.limit]
         return rows, (encode_cursor(self.order, rows[-1].idx) if more and rows else None)
 
-    def stream(self, conn: Connection, chunk: int = 1000) -> Iterator:
+    def stream(self, conn: Connection, chunk: int = 1000) -> Iterator[Row[Any]]:
         """Every matching row, fetched ``chunk`` at a time by keyset, never all at once."""
         position = self.after
         while True:
@@ -107,7 +108,7 @@ LOG_CURSOR = CursorFormat(
 )
 
 
-def _first_index_at(moment: str):
+def _first_index_at(moment: str) -> ScalarSelect[Any]:
     """The index of the first entry whose time is at or after ``moment`` (NULL if none)."""
     c = log_entries.c
     return select(c.idx).where(c.time >= moment).order_by(c.time, c.idx).limit(1).scalar_subquery()

@@ -1,25 +1,37 @@
 """The moderation use case: classify, evaluate against the policy, append, answer.
 
-There is no way through this module that acts on content without appending the
-decision to the log in the same transaction.
+``prepare`` does everything that depends on the text alone (scores, rule matches and
+their explanations, language, commitments) before the log's append lock is taken;
+under the lock ``moderate`` only reads the authors' strikes, decides, appends and
+issues appeal tokens. There is no way through this module that acts on content without
+appending the decision to the log in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 
 from audit_log.prepared import Prepared
-from audit_log.store import Appended, CountedStrike, Log, StrikeCount, newest_strikes
+from audit_log.store import (
+    Appended,
+    AppendTransaction,
+    CountedStrike,
+    Log,
+    StrikeCount,
+    newest_strikes,
+)
 from classifiers.protocol import Classifier
-from policies.evaluate import Outcome, decide, ladder_top, localized, match_rules
+from policies.evaluate import RuleMatch, decide, ladder_top, localized, match_rules
 from policies.model import Policy
 from service.clock import Clock, rfc3339
 from service.domain.appeals import INSERT_TOKENS, appeal_offer, new_token
+from service.domain.decision_entry import cited_rule, decision_body
 from service.domain.excerpt import excerpt_field, public_excerpt
 from service.domain.idempotency import INSERT_KEY, Claim, check, record_row
 from service.domain.ids import new_id
@@ -28,7 +40,6 @@ from service.domain.privacy import content_commitment, new_salt, subject_pseudon
 from service.domain.publishing import publish_policies
 from service.storage.db import decision_content
 
-SCORE_DIGITS = 4
 _INSERT_CONTENT = Prepared(lambda: insert(decision_content))
 
 
@@ -54,14 +65,45 @@ class Item:
 
 @dataclass(frozen=True)
 class Moderated:
-    body: dict
+    body: dict[str, Any]
     appended: Appended
     tree_size: int
-    salt: bytes
+    # The content commitment's salt; None when a replayed decision's content was erased.
+    salt: bytes | None
     inclusion_proof: list[bytes]
     checkpoint: str
     # {url, token, deadline} for every decision that acts; secret, so never in the log.
-    appeal: dict | None = None
+    appeal: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PreparedItem:
+    """An item with everything its decision needs that the log's state cannot change:
+    scores, matched rules with their explanations, language, subject, salts and the
+    public excerpt. Built before the append lock is taken."""
+
+    item: Item
+    judge: Judge
+    subject: str
+    matches: tuple[RuleMatch, ...]
+    rules: list[dict[str, Any]]
+    scores: dict[str, float]
+    language: Language
+    salt: bytes
+    content: str
+    excerpt: str | None
+    excerpt_salt: bytes
+
+
+@dataclass(frozen=True)
+class _AppendedDecision:
+    """One decision as appended, with the rows that go in the same transaction."""
+
+    body: dict[str, Any]
+    appended: Appended
+    appeal: dict[str, str] | None
+    token_row: dict[str, Any] | None
+    content_row: dict[str, Any]
 
 
 def _rule_spans(
@@ -73,80 +115,129 @@ def _rule_spans(
     return [[s, e] for s, e in sorted(spans)]
 
 
-def _decision_body(
+def _scores(
+    items: Sequence[Item], judges: Mapping[str, Judge], languages: Sequence[Language]
+) -> list[dict[str, float]]:
+    """Each item's scores, from one classifier call per policy named in ``items``; each
+    text's language picks the classifier's heads for it."""
+    by_policy: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        by_policy[item.policy_id].append(i)
+    scores: list[dict[str, float]] = [{} for _ in items]
+    for policy_id, positions in by_policy.items():
+        batch = judges[policy_id].classifier.score(
+            [items[i].text for i in positions], [languages[i].tag for i in positions]
+        )
+        for i, row in zip(positions, batch, strict=True):
+            scores[i] = row
+    return scores
+
+
+def prepare(
+    items: Sequence[Item], *, app: str, judges: Mapping[str, Judge], secret: bytes
+) -> list[PreparedItem]:
+    """Score ``items`` and match their policies' rules: the expensive part of moderating,
+    which depends on the text alone and so runs before the append lock."""
+    languages = [language_of(item.text, item.language) for item in items]
+    scored = _scores(items, judges, languages)
+    salts = [new_salt() for _ in items]
+    excerpt_salts = [new_salt() for _ in items]
+    prepared = []
+    for item, scores, language, salt, excerpt_salt in zip(
+        items, scored, languages, salts, excerpt_salts, strict=True
+    ):
+        judge = judges[item.policy_id]
+        policy = judge.policy
+        matches = match_rules(policy, scores, item.text)
+        rules = [
+            cited_rule(
+                m.rule,
+                localized(policy, m.rule.notice, m.rule.translations, language.tag)[1],
+                m.labels,
+                _rule_spans(judge, item.text, m.labels, m.spans),
+            )
+            for m in matches
+        ]
+        spans = [(s, e) for rule in rules for s, e in rule["spans"]]
+        prepared.append(
+            PreparedItem(
+                item=item,
+                judge=judge,
+                subject=subject_pseudonym(secret, app, item.user_id),
+                matches=matches,
+                rules=rules,
+                scores=scores,
+                language=language,
+                salt=salt,
+                content=content_commitment(salt, item.text),
+                excerpt=public_excerpt(policy.public_excerpt, item.text, spans),
+                excerpt_salt=excerpt_salt,
+            )
+        )
+    return prepared
+
+
+def _append_decision(
+    tx: AppendTransaction,
+    p: PreparedItem,
+    counted: dict[tuple[str, str], StrikeCount],
     *,
-    decision_id: str,
+    now: datetime,
     time: str,
     app: str,
-    subject: str,
-    content: str,
-    judge: Judge,
-    scores: dict[str, float],
-    outcome: Outcome,
-    excerpt: dict | None,
-    matched: list[tuple[dict, list[list[int]]]],
-    language: Language,
-) -> dict:
-    policy = judge.policy
-    rules = [dict(r, spans=spans) for r, spans in matched]
-    return {
-        "kind": "decision",
-        "id": decision_id,
-        "time": time,
+    public_url: str,
+) -> _AppendedDecision:
+    """Decide ``p`` with its author's ``counted`` strikes and append the decision; the
+    decision's own strike is added to ``counted`` for later items of the same batch."""
+    policy = p.judge.policy
+    key = (p.subject, policy.id)
+    count = counted.get(key)
+    outcome = decide(
+        policy,
+        p.matches,
+        count.weight if count else 0,
+        weight_is_exact=count.complete if count else True,
+        language=p.language.tag,
+    )
+    decision_id = new_id("dec", now)
+    body = decision_body(
+        decision_id=decision_id,
+        time=time,
+        now=now,
+        app=app,
+        subject=p.subject,
+        content=p.content,
+        policy=policy,
+        rules=p.rules,
+        outcome=outcome,
+        counted=count,
+        excerpt=excerpt_field(p.excerpt_salt, p.excerpt),
+        classifier=p.judge.classifier,
+        scores=p.scores,
+        language=p.language,
+    )
+    appended = tx.add(body)
+    strike = body["strike"]
+    if strike is not None and count is not None:
+        own = CountedStrike(appended.index, strike["weight"], strike["expires_at"])
+        counted[key] = StrikeCount((own, *count.strikes), count.complete)
+    offer = token_row = None
+    if body["action"] != "allow":
+        token, deadline, token_row = new_token(
+            decision_id=decision_id, app=app, decided_at=now, policy=policy
+        )
+        offer = appeal_offer(public_url, decision_id, token, deadline)
+    content_row = {
+        "decision_id": decision_id,
         "app": app,
-        "subject": subject,
-        "content": content,
-        "language": language.as_body(),
-        "policy": {"id": policy.id, "version": policy.version},
-        "classifier": {"name": judge.classifier.name, "version": judge.classifier.version},
-        "scores": {k: round(float(v), SCORE_DIGITS) for k, v in sorted(scores.items())},
-        "rules": rules,
-        "action": outcome.action,
-        "content_action": outcome.content_action,
-        "automated": True,
-        "notice": outcome.notice,
-        "excerpt": excerpt,
-        "strike": None,
-        "escalation": None,
+        "content_ref": p.item.content_ref,
+        "text": p.item.text if p.item.store_text else None,
+        "salt": p.salt,
+        "erased_at": None,
+        "excerpt": p.excerpt,
+        "excerpt_salt": p.excerpt_salt if p.excerpt is not None else None,
     }
-
-
-def strike_fields(outcome: Outcome, now: datetime, counted: StrikeCount | None) -> dict:
-    """The ``strike``, ``escalation`` and ``counted_strikes`` fields of a decision body
-    for ``outcome``, decided at ``now`` with the author's ``counted`` strikes (None when
-    the ladder was not consulted): the same for automated and human decisions.
-
-    ``counted_strikes`` names, by log index and with the weight each entry's body gives,
-    the earlier strikes the ladder counted, so anyone replaying the log can check the
-    escalation (or its absence) against the bodies alone.
-    """
-    strike = outcome.strike
-    step = outcome.escalation
-    return {
-        "strike": None
-        if strike is None
-        else {
-            "weight": strike.weight,
-            "expires_at": rfc3339(strike.expires_after.add_to(now)),
-        },
-        "escalation": None
-        if step is None
-        else {
-            "active_strikes": outcome.active_strike_weight + (strike.weight if strike else 0),
-            "threshold": step.active_strikes,
-            "action": step.action,
-            "ends_at": rfc3339(step.for_.add_to(now)) if step.for_ else None,
-        },
-        "counted_strikes": None
-        if strike is None or counted is None
-        else {
-            "strikes": [
-                {"index": s.index, "weight": s.weight}
-                for s in sorted(counted.strikes, key=lambda s: s.index)
-            ],
-            "complete": counted.complete,
-        },
-    }
+    return _AppendedDecision(body, appended, offer, token_row, content_row)
 
 
 def moderate(
@@ -167,155 +258,44 @@ def moderate(
     recorded with the decisions; ``AlreadyDone`` is raised, appending nothing, if it was
     used before.
 
-    Scores are computed before the log lock is taken (the expensive part); strikes are
-    read and rules evaluated under it, so concurrent posts by one subject escalate
+    Scores, rule matches and their explanations are computed before the log lock is
+    taken (``prepare``: the expensive part). Under it only the authors' strikes are read
+    and the outcome decided with them, so concurrent posts by one subject escalate
     exactly as if they had arrived one after another.
     """
-    by_policy: dict[str, list[int]] = defaultdict(list)
-    for i, item in enumerate(items):
-        by_policy[item.policy_id].append(i)
-    # The language (stated, else detected) also picks the classifier's heads for the text.
-    languages = [language_of(item.text, item.language) for item in items]
-    scores: list[dict[str, float]] = [{} for _ in items]
-    for policy_id, positions in by_policy.items():
-        batch = judges[policy_id].classifier.score(
-            [items[i].text for i in positions], [languages[i].tag for i in positions]
-        )
-        for i, row in zip(positions, batch, strict=True):
-            scores[i] = row
-    # Rule matching and its explanations depend on the text alone: done before the lock,
-    # so the serialised part only adds the author's strikes.
-    matches = [
-        match_rules(judges[item.policy_id].policy, row, item.text)
-        for item, row in zip(items, scores, strict=True)
-    ]
-    matched_rules = [
-        [
-            (
-                {
-                    "id": m.rule.id,
-                    "action": m.rule.action,
-                    "notice": localized(
-                        judges[item.policy_id].policy,
-                        m.rule.notice,
-                        m.rule.translations,
-                        language.tag,
-                    )[1],
-                    "labels": list(m.labels),
-                },
-                _rule_spans(judges[item.policy_id], item.text, m.labels, m.spans),
-            )
-            for m in found
-        ]
-        for item, found, language in zip(items, matches, languages, strict=True)
-    ]
-    subjects = [subject_pseudonym(secret, app, item.user_id) for item in items]
-    salts = [new_salt() for _ in items]
-    excerpt_salts = [new_salt() for _ in items]
-
+    prepared = prepare(items, app=app, judges=judges, secret=secret)
+    policies_used = {p.item.policy_id: p.judge.policy for p in prepared}
     with log.append() as tx:
         now = clock()
         if claim is not None:
             check(tx.conn, claim, now)
         time = tx.stamp(rfc3339(now))
-        policies_used = {p: judges[p].policy for p in by_policy}
         newly_published = publish_policies(tx, policies_used.values(), now, published)
         counted = newest_strikes(
             tx.conn,
-            [
-                (subject, item.policy_id)
-                for subject, item in zip(subjects, items, strict=True)
-                if ladder_top(policies_used[item.policy_id])
-            ],
+            [(p.subject, p.item.policy_id) for p in prepared if ladder_top(p.judge.policy)],
             time,
-            max(ladder_top(p) for p in policies_used.values()),
+            max(ladder_top(policy) for policy in policies_used.values()),
         )
-        staged: list[tuple[dict, Appended]] = []
-        offers: list[dict | None] = []
-        token_rows = []
-        private_rows = []
-        for item, subject, row_scores, salt, excerpt_salt, found, matched, language in zip(
-            items,
-            subjects,
-            scores,
-            salts,
-            excerpt_salts,
-            matches,
-            matched_rules,
-            languages,
-            strict=True,
-        ):
-            judge = judges[item.policy_id]
-            policy = judge.policy
-            key = (subject, policy.id)
-            count = counted.get(key)
-            outcome = decide(
-                policy,
-                found,
-                count.weight if count else 0,
-                weight_is_exact=count.complete if count else True,
-                language=language.tag,
-            )
-            decision_id = new_id("dec", now)
-            excerpt = public_excerpt(
-                policy.public_excerpt, item.text, [(s, e) for _, spans in matched for s, e in spans]
-            )
-            body = _decision_body(
-                decision_id=decision_id,
-                time=time,
-                app=app,
-                subject=subject,
-                content=content_commitment(salt, item.text),
-                judge=judge,
-                scores=row_scores,
-                outcome=outcome,
-                excerpt=excerpt_field(excerpt_salt, excerpt),
-                matched=matched,
-                language=language,
-            )
-            body.update(strike_fields(outcome, now, count))
-            appended = tx.add(body)
-            strike = body["strike"]
-            if strike is not None and count is not None:
-                # Later items of the same batch must see this decision's strike.
-                own = CountedStrike(appended.index, strike["weight"], strike["expires_at"])
-                counted[key] = StrikeCount((own, *count.strikes), count.complete)
-            staged.append((body, appended))
-            offer = None
-            if body["action"] != "allow":
-                token, deadline, token_row = new_token(
-                    decision_id=decision_id, app=app, decided_at=now, policy=policy
-                )
-                token_rows.append(token_row)
-                offer = appeal_offer(public_url, decision_id, token, deadline)
-            offers.append(offer)
-            private_rows.append(
-                {
-                    "decision_id": decision_id,
-                    "app": app,
-                    "content_ref": item.content_ref,
-                    "text": item.text if item.store_text else None,
-                    "salt": salt,
-                    "erased_at": None,
-                    "excerpt": excerpt,
-                    "excerpt_salt": excerpt_salt if excerpt is not None else None,
-                }
-            )
-        tx.write_with_entries(_INSERT_CONTENT, private_rows)
-        tx.write_with_entries(INSERT_TOKENS, token_rows)
+        decided = [
+            _append_decision(tx, p, counted, now=now, time=time, app=app, public_url=public_url)
+            for p in prepared
+        ]
+        tx.write_with_entries(_INSERT_CONTENT, [d.content_row for d in decided])
+        tx.write_with_entries(INSERT_TOKENS, [d.token_row for d in decided if d.token_row])
         if claim is not None:
-            decision_ids = [body["id"] for body, _ in staged]
+            decision_ids = [d.body["id"] for d in decided]
             tx.write_with_entries(INSERT_KEY, [record_row(tx.conn, claim, decision_ids, now)])
     published.update(newly_published)
     return [
         Moderated(
-            body=body,
-            appended=appended,
+            body=d.body,
+            appended=d.appended,
             tree_size=tx.tree_size,
-            salt=salt,
-            inclusion_proof=tx.proofs[appended.index],
+            salt=p.salt,
+            inclusion_proof=tx.proofs[d.appended.index],
             checkpoint=tx.checkpoint,
-            appeal=offer,
+            appeal=d.appeal,
         )
-        for (body, appended), salt, offer in zip(staged, salts, offers, strict=True)
+        for p, d in zip(prepared, decided, strict=True)
     ]

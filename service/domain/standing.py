@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from policies.model import ACCOUNT_ACTIONS
 from service.clock import parse_rfc3339
@@ -44,12 +45,12 @@ class ActiveRestriction:
     ends_at: str
 
 
-def _reversed(entries: list[Mapping]) -> set[str]:
+def _reversed(entries: list[Mapping[str, Any]]) -> set[str]:
     return {e["ref"] for e in entries if e.get("kind") == "reversal" and e.get("ref")}
 
 
 def active_strikes(
-    entries: Iterable[Mapping], now: datetime, policy_id: str | None = None
+    entries: Iterable[Mapping[str, Any]], now: datetime, policy_id: str | None = None
 ) -> list[ActiveStrike]:
     """Strikes issued by decisions that are neither expired at ``now`` nor reversed."""
     entries = list(entries)
@@ -76,11 +77,13 @@ def active_strikes(
     return out
 
 
-def strike_weight(entries: Iterable[Mapping], now: datetime, policy_id: str) -> int:
+def strike_weight(entries: Iterable[Mapping[str, Any]], now: datetime, policy_id: str) -> int:
     return sum(s.weight for s in active_strikes(entries, now, policy_id))
 
 
-def active_restrictions(entries: Iterable[Mapping], now: datetime) -> list[ActiveRestriction]:
+def active_restrictions(
+    entries: Iterable[Mapping[str, Any]], now: datetime
+) -> list[ActiveRestriction]:
     """Account restrictions from escalations that have not ended and were not reversed,
     and lighter account actions that a modifying reversal put in their place."""
     entries = list(entries)

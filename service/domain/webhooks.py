@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -126,7 +127,7 @@ def register_webhook(
     return Registered(webhook_id=webhook_id, url=url, secret=secret, created_at=rfc3339(now))
 
 
-def list_webhooks(conn: Connection, *, app: str) -> list[dict]:
+def list_webhooks(conn: Connection, *, app: str) -> list[dict[str, Any]]:
     """``app``'s live webhooks, oldest first (never their secrets)."""
     rows = conn.execute(
         select(webhooks.c.webhook_id, webhooks.c.url, webhooks.c.created_at)
@@ -167,7 +168,9 @@ def remove_webhook(engine: Engine, *, app: str, webhook_id: str, now: datetime) 
 # --- events ----------------------------------------------------------------------------
 
 
-def enqueue_event(conn: Connection, *, app: str, event_type: str, data: dict, now: datetime) -> int:
+def enqueue_event(
+    conn: Connection, *, app: str, event_type: str, data: dict[str, Any], now: datetime
+) -> int:
     """Write one pending outbox row per live webhook of ``app``; return how many.
 
     Call it on the connection of the transaction that makes the event true.
@@ -211,7 +214,9 @@ def enqueue_event(conn: Connection, *, app: str, event_type: str, data: dict, no
     return len(hooks)
 
 
-def list_deliveries(conn: Connection, *, app: str, status: str | None, limit: int) -> list[dict]:
+def list_deliveries(
+    conn: Connection, *, app: str, status: str | None, limit: int
+) -> list[dict[str, Any]]:
     q = (
         select(webhook_deliveries, webhooks.c.url)
         .join(webhooks, webhooks.c.webhook_id == webhook_deliveries.c.webhook_id)

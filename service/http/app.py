@@ -7,28 +7,29 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.domain.publishing import publish_all
-from service.http import outage, problems
+from service.http import errors
 from service.http.api import (
     appeals,
     decisions,
     health,
+    human_decisions,
     log,
     moderations,
     openai_moderations,
     perspective,
     policies,
+    subjects,
     transparency,
     webhooks,
 )
 from service.http.applog import (
     REQUEST_ID_HEADER,
-    configure_logging,
+    current_request_id,
     method_of,
     request_id_for,
     route_of,
@@ -36,7 +37,10 @@ from service.http.applog import (
 from service.http.pages import web
 from service.http.problems import Problem, field_error
 from service.http.ratelimits import init_rate_limits
+from service.http.state import install_runtime
+from service.jsonlog import configure_logging, use_request_id
 from service.runtime import build_runtime, check_recent_index
+from service.storage.failures import StorageError
 
 
 def create_app(config: Mapping[str, object] | None = None, clock: Clock = system_clock) -> Flask:
@@ -51,7 +55,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     runtime = build_runtime(settings, clock)
     try:
         check_recent_index(runtime.engine)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; ``fairwitness log check`` checks every entry.
         logging.getLogger("fairwitness.storage").warning(
             "could not check the log index at start-up: %s", type(exc).__name__
@@ -60,20 +64,22 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["fairwitness"] = runtime
+    install_runtime(app, runtime)
+    use_request_id(current_request_id)
     configure_logging(app.logger.name)
     _observe_requests(app)
-    problems.register(app)
-    outage.register(app, runtime.engine)
+    errors.register(app, runtime.engine)
     _bound_query(app, settings.max_query_bytes)
     init_rate_limits(app, settings, runtime.engine, clock)
     for module in (
         moderations,
         decisions,
+        subjects,
         log,
         policies,
         health,
         appeals,
+        human_decisions,
         transparency,
         webhooks,
         perspective,
@@ -86,7 +92,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
         publish_all(
             runtime.log, [j.policy for j in runtime.judges.values()], clock(), runtime.published
         )
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; moderation publishes before first use anyway.
         app.logger.warning("could not publish policy versions at start-up: %s", type(exc).__name__)
     return app

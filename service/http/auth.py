@@ -1,4 +1,4 @@
-"""Bearer API keys on the routes that need them."""
+"""Bearer API keys on the routes that need them: the key's role, then its own limit."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from typing import Any
 
 from flask import g
 
+from service.http.identity import authenticated_key
 from service.http.problems import Problem
-from service.http.ratelimits import limits_of, presented_token, request_key
+from service.http.ratelimits import limits_of
 from service.storage.keys import ApiKey
-
-
-def _unauthenticated(detail: str) -> Problem:
-    return Problem(
-        401, "unauthenticated", detail, headers={"WWW-Authenticate": 'Bearer realm="fairwitness"'}
-    )
 
 
 def current_key() -> ApiKey:
@@ -29,11 +24,7 @@ def require_role(*roles: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if presented_token() is None:
-                raise _unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
-            key = request_key()
-            if key is None:
-                raise _unauthenticated("The API key is unknown, revoked or expired.")
+            key = authenticated_key()
             if key.role not in roles:
                 raise Problem(
                     403,

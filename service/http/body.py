@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from flask import request
+from marshmallow import Schema, ValidationError
 
-from service.http.problems import Problem, field_error
+from service.http.problems import Problem, field_error, invalid, marshmallow_errors
 
 
 def json_body() -> Any:
@@ -95,3 +96,14 @@ def text_problem(value: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     return None
+
+
+def load_object(schema: Schema, payload: Any) -> dict:
+    """``payload`` loaded by ``schema``: 422 when it is not a JSON object, or naming the
+    fields at fault."""
+    if not isinstance(payload, dict):
+        raise invalid([field_error("#/", "The body must be a JSON object.")])
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        raise invalid(marshmallow_errors(err)) from err

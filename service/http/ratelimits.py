@@ -19,23 +19,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import RateLimitItem, parse
 from limits.strategies import RateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.http.applog import UNMATCHED
-from service.http.problems import Problem, error_page, problem_response
+from service.http.errors import respond
+from service.http.identity import request_key
+from service.http.problems import Problem
 from service.storage import limit_store
-from service.storage.keys import ApiKey, authenticate
+from service.storage.keys import ApiKey
 
 STORAGES = ("memory", "database", "off")
 # Probes and scrapes come from the platform, not the public: never limited.
 _UNLIMITED_ENDPOINTS = {"health.healthz", "health.readyz", "health.metrics"}
-# Google's API clients send the key in the query string; only these routes read it there.
-QUERY_KEY_ENDPOINTS = frozenset({"perspective.analyze"})
 _PREFIX = "fw"
+# Where the app keeps its ``RateLimits``.
+EXTENSION = "fairwitness_limits"
 
 
 def parse_limit(text: str, setting: str) -> RateLimitItem | None:
@@ -96,33 +98,7 @@ class RateLimits:
 
 
 def limits_of(app: Flask | None = None) -> RateLimits:
-    return (app or current_app).extensions["fairwitness_limits"]
-
-
-def request_key() -> ApiKey | None:
-    """The valid API key the request carries, looked up once per request (never cached
-    beyond it, so a revocation takes effect on the next request)."""
-    if "api_key_checked" not in g:
-        token = presented_token()
-        key = None
-        if token is not None:
-            runtime = current_app.extensions["fairwitness"]
-            with runtime.engine.connect() as conn:
-                key = authenticate(conn, token, runtime.clock())
-        g.api_key_checked = key
-    return g.api_key_checked
-
-
-def presented_token() -> str | None:
-    """The API key the request presents: ``Authorization: Bearer``, or ``?key=`` on the
-    routes that emulate an API whose clients send it that way."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    if request.endpoint in QUERY_KEY_ENDPOINTS:
-        return request.args.get("key", "").strip() or None
-    return None
+    return (app or current_app).extensions[EXTENSION]
 
 
 def _exempt() -> bool:
@@ -149,7 +125,7 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
 
     if settings.rate_limit_storage == "off":
         limits = RateLimits(None, None, now)
-        app.extensions["fairwitness_limits"] = limits
+        app.extensions[EXTENSION] = limits
         return limits
     if settings.rate_limit_storage == "database":
         storage_uri = f"{limit_store.SCHEME}://"
@@ -175,7 +151,7 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
     # exempts exactly the same requests, before any limit is resolved.
     limiter.request_filter(_exempt)
     limits = RateLimits(limiter, appeal_failures, now)
-    app.extensions["fairwitness_limits"] = limits
+    app.extensions[EXTENSION] = limits
 
     @app.errorhandler(RateLimitExceeded)
     def _too_many(err: RateLimitExceeded) -> Response:
@@ -188,8 +164,6 @@ def init_rate_limits(app: Flask, settings, engine, clock) -> RateLimits:
             f"Retry in {retry} seconds.",
             headers={"Retry-After": str(retry)},
         )
-        if request.blueprint == "web":
-            return error_page(429, problem.detail, headers=problem.headers)
-        return problem_response(problem)
+        return respond(problem)
 
     return limits

@@ -13,6 +13,7 @@ from marshmallow import (
 )
 
 from policies.language import canonical_tag
+from service.domain.appeals import MAX_RATIONALE, MAX_STATEMENT, OUTCOMES
 from service.http.body import text_problem
 
 ACTION_NAMES = (
@@ -139,13 +140,26 @@ class DecisionSchema(Schema):
     escalation = fields.Nested(EscalationSchema, allow_none=True, required=True)
 
 
+class HexBytes(fields.Field):
+    """Bytes as lowercase hex; None stays null."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else bytes(value).hex()
+
+
 class ReceiptSchema(Schema):
+    """A ``service.domain.receipts.Receipt``. Public receipts (``PUBLIC_RECEIPT``) leave
+    out ``content_salt``, which only the decision's author receives."""
+
     index = fields.Integer(required=True)
-    leaf_hash = fields.String(required=True)
+    leaf_hash = HexBytes(required=True)
     tree_size = fields.Integer(required=True)
-    inclusion_proof = fields.List(fields.String(), required=True)
+    inclusion_proof = fields.List(HexBytes(), required=True)
     checkpoint = fields.String(required=True)
-    content_salt = fields.String(allow_none=True)
+    content_salt = HexBytes(allow_none=True)
+
+
+PUBLIC_RECEIPT = ("content_salt",)
 
 
 class AppealOfferSchema(Schema):
@@ -252,14 +266,6 @@ class LogKeyListSchema(Schema):
     keys = fields.List(fields.Nested(LogKeySchema), required=True)
 
 
-class PublicReceiptSchema(Schema):
-    index = fields.Integer(required=True)
-    leaf_hash = fields.String(required=True)
-    tree_size = fields.Integer(required=True)
-    inclusion_proof = fields.List(fields.String(), required=True)
-    checkpoint = fields.String(required=True)
-
-
 class PublishedExcerptSchema(Schema):
     text = fields.String(allow_none=True, required=True)
     salt = fields.String(allow_none=True, required=True)
@@ -269,7 +275,7 @@ class PublishedExcerptSchema(Schema):
 class DecisionViewSchema(Schema):
     entry = fields.Dict(required=True)
     excerpt = fields.Nested(PublishedExcerptSchema, allow_none=True, required=True)
-    receipt = fields.Nested(PublicReceiptSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, exclude=PUBLIC_RECEIPT, required=True)
     related = fields.List(fields.Nested(LogEntrySchema), required=True)
 
 
@@ -300,7 +306,6 @@ class SubjectSchema(Schema):
 
 # --- appeals, human decisions, transparency, webhooks ---------------------------------
 
-OUTCOME_NAMES = ("upheld", "overturned", "modified")
 DECISION_ID = r"^dec_[0-9A-HJKMNP-TV-Z]{26}$"
 
 
@@ -312,7 +317,7 @@ def _checked_text(value: str, what: str) -> None:
 
 class AppealRequestSchema(StrictSchema):
     decision_id = fields.String(required=True, validate=validate.Regexp(DECISION_ID))
-    statement = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=MAX_STATEMENT))
     token = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=256)
     )
@@ -337,11 +342,11 @@ class AppealFiledSchema(Schema):
 
 
 class ResolutionRequestSchema(StrictSchema):
-    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOME_NAMES))
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
     action = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(ACTION_NAMES)
     )
-    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    rationale = fields.String(required=True, validate=validate.Length(min=1, max=MAX_RATIONALE))
 
     @validates("rationale")
     def _rationale(self, value: str, **_: object) -> None:
@@ -358,7 +363,7 @@ class ResolutionRequestSchema(StrictSchema):
 class ResolutionResultSchema(Schema):
     resolution = fields.Dict(required=True)
     reversal = fields.Dict(allow_none=True, required=True)
-    receipt = fields.Nested(PublicReceiptSchema, required=True)
+    receipt = fields.Nested(ReceiptSchema, exclude=PUBLIC_RECEIPT, required=True)
 
 
 class AppealViewSchema(Schema):

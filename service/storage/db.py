@@ -102,52 +102,59 @@ def make_engine(
     noticing a peer that vanished (docs/operations.md, "Database outages and timeouts").
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": timeout_seconds})
-        database = make_url(url).database
-        lock_path = f"{database}.append-lock" if database and database != ":memory:" else None
+        return _sqlite_engine(url, timeout_seconds, sqlite_synchronous)
+    return _postgres_engine(url, timeout_seconds)
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, record) -> None:
-            # Hand transaction control to the "begin" hook below.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            # Deleted and overwritten content is zeroed in the file, not just unlinked
-            # from the b-tree: erasure must not leave the text in free pages. Set here
-            # because the default depends on how the library was built.
-            cur.execute("PRAGMA secure_delete=ON")
-            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
-            cur.close()
-            if lock_path:
-                # One descriptor per connection: flock excludes across descriptors, so
-                # threads of one process queue as separate processes do.
-                record.info["append_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:
-            if conn.get_execution_options().get("fairwitness_write"):
-                fd = conn.connection.info.get("append_lock")
-                if fd is not None:
-                    _lock_or_fail(fd, timeout_seconds)
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                conn.exec_driver_sql("BEGIN")
+def _sqlite_engine(url: str, timeout_seconds: float, sqlite_synchronous: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": timeout_seconds})
+    database = make_url(url).database
+    lock_path = f"{database}.append-lock" if database and database != ":memory:" else None
 
-        @event.listens_for(engine, "checkin")
-        def _release(_dbapi_conn, record) -> None:
-            fd = record.info.get("append_lock") if record is not None else None
+    @event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_conn, record) -> None:
+        # Hand transaction control to the "begin" hook below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # Deleted and overwritten content is zeroed in the file, not just unlinked
+        # from the b-tree: erasure must not leave the text in free pages. Set here
+        # because the default depends on how the library was built.
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        cur.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
+        cur.close()
+        if lock_path:
+            # One descriptor per connection: flock excludes across descriptors, so
+            # threads of one process queue as separate processes do.
+            record.info["append_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn) -> None:
+        if conn.get_execution_options().get("fairwitness_write"):
+            fd = conn.connection.info.get("append_lock")
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                _lock_or_fail(fd, timeout_seconds)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
 
-        @event.listens_for(engine, "close")
-        def _close(_dbapi_conn, record) -> None:
-            fd = record.info.pop("append_lock", None) if record is not None else None
-            if fd is not None:
-                os.close(fd)
+    @event.listens_for(engine, "checkin")
+    def _release(_dbapi_conn, record) -> None:
+        fd = record.info.get("append_lock") if record is not None else None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
-        return engine
+    @event.listens_for(engine, "close")
+    def _close(_dbapi_conn, record) -> None:
+        fd = record.info.pop("append_lock", None) if record is not None else None
+        if fd is not None:
+            os.close(fd)
 
+    return engine
+
+
+def _postgres_engine(url: str, timeout_seconds: float) -> Engine:
     ms = int(timeout_seconds * 1000)
     seconds = max(1, round(timeout_seconds))
     parsed = make_url(url)

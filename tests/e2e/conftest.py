@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.http.state import runtime_of
 from tests.conftest import IN_CI, LIBRARY
 
 BIN = Path(sys.executable).parent
@@ -202,7 +203,7 @@ def publish_earlier_policy_version(instance: Instance, root: Path) -> None:
             "policy_dir": policy_dir,
         }
     )
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import pytest
 import requests
 from sqlalchemy import event
 
+from service.http.state import runtime_of
 from tests.e2e.conftest import MARKER, XSS_APP, XSS_ATTR, XSS_SCRIPT, XSS_STRINGS, watched_page
 
 VERIFIED = re.compile(
@@ -408,7 +409,7 @@ def test_log_page_reads_by_keyset_without_offset_or_count(sqlite_url, instance_d
     app = create_app(
         {"database_url": sqlite_url, "instance_dir": instance_dir, "policy_dir": LIBRARY}
     )
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
     items = [{"text": f"post {i}", "subject": f"u{i % 3}"} for i in range(12)]

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, log_size
 
@@ -230,7 +231,7 @@ def limited_client(database_url, instance_dir, clock):
         clock=clock,
     )
     yield app.test_client()
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def test_the_form_shares_the_apis_budget_of_refused_attempts(limited_client, auth):

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from service.http.state import runtime_of
 from tests.conftest import log_size, make_key
 
 THREAT = "I will hurt you"
@@ -50,7 +51,7 @@ def reviewer(database_url) -> dict[str, str]:
 
 
 def entries(app, kind=None) -> list[dict]:
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.connect() as conn:
         rows = conn.exec_driver_sql("SELECT body, kind FROM log_entries ORDER BY idx").all()
     return [json.loads(b) for b, k in rows if kind is None or k == kind]
@@ -64,7 +65,7 @@ def test_acting_decisions_carry_a_secret_appeal_offer(client, auth, app, clock):
     decision, appeal = result["decision"], result["appeal"]
     assert set(appeal) == {"url", "token", "deadline"}
     assert appeal["url"].endswith(f"/appeals/new?decision={decision['id']}")
-    assert appeal["url"].startswith(app.extensions["fairwitness"].settings.public_url)
+    assert appeal["url"].startswith(runtime_of(app).settings.public_url)
     assert len(appeal["token"]) >= 40
     from policies.duration import parse_duration
     from service.clock import parse_rfc3339, rfc3339
@@ -72,7 +73,7 @@ def test_acting_decisions_carry_a_secret_appeal_offer(client, auth, app, clock):
     window = parse_duration("P6M")  # the civility policy's appeal window
     assert appeal["deadline"] == rfc3339(window.add_to(parse_rfc3339(decision["time"])))
     # The token is secret: not in the log, and stored only as a hash.
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.connect() as conn:
         logged = " ".join(r[0] for r in conn.exec_driver_sql("SELECT body FROM log_entries"))
         stored = conn.execute(
@@ -371,7 +372,7 @@ def test_sql_and_entry_standing_agree_after_reversal(client, auth, app, reviewer
     now = parse_rfc3339(view["as_of"])
     bodies = [e["entry"] for e in view["entries"]]
     key = (subject, "civility")
-    with app.extensions["fairwitness"].engine.connect() as conn:
+    with runtime_of(app).engine.connect() as conn:
         counted = newest_strikes(conn, [key], rfc3339(now), 6)[key]
     assert counted.complete
     assert counted.weight == strike_weight(bodies, now, "civility") == 2
@@ -454,7 +455,7 @@ def test_append_only_guards_on_the_new_tables(client, auth, app, reviewer):
 
     _, appeal_id = _filed(client, auth)
     resolve(client, appeal_id, reviewer, outcome="upheld")
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     for table, column in (
         ("appeal_tokens", "deadline"),
         ("appeals", "decide_by"),

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, verify_note
 from service.delivery.webhooks import SIGNATURE_HEADER, verify_signature
+from service.http.state import webhook_dispatcher
 from tests.conftest import make_key
 from tests.service.test_storage import assert_log_consistent
 from tests.service.test_webhooks import Receiver
@@ -99,7 +100,7 @@ def _story(client, auth, app, database_url, clock, receiver):
     assert "statement" not in public
 
     # 5. The webhook arrived, signed with the secret the app was given.
-    app.extensions["fairwitness.webhooks"].join()
+    webhook_dispatcher(app).join()
     assert len(receiver.received) == 1
     headers, body, _ = receiver.received[0]
     assert verify_signature(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY
 
 # Runs the fairwitness command in processes of its own.
@@ -76,7 +77,7 @@ def test_keys_create_prints_only_the_key_on_stdout(env):
         headers={"Authorization": f"Bearer {lines[0]}"},
     )
     assert resp.status_code == 403  # a reviewer key is real, but not a client key
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def test_keys_create_refuses_a_bad_role(env):

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY, log_size
 
 THREAT = "I will hurt you"
@@ -31,7 +32,7 @@ def _unconfirmed_count(client) -> float:
 def test_a_lost_commit_answer_is_503_naming_what_may_be_recorded(client, auth, app):
     """The database commits, then the connection drops before it says so: the client
     must hear that the outcome is unknown, and which entries to look up."""
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     lost: list[bool] = []
 
     @event.listens_for(engine, "commit")
@@ -83,15 +84,15 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     }
     host_a, host_b = create_app(settings), create_app(settings)
     headers = {"Authorization": f"Bearer {make_key(postgres_url, 'forum-example', 'client')}"}
-    excerpt = moderate_module.public_excerpt
+    build_body = moderate_module.decision_body
 
     def stall_on_host_a(*args, **kwargs):
         # Called inside the append transaction, after the head row is locked.
         if threading.current_thread().name == "host-a":
             time.sleep(STALL_SECONDS)
-        return excerpt(*args, **kwargs)
+        return build_body(*args, **kwargs)
 
-    monkeypatch.setattr(moderate_module, "public_excerpt", stall_on_host_a)
+    monkeypatch.setattr(moderate_module, "decision_body", stall_on_host_a)
     answers = {}
 
     def post_on_a() -> None:
@@ -123,4 +124,4 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     finally:
         stalled.join(timeout=30)
         for app in (host_a, host_b):
-            app.extensions["fairwitness"].engine.dispose()
+            runtime_of(app).engine.dispose()

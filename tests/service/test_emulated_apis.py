@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from service.http.state import runtime_of
+
 THREAT = "I will hurt you"
 KIND = "Have a lovely day, neighbour"
 ANALYZE = "/v1alpha1/comments:analyze"
@@ -95,7 +97,7 @@ def test_do_not_store_keeps_only_the_commitment(client, auth, app):
 
     body = analyze(client, request_for(THREAT, "THREAT", doNotStore=True), headers=auth).get_json()
     assert body["decision"]["content_stored"] is False
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.connect() as conn:
         row = conn.execute(
             select(decision_content.c.text, decision_content.c.salt).where(
@@ -168,7 +170,7 @@ def test_discovery_document_points_at_this_service(client, app):
     answer = client.get("/$discovery/rest", query_string={"version": "v1alpha1"})
     assert answer.status_code == 200
     document = answer.get_json()
-    public_url = app.extensions["fairwitness"].settings.public_url.rstrip("/") + "/"
+    public_url = runtime_of(app).settings.public_url.rstrip("/") + "/"
     assert document["rootUrl"] == public_url
     method = document["resources"]["comments"]["methods"]["analyze"]
     assert method["path"] == "v1alpha1/comments:analyze"
@@ -295,7 +297,7 @@ def test_a_full_scoring_queue_is_a_503_everywhere_and_records_nothing(
     def full(texts, languages=None):
         raise Overloaded
 
-    runtime = app.extensions["fairwitness"]
+    runtime = runtime_of(app)
     for judge in runtime.judges.values():
         monkeypatch.setattr(judge.classifier, "score", full)
     before = client.get("/v1/log/checkpoint").get_data()

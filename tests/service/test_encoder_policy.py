@@ -13,6 +13,7 @@ import pytest
 
 from classifiers.registry import load_named
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY, make_key
 from tests.service.test_batching import TEXTS, assert_same, scores_of
 
@@ -49,7 +50,7 @@ def test_decisions_name_the_encoders_full_version(encoder_app, sqlite_url):
         "/v1/moderations", json={"text": "hello there", "subject": "u"}, headers=auth
     ).get_json()["decision"]
     encoder = load_named("text-encoder")
-    lexicon = encoder_app.extensions["fairwitness"].judges["civility"].classifier.classifier
+    lexicon = runtime_of(encoder_app).judges["civility"].classifier.classifier
     [_, lexicon_member] = lexicon.members
     assert decision["classifier"]["name"] == "text-encoder+lexicon"
     joined = f"text-encoder {encoder.version}\nlexicon {lexicon_member.version}"

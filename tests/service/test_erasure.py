@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from service.http.state import runtime_of
 from service.storage.db import appeal_statements, decision_content, init_database, make_engine
 from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
@@ -60,7 +61,7 @@ def instance(tmp_path: Path) -> Iterator[dict]:
     }
     server.shutdown()
     thread.join(timeout=10)
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def moderate(instance: dict, text: str, subject: str = "ada") -> dict:
@@ -223,7 +224,7 @@ def test_erase_use_case_is_one_transaction(database_url, instance_dir, clock, mo
         headers={"Authorization": f"Bearer {key}"},
     )
     decision_id = resp.get_json()["decision"]["id"]
-    runtime = app.extensions["fairwitness"]
+    runtime = runtime_of(app)
 
     from audit_log import store
 
@@ -274,7 +275,7 @@ def full_excerpt_app(database_url: str, tmp_path: Path) -> Iterator[dict]:
             "FAIRWITNESS_POLICY_DIR": str(policy_dir),
         },
     }
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def test_erase_removes_the_public_excerpt_and_content_ref_and_the_entry_still_verifies(
@@ -332,7 +333,7 @@ def test_an_entry_logged_with_its_excerpt_inline_still_renders_and_verifies(
         headers={"Authorization": f"Bearer {full_excerpt_app['key']}"},
     )
     assert resp.status_code == 201
-    log = full_excerpt_app["app"].extensions["fairwitness"].log
+    log = runtime_of(full_excerpt_app["app"]).log
     with log.append() as tx:
         now = system_clock()
         legacy = {

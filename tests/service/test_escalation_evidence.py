@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from audit_log.store import IndexCorrupt
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY
 
 # Runs the fairwitness command in processes of its own.
@@ -35,7 +36,7 @@ def moderate(client, auth, subject: str, text_: str = THREAT) -> dict:
 
 def rewrite(app, statement: str, **params) -> None:
     """Change stored rows behind the service's back, as the database's owner can."""
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             for verb in ("update", "delete"):
@@ -139,7 +140,7 @@ def test_log_check_names_a_rewritten_rule_row_and_exits_2_without_a_database(
 ):
     decision = moderate(client, auth, "ruled")
     index = decision["receipt"]["index"]
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("DROP TRIGGER IF EXISTS log_entry_rules_no_update")

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from service.clock import rfc3339
 from service.domain.appeals import APPEALS_CURSOR
 from service.domain.log_query import LOG_CURSOR, MAX_POSITION, decode_cursor, encode_cursor
+from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import log_size, make_key
 
@@ -194,7 +195,7 @@ def test_an_export_answers_an_outage_before_its_first_byte(app, tmp_path):
     breaks off or a server's bare 500 page."""
     from service.storage.db import make_engine
 
-    runtime = app.extensions["fairwitness"]
+    runtime = runtime_of(app)
     healthy = runtime.engine
     runtime.engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'x.db'}", timeout_seconds=0.1)
     try:

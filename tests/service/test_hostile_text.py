@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY
 
 BODY_LIMIT = 256 * 1024
@@ -80,7 +81,7 @@ def redacting_app(database_url: str, instance_dir: Path, tmp_path: Path):
         {"database_url": database_url, "instance_dir": instance_dir, "policy_dir": target}
     )
     yield application
-    application.extensions["fairwitness"].engine.dispose()
+    runtime_of(application).engine.dispose()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import pytest
 
 from audit_log.merkle import check_record
 from audit_log.store import head
+from service.http.state import runtime_of
 from tests.conftest import log_size, make_key
 
 THREAT = "I will hurt you"
@@ -51,7 +52,7 @@ def test_a_retry_appends_nothing_and_answers_the_same_decision(client, auth, app
     # Only the token's hash is kept, so a replay cannot hand it out again.
     assert original["appeal"]["token"] and replayed["appeal"] is None
     receipt = replayed["receipt"]
-    with app.extensions["fairwitness"].engine.connect() as conn:
+    with runtime_of(app).engine.connect() as conn:
         size, root = head(conn)
     assert receipt["tree_size"] == size
     check_record(

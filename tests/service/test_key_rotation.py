@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from audit_log.checkpoint import Verifier, open_note, parse_note
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY, log_size
 
 # Runs the fairwitness command in processes of its own.
@@ -264,4 +265,4 @@ def test_a_server_without_the_new_key_refuses_to_append(
         assert key_id(rotated.stdout.strip()) in signer_ids(note)
         assert other_client.get("/readyz").status_code == 200
     finally:
-        other.extensions["fairwitness"].engine.dispose()
+        runtime_of(other).engine.dispose()

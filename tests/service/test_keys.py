@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY, Clock
 from tests.service.test_cli import run
 
@@ -47,7 +48,7 @@ def api(env, clock):
         clock=clock,
     )
     yield app.test_client()
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def _create(env, *extra: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from audit_log import merkle, store
 from audit_log.store import Log, head, prove_consistency, prove_inclusion
 from service.clock import rfc3339
 from service.domain.ids import new_id
+from service.http.state import runtime_of
 from service.storage.db import init_database, make_engine
 from service.storage.instance import init_instance, load_instance, signer_for
 from tests.conftest import LIBRARY
@@ -145,7 +146,7 @@ def big_app(big_log):
         {"database_url": big_log["url"], "instance_dir": big_log["instance"], "policy_dir": LIBRARY}
     )
     yield app
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def _consume(app, accept: str) -> tuple[int, int, int]:
@@ -205,7 +206,7 @@ def test_a_monitor_of_the_big_log_sees_it_clean(big_log, big_app):
     from audit_log.audit import LogAuditor, loads
     from audit_log.store import latest_checkpoint, log_checkpoints, log_entries
 
-    runtime = big_app.extensions["fairwitness"]
+    runtime = runtime_of(big_app)
     auditor = LogAuditor([s.verifier() for s in runtime.log.signers])
     with runtime.engine.connect() as conn:
         size, note = latest_checkpoint(conn)

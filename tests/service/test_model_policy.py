@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests.conftest import LIBRARY, make_key
 
 POLICY = """\
@@ -55,4 +56,4 @@ def test_policy_scored_by_the_trained_model(tmp_path: Path, sqlite_url, instance
     }
     spans = decision["rules"][0]["spans"]
     assert spans and all(0 <= s < e <= len("I will kill you") for s, e in spans)
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()

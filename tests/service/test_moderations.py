@@ -8,6 +8,7 @@ import json
 import pytest
 import rfc8785
 
+from service.http.state import runtime_of
 from tests.conftest import log_size, make_key
 
 THREAT = "I will hurt you"
@@ -52,7 +53,7 @@ def test_decision_is_the_hashed_public_body(client, auth):
 
 def test_public_body_holds_no_raw_text_or_user_id(client, auth, app):
     moderate(client, auth, text="You are a total idiot, mr secret", subject="alice@example.org")
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.connect() as conn:
         bodies = [row[0] for row in conn.exec_driver_sql("SELECT body FROM log_entries")]
     assert bodies

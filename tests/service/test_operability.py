@@ -8,7 +8,7 @@ import logging
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.http.applog import JsonFormatter
+from service.jsonlog import JsonFormatter
 from tests.conftest import log_size
 
 TEXT = "I will hurt you, Mallory"

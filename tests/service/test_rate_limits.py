@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.http.app import create_app
+from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, make_key
 
@@ -41,7 +42,7 @@ def make_app(database_url: str, instance_dir: Path, clock) -> Iterator:
 
     yield build
     for app in made:
-        app.extensions["fairwitness"].engine.dispose()
+        runtime_of(app).engine.dispose()
 
 
 def assert_limited(resp, problem: bool = True) -> int:

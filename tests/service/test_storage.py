@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audit_log import merkle
 from audit_log.store import head
+from service.http.state import runtime_of
 from service.storage.db import make_engine
 from tests.conftest import LIBRARY, log_size
 
@@ -36,7 +37,7 @@ def test_triggers_refuse_rewriting_the_log(client, auth, app, table, statement):
         "log_entry_rules": "rule",
         "policy_versions": "source",
     }[table]
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text(statement.format(t=table, c=column)))
     with engine.connect() as conn:
@@ -162,13 +163,13 @@ def test_failure_mid_append_leaves_no_trace(client, auth, app, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(moderate_module, "public_excerpt", explode)
+    monkeypatch.setattr(moderate_module, "new_token", explode)
     resp = client.post("/v1/moderations", json={"text": THREAT, "subject": "u"}, headers=auth)
     assert resp.status_code == 500
     assert resp.mimetype == "application/problem+json"
     assert "fire" not in resp.get_data(as_text=True)
     assert log_size(app) == before
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM log_entries")).scalar_one() == before
         assert conn.execute(text("SELECT count(*) FROM decision_content")).scalar_one() == 0
@@ -224,3 +225,29 @@ def test_a_statement_the_database_refuses_for_its_shape_is_a_500_not_an_outage(
     assert "Retry-After" not in resp.headers
     assert outages() == refused
     assert log_size(app) == before
+
+
+def test_a_page_during_a_storage_outage_is_an_html_503_counted_as_an_outage(
+    client, app, monkeypatch
+):
+    """The web pages answer a storage outage as every route does: a 503 with
+    ``Retry-After``, counted in the storage-unavailable metric and the outage log, but
+    as a page a person can read."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from service.metrics import STORAGE_UNAVAILABLE
+
+    def timeouts() -> float:
+        return STORAGE_UNAVAILABLE.labels(cause="timeout")._value.get()
+
+    def no_connection():
+        raise PoolTimeout("no connection came free within the timeout")
+
+    refused = timeouts()
+    monkeypatch.setattr(runtime_of(app).engine, "connect", no_connection)
+    resp = client.get("/")
+    assert resp.status_code == 503
+    assert resp.mimetype == "text/html"
+    assert resp.headers["Retry-After"] == "1"
+    assert "storage is unavailable right now" in resp.get_data(as_text=True)
+    assert timeouts() == refused + 1

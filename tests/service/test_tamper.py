@@ -21,6 +21,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from service.http.state import runtime_of
 from service.storage.db import init_database
 from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
@@ -57,7 +58,7 @@ class LiveLog:
     def close(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
-        self.app.extensions["fairwitness"].engine.dispose()
+        runtime_of(self.app).engine.dispose()
 
     def moderate(self, text: str, subject: str = "someone") -> dict:
         resp = requests.post(

@@ -19,6 +19,7 @@ from service.delivery.webhooks import (
     sign,
     verify_signature,
 )
+from service.http.state import runtime_of, webhook_dispatcher
 from tests.conftest import LIBRARY, log_size, make_key
 
 # The receivers here listen on 127.0.0.1, which the default sender refuses.
@@ -119,7 +120,7 @@ def resolved_appeal(client, auth, reviewer, outcome="overturned") -> tuple[dict,
 
 
 def join(app) -> None:
-    app.extensions["fairwitness.webhooks"].join()
+    webhook_dispatcher(app).join()
 
 
 def test_signature_round_trip():
@@ -170,7 +171,7 @@ def test_failing_receiver_gets_the_event_on_the_third_attempt(
     reviewer = bearer(make_key(database_url, "forum-example", "reviewer"))
     resolved_appeal(client, auth, reviewer)
     join(app)  # the background attempt after the request: fails
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
 
     def state():
         (d,) = client.get("/v1/webhooks/deliveries", headers=auth).get_json()["deliveries"]
@@ -200,7 +201,7 @@ def test_gives_up_after_the_last_attempt(client, auth, app, database_url, receiv
     register(client, auth, hook.url)
     resolved_appeal(client, auth, bearer(make_key(database_url, "forum-example", "reviewer")))
     join(app)
-    engine = app.extensions["fairwitness"].engine
+    engine = runtime_of(app).engine
     for _ in range(MAX_ATTEMPTS - 1):
         clock.advance(hours=7)
         deliver_due(engine, clock, LOCAL)
@@ -358,7 +359,7 @@ def test_a_removed_webhook_frees_its_place_and_gets_no_more_events(
         ("failed", "webhook removed", None)
     ]
     clock.advance(hours=24)
-    deliver_due(app.extensions["fairwitness"].engine, clock, LOCAL)
+    deliver_due(runtime_of(app).engine, clock, LOCAL)
     assert len(hook.received) == tries
     register(client, auth, "http://127.0.0.1:9/x")  # the tenth place is free again
 
@@ -375,7 +376,7 @@ def public_only_app(database_url, instance_dir, clock):
         clock=clock,
     )
     yield application
-    application.extensions["fairwitness"].engine.dispose()
+    runtime_of(application).engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -423,7 +424,7 @@ def test_private_endpoints_are_refused_at_registration(public_only_app, database
 
     from service.storage.db import webhooks
 
-    with public_only_app.extensions["fairwitness"].engine.connect() as conn:
+    with runtime_of(public_only_app).engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(webhooks)).scalar_one() == 0
     assert log_size(public_only_app) == before
 
@@ -688,7 +689,7 @@ def test_delivery_waits_for_the_write_lock_and_logs_no_sql(
     release = threading.Timer(1.0, holder.execute, ("ROLLBACK",))
     release.start()
     try:
-        app.extensions["fairwitness.webhooks"].kick()
+        webhook_dispatcher(app).kick()
         join(app)
     finally:
         release.join()
@@ -699,7 +700,7 @@ def test_delivery_waits_for_the_write_lock_and_logs_no_sql(
     logged = capsys.readouterr().err + caplog.text
     for sql in ("SELECT", "UPDATE", "webhook_deliveries", "whsec_", "appeal.resolved"):
         assert sql not in logged
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 @pytest.fixture
@@ -728,7 +729,7 @@ def pending_retry(sqlite_url, instance_dir, clock, receiver, monkeypatch):
     monkeypatch.setenv("FAIRWITNESS_INSTANCE_DIR", str(instance_dir))
     monkeypatch.setenv("FAIRWITNESS_WEBHOOK_ALLOW_PRIVATE", "true")
     yield client, auth, hook
-    app.extensions["fairwitness"].engine.dispose()
+    runtime_of(app).engine.dispose()
 
 
 def write_lock(sqlite_url: str):

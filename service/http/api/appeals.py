@@ -1,102 +1,48 @@
-"""Appeals and human decisions over HTTP: file, list, read, resolve; decide by hand.
+"""Appeals over HTTP: file, list, read, resolve.
 
 Filing takes the appeal token from the decision's notice (the author) or the client
-key of the app that asked for the decision. Listing, resolving and human decisions
-need a reviewer key and act within the key's app. Reading one appeal is public and
-never shows the author's statement.
+key of the app that asked for the decision. Listing and resolving need a reviewer key
+and act within the key's app. Reading one appeal is public and never shows the
+author's statement.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
-from marshmallow import ValidationError
+from flask import Blueprint, request
 
 from service.domain import appeals as use_cases
-from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
-from service.http import params
-from service.http.api.webhooks import dispatcher
+from service.domain.receipts import receipt_for
+from service.http import lookups, params
+from service.http.appeal_filing import appeal_problem, file_as, load_request
 from service.http.auth import current_key, require_role
-from service.http.body import json_body
-from service.http.problems import Problem, field_error, invalid, marshmallow_errors
-from service.http.ratelimits import client_address, limits_of, request_key
+from service.http.body import json_body, load_object
+from service.http.identity import optional_key
+from service.http.problems import Problem
+from service.http.ratelimits import limits_of
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
-    AppealRequestSchema,
-    AppealViewSchema,
-    HumanDecisionRequestSchema,
-    ModerationResultSchema,
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
+from service.http.state import current_runtime, webhook_dispatcher
 from service.storage.keys import ApiKey
 
 bp = Blueprint("appeals", __name__)
-_request = AppealRequestSchema()
 _filed = AppealFiledSchema()
 _resolution_request = ResolutionRequestSchema()
 _resolution = ResolutionResultSchema()
-_view = AppealViewSchema()
 _list = AppealListSchema()
-_human_request = HumanDecisionRequestSchema()
-_human_result = ModerationResultSchema()
-APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_UNAUTHENTICATED = {"WWW-Authenticate": 'Bearer realm="fairwitness"'}
-
-
-def _runtime():
-    return current_app.extensions["fairwitness"]
-
-
-def _load(schema, payload) -> dict:
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
-    try:
-        return schema.load(payload)
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
-
-
-def load_request(payload) -> dict:
-    """An ``AppealRequest`` body, checked: 422 naming the fields at fault."""
-    return _load(_request, payload)
-
-
-def _problem(err: use_cases.AppealError) -> Problem:
-    status, slug = {
-        use_cases.NotFound: (404, "not-found"),
-        use_cases.Forbidden: (403, "forbidden"),
-        use_cases.Conflict: (409, "conflict"),
-        use_cases.Invalid: (422, "invalid-request"),
-    }[type(err)]
-    errors = [field_error(err.pointer, err.detail)] if err.pointer else []
-    return Problem(status, slug, err.detail, errors)
 
 
 def _optional_client_key() -> ApiKey | None:
     """The client key sent, None when no Authorization header came; 401/403 otherwise."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Send an API key as 'Authorization: Bearer <key>'.",
-            headers=_UNAUTHENTICATED,
-        )
-    key = request_key()
+    key = optional_key()
     if key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "The API key is unknown, revoked or expired.",
-            headers=_UNAUTHENTICATED,
-        )
+        return None
     if key.role != "client":
         raise Problem(
             403,
@@ -106,52 +52,6 @@ def _optional_client_key() -> ApiKey | None:
         )
     limits_of().hit_key(key)
     return key
-
-
-def file_as(loaded: dict, key: ApiKey | None) -> use_cases.FiledAppeal:
-    """File the appeal ``loaded`` (an ``AppealRequest``) asks for, with ``key`` if the
-    request carried a client key: the one path of the API and the appeal page.
-
-    Without a key the token is checked first, in a read that takes no lock. An attempt
-    it does not authenticate counts against the client address's budget of refused
-    attempts (429 once spent). A genuine token is never counted or limited here, so no
-    one but its holder can stand between an author and the rules on appealing, which
-    answer for themselves (409).
-    """
-    runtime = _runtime()
-    if loaded["token"] is None and key is None:
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Send the appeal token from the decision's notice as 'token', or act "
-            "for your user with your app's client key.",
-            headers=_UNAUTHENTICATED,
-        )
-    if key is None:
-        try:
-            with runtime.engine.connect() as conn:
-                use_cases.authenticate_author(conn, loaded["decision_id"], loaded["token"])
-        except use_cases.AppealError as err:
-            limits = limits_of()
-            limits.hit(
-                limits.appeal_failures_per_ip,
-                "appeal-failures",
-                client_address(),
-                "with refused appeal tokens from your address",
-            )
-            raise _problem(err) from err
-    try:
-        return use_cases.file_appeal(
-            decision_id=loaded["decision_id"],
-            statement=loaded["statement"],
-            token=loaded["token"],
-            key=key,
-            log=runtime.log,
-            policies=runtime.policies.policies,
-            clock=runtime.clock,
-        )
-    except use_cases.AppealError as err:
-        raise _problem(err) from err
 
 
 @bp.post("/v1/appeals")
@@ -173,7 +73,7 @@ def file_appeal():
 @bp.get("/v1/appeals")
 @require_role("reviewer")
 def list_appeals():
-    runtime = _runtime()
+    runtime = current_runtime()
     status = params.choice(request.args, "status", STATUSES, "open")
     limit = params.limit(request.args, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     cursor = params.cursor(request.args, use_cases.APPEALS_CURSOR)
@@ -191,23 +91,16 @@ def list_appeals():
 
 @bp.get("/v1/appeals/<appeal_id>")
 def get_appeal(appeal_id: str):
-    runtime = _runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    with runtime.engine.connect() as conn:
-        view = use_cases.public_appeal(conn, appeal_id, runtime.clock())
-    if view is None:
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    return _view.dump(view)
+    return lookups.appeal(appeal_id)
 
 
 @bp.post("/v1/appeals/<appeal_id>/resolution")
 @require_role("reviewer")
 def resolve_appeal(appeal_id: str):
-    runtime = _runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
+    runtime = current_runtime()
+    if not use_cases.APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    loaded = _load(_resolution_request, json_body())
+    loaded = load_object(_resolution_request, json_body())
     try:
         resolved = use_cases.resolve_appeal(
             appeal_id=appeal_id,
@@ -219,61 +112,13 @@ def resolve_appeal(appeal_id: str):
             clock=runtime.clock,
         )
     except use_cases.AppealError as err:
-        raise _problem(err) from err
+        raise appeal_problem(err) from err
     if resolved.webhook_deliveries:
-        dispatcher(current_app).kick()
+        webhook_dispatcher().kick()
     return _resolution.dump(
         {
             "resolution": resolved.body,
             "reversal": resolved.reversal,
-            "receipt": {
-                "index": resolved.appended.index,
-                "leaf_hash": resolved.appended.leaf_hash.hex(),
-                "tree_size": resolved.tree_size,
-                "inclusion_proof": [h.hex() for h in resolved.inclusion_proof],
-                "checkpoint": resolved.checkpoint,
-            },
-        }
-    ), 201
-
-
-@bp.post("/v1/decisions")
-@require_role("reviewer")
-def create_human_decision():
-    runtime = _runtime()
-    loaded = _load(_human_request, json_body())
-    try:
-        made = decide(
-            HumanDecision(
-                user_id=loaded["subject"],
-                policy_id=loaded["policy"],
-                rule_id=loaded["rule"],
-                action=loaded["action"],
-                content_ref=loaded["content_ref"],
-                text=loaded["text"],
-                notice=loaded["notice"],
-            ),
-            reviewer=current_key(),
-            policies=dict(runtime.policies.policies),
-            log=runtime.log,
-            secret=runtime.instance.secret,
-            clock=runtime.clock,
-            published=runtime.published,
-            public_url=runtime.settings.public_url,
-        )
-    except DecisionRefused as err:
-        raise invalid([field_error(err.pointer, err.detail)], err.detail) from err
-    return _human_result.dump(
-        {
-            "decision": made.body,
-            "receipt": {
-                "index": made.appended.index,
-                "leaf_hash": made.appended.leaf_hash.hex(),
-                "tree_size": made.tree_size,
-                "inclusion_proof": [h.hex() for h in made.inclusion_proof],
-                "checkpoint": made.checkpoint,
-                "content_salt": made.salt.hex() if made.salt else None,
-            },
-            "appeal": made.appeal,
+            "receipt": receipt_for(resolved),
         }
     ), 201

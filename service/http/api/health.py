@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Response
 
 from service.clock import rfc3339
+from service.http.state import current_runtime
 from service.metrics import exposition
+from service.storage.failures import StorageError, check_reachable
 
 bp = Blueprint("health", __name__)
 
@@ -19,7 +19,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     checks = {
         "policies": bool(runtime.judges),
         # Judges are built only from classifiers whose artifacts passed their SHA-256
@@ -32,7 +32,7 @@ def readyz():
     }
     try:
         with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT size FROM log_head WHERE id = 1")).one()
+            check_reachable(conn)
             schedule = runtime.log.keyring.current_schedule(conn)
         checks["database"] = True
         # After a rotation made on another host, this one can append only once the new
@@ -45,7 +45,7 @@ def readyz():
             for k in schedule.keys
             if k.signs_until is None or now <= k.signs_until
         )
-    except SQLAlchemyError:
+    except StorageError:
         checks["database"] = False
     ready = all(checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
@@ -54,5 +54,5 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     """Prometheus text exposition, summed over every worker of this server."""
-    body, content_type = exposition(current_app.extensions["fairwitness"].engine)
+    body, content_type = exposition(current_runtime().engine)
     return Response(body, content_type=content_type)

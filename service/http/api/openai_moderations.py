@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from marshmallow import ValidationError
 
 from service.http.auth import current_key, require_role
@@ -30,6 +30,7 @@ from service.http.emulation import (
 )
 from service.http.problems import Problem, field_error, marshmallow_errors
 from service.http.schemas import OpenAIModerationRequestSchema, OpenAIModerationResponseSchema
+from service.http.state import current_runtime
 from service.runtime import Runtime
 
 bp = Blueprint("openai_moderations", __name__)
@@ -88,7 +89,7 @@ def input_texts(value: object, limit: int) -> list[str]:
 @bp.post("/openai/v1/moderations")
 @require_role("client")
 def create():
-    runtime: Runtime = current_app.extensions["fairwitness"]
+    runtime: Runtime = current_runtime()
     try:
         loaded = _request.load(json_body())
     except ValidationError as err:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from policies.language import UNDETERMINED, canonical_tag
@@ -33,6 +33,7 @@ from service.http.emulation import (
 )
 from service.http.problems import Problem, marshmallow_errors
 from service.http.schemas import PerspectiveAnalyzeRequestSchema, PerspectiveAnalyzeResponseSchema
+from service.http.state import current_runtime
 from service.runtime import Runtime
 
 bp = Blueprint("perspective", __name__)
@@ -93,7 +94,7 @@ def _labels(runtime: Runtime, requested: dict[str, dict]) -> dict[str, str]:
 @require_role("client")
 def analyze():
     _check_query()
-    runtime: Runtime = current_app.extensions["fairwitness"]
+    runtime: Runtime = current_runtime()
     try:
         loaded = _request.load(json_body())
     except ValidationError as err:
@@ -176,7 +177,7 @@ def discovery():
     if params.choice(request.args, "version", (API_VERSION,)) is None:
         raise params.bad_parameter("version", f"Required: {API_VERSION}.")
     params.raw(request.args, "key")
-    runtime: Runtime = current_app.extensions["fairwitness"]
+    runtime: Runtime = current_runtime()
     root = runtime.settings.public_url.rstrip("/") + "/"
     return Response(json.dumps(discovery_document(root)), 200, mimetype="application/json")
 

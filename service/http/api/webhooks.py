@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
-from service.delivery.webhooks import Dispatcher, make_sender
 from service.domain.webhooks import (
     WebhookError,
     list_deliveries,
@@ -23,6 +22,7 @@ from service.http.schemas import (
     WebhookListSchema,
     WebhookRequestSchema,
 )
+from service.http.state import current_runtime
 
 bp = Blueprint("webhooks", __name__)
 _request = WebhookRequestSchema()
@@ -30,25 +30,12 @@ _created = WebhookCreatedSchema()
 _deliveries = DeliveryListSchema()
 _listed = WebhookListSchema()
 STATUSES = ("pending", "delivered", "failed")
-EXTENSION = "fairwitness.webhooks"
-
-
-def dispatcher(app: Flask) -> Dispatcher:
-    """The app's background deliverer, made on first use."""
-    found = app.extensions.get(EXTENSION)
-    if found is None:
-        runtime = app.extensions["fairwitness"]
-        send = make_sender(allow_private=runtime.settings.webhook_allow_private)
-        found = app.extensions.setdefault(
-            EXTENSION, Dispatcher(lambda: runtime.engine, runtime.clock, send)
-        )
-    return found
 
 
 @bp.post("/v1/webhooks")
 @require_role("client")
 def create_webhook():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     payload = json_body()
     if not isinstance(payload, dict):
         raise invalid([field_error("#/", "The body must be a JSON object.")])
@@ -81,7 +68,7 @@ def create_webhook():
 @bp.get("/v1/webhooks/deliveries")
 @require_role("client")
 def get_deliveries():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     status = params.choice(request.args, "status", STATUSES)
     limit = params.limit(request.args, default=100, maximum=1000)
     with runtime.engine.connect() as conn:
@@ -92,7 +79,7 @@ def get_deliveries():
 @bp.get("/v1/webhooks")
 @require_role("client")
 def get_webhooks():
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     with runtime.engine.connect() as conn:
         return _listed.dump({"webhooks": list_webhooks(conn, app=current_key().app)})
 
@@ -100,7 +87,7 @@ def get_webhooks():
 @bp.delete("/v1/webhooks/<webhook_id>")
 @require_role("client")
 def delete_webhook(webhook_id: str):
-    runtime = current_app.extensions["fairwitness"]
+    runtime = current_runtime()
     ended = remove_webhook(
         runtime.engine, app=current_key().app, webhook_id=webhook_id, now=runtime.clock()
     )
