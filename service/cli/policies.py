@@ -21,6 +21,7 @@ def policy_test(directory: Path) -> None:
     """Run every rule's examples; exit 1 naming each rule and example that misses."""
     from policies.examples import check_examples
     from policies.load import PolicyError, load_policy_dir
+    from service.domain.language import detect
     from service.runtime import build_judges
 
     try:
@@ -32,7 +33,14 @@ def policy_test(directory: Path) -> None:
     total = 0
     for judge in judges.values():
         total += sum(len(r.examples.match) + len(r.examples.no_match) for r in judge.policy.rules)
-        failures += check_examples(judge.policy, judge.classifier.score)
+        classifier = judge.classifier
+        failures += check_examples(
+            judge.policy,
+            # Each example in its detected language, as the service would score it.
+            lambda texts, classifier=classifier: classifier.score(
+                texts, [detect(text) for text in texts]
+            ),
+        )
     for failure in failures:
         click.echo(f"FAIL {failure.describe()}")
     click.echo(f"{total - len(failures)} of {total} examples pass in {len(judges)} policies")
