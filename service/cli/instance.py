@@ -21,14 +21,12 @@ DEMO_KEY_FILE = "demo-client.key"
 )
 def init(demo_key: bool) -> None:
     """Create the instance (signing key, pseudonym secret, database) if missing."""
-    from sqlalchemy import func, select
-
     from audit_log.store import Log
     from policies.load import load_policy_dir
     from service.clock import system_clock
     from service.domain.publishing import publish_all
     from service.runtime import build_judges
-    from service.storage.db import api_keys, init_database, make_engine, write_transaction
+    from service.storage.db import init_database, make_engine, write_transaction
     from service.storage.instance import (
         InstanceError,
         init_instance,
@@ -36,7 +34,7 @@ def init(demo_key: bool) -> None:
         secure_instance_files,
         signers_for,
     )
-    from service.storage.keys import create_key
+    from service.storage.keys import any_keys, create_key
 
     settings = settings_from_env()
     policies = load_policy_dir(settings.policy_dir)
@@ -58,8 +56,7 @@ def init(demo_key: bool) -> None:
         say(f"policy {policy_id} {version} is in the log")
     if demo_key:
         with write_transaction(engine) as conn:
-            has_keys = conn.execute(select(func.count()).select_from(api_keys)).scalar_one()
-            if not has_keys:
+            if not any_keys(conn):
                 _, plaintext = create_key(conn, "demo", "client", system_clock())
                 path = settings.instance_dir / DEMO_KEY_FILE
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

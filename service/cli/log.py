@@ -179,16 +179,15 @@ def instance_log():
 @click.option("--json", "as_json", is_flag=True, help="Print the keys with their validity.")
 def log_key(as_json: bool) -> None:
     """Print the log's verifier keys, newest first (what GET /v1/log/key serves)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from audit_log.keyschedule import key_list
     from service.clock import rfc3339, system_clock
+    from service.storage.failures import StorageError
 
     settings, log = instance_log()
     try:
         with log.engine.connect() as conn:
             schedule = log.keyring.current_schedule(conn)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: cannot read the log's keys from the database: {type(exc).__name__}")
         sys.exit(EXIT_UNREADABLE)
     finally:
@@ -223,10 +222,9 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
     switches on its next append and refuses to append (503) until it holds the new
     key's file. Prints the new verifier key on stdout.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from service.clock import system_clock
     from service.domain.key_rotation import RotationError, parse_overlap, rotate_signing_key
+    from service.storage.failures import StorageError
     from service.storage.instance import add_signing_key
 
     settings, log = instance_log()
@@ -273,7 +271,7 @@ def log_rotate_key(prepare: bool, overlap: str | None) -> None:
         except RotationError as exc:
             say(f"refused: {exc}")
             sys.exit(EXIT_FAILED)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: the database is unavailable ({type(exc).__name__}); nothing changed")
         sys.exit(EXIT_UNREADABLE)
     finally:
@@ -297,11 +295,10 @@ def log_check() -> None:
     and escalation from the bodies. Exit 0 when all agree, 1 naming every entry that
     does not, 2 when the database cannot be read.
     """
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
     from audit_log.escalation import EscalationError, StrikeLedger
-    from audit_log.store import check_index, entry_body, head, log_entries
+    from audit_log.store import check_index, entry_body, head
+    from service.domain.reads.entries import entries_in_order
+    from service.storage.failures import StorageError
 
     _, log = instance_log()
     problems: list[str] = []
@@ -310,19 +307,14 @@ def log_check() -> None:
             size, _ = head(conn)
             problems.extend(f"index: {m}" for m in check_index(conn, 0, size))
             ledger = StrikeLedger()
-            rows = conn.execution_options(yield_per=1000).execute(
-                select(log_entries.c.idx, log_entries.c.body)
-                .where(log_entries.c.idx < size)
-                .order_by(log_entries.c.idx)
-            )
-            for row in rows:
+            for index, row in entries_in_order(conn, size):
                 try:
-                    ledger.feed(int(row.idx), entry_body(row._mapping))
+                    ledger.feed(index, entry_body(row))
                 except EscalationError as exc:
                     problems.append(str(exc))
                 except ValueError:
                     continue  # an unparseable body is already named by the index check
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         say(f"error: cannot read the log from the database: {type(exc).__name__}")
         sys.exit(EXIT_UNREADABLE)
     finally:

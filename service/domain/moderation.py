@@ -68,7 +68,8 @@ class Moderated:
     body: dict[str, Any]
     appended: Appended
     tree_size: int
-    salt: bytes
+    # The content commitment's salt; None when a replayed decision's content was erased.
+    salt: bytes | None
     inclusion_proof: list[bytes]
     checkpoint: str
     # {url, token, deadline} for every decision that acts; secret, so never in the log.

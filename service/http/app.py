@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from service.clock import Clock, system_clock
@@ -19,11 +18,13 @@ from service.http.api import (
     appeals,
     decisions,
     health,
+    human_decisions,
     log,
     moderations,
     openai_moderations,
     perspective,
     policies,
+    subjects,
     transparency,
     webhooks,
 )
@@ -40,6 +41,7 @@ from service.http.ratelimits import init_rate_limits
 from service.http.state import install_runtime
 from service.jsonlog import configure_logging, use_request_id
 from service.runtime import build_runtime, check_recent_index
+from service.storage.failures import StorageError
 
 
 class _InOrderJSON(DefaultJSONProvider):
@@ -60,7 +62,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     runtime = build_runtime(settings, clock)
     try:
         check_recent_index(runtime.engine)
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; ``fairwitness log check`` checks every entry.
         logging.getLogger("fairwitness.storage").warning(
             "could not check the log index at start-up: %s", type(exc).__name__
@@ -79,10 +81,12 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
     for module in (
         moderations,
         decisions,
+        subjects,
         log,
         policies,
         health,
         appeals,
+        human_decisions,
         transparency,
         webhooks,
         perspective,
@@ -95,7 +99,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
         publish_all(
             runtime.log, [j.policy for j in runtime.judges.values()], clock(), runtime.published
         )
-    except SQLAlchemyError as exc:
+    except StorageError as exc:
         # Storage may be down at boot; moderation publishes before first use anyway.
         app.logger.warning("could not publish policy versions at start-up: %s", type(exc).__name__)
     return app

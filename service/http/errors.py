@@ -23,16 +23,14 @@ from collections.abc import Sequence
 from http import HTTPStatus
 
 from flask import Flask, Response, g, has_request_context, json, render_template, request
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import CommitUnconfirmed, SigningKeyMissing
 from service.domain.batcher import Overloaded
 from service.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_error
 from service.metrics import STORAGE_UNAVAILABLE
-from service.storage.failures import failure_cause
+from service.storage.db import Engine
+from service.storage.failures import POSSIBLE_OUTAGES, failure_cause, on_connect
 
 logger = logging.getLogger("fairwitness.storage")
 
@@ -225,15 +223,12 @@ def register(app: Flask, engine: Engine) -> None:
             )
         )
 
-    @event.listens_for(engine, "engine_connect")
-    def _connected(_conn) -> None:
-        # Fires only once the pool has handed out a live (pre-pinged) connection.
+    def _reached() -> None:
         if has_request_context():
             g.storage_reached = True
 
-    @app.errorhandler(DBAPIError)
-    @app.errorhandler(PoolTimeout)
-    @app.errorhandler(CommitUnconfirmed)
+    on_connect(engine, _reached)
+
     def _storage(err: Exception) -> Response:
         cause = failure_cause(err)
         if cause is None:
@@ -241,6 +236,9 @@ def register(app: Flask, engine: Engine) -> None:
         outage.refused(cause)
         g.storage_failed = True
         return respond(_unavailable(cause, err))
+
+    for error in POSSIBLE_OUTAGES:
+        app.register_error_handler(error, _storage)
 
     @app.after_request
     def _recovered(response: Response) -> Response:

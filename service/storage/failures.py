@@ -8,11 +8,19 @@ deliverer postpones); a constraint violation or a programming error is a bug.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from audit_log.store import CommitUnconfirmed
+
+# Every error storage raises, an outage or a bug: what a caller that only needs to know
+# "storage failed" catches.
+StorageError = SQLAlchemyError
+# The errors ``failure_cause`` may call an outage; anything else is never one.
+POSSIBLE_OUTAGES: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, CommitUnconfirmed)
 
 # PostgreSQL's SQLSTATEs for statement_timeout (query_canceled), lock_timeout, and the
 # server ending a session that sat idle inside a transaction for longer than the timeout.
@@ -89,3 +97,17 @@ def is_storage_failure(err: BaseException) -> bool:
     """True for "could not reach, lock or hear back from the database" (503), False for
     errors that mean a bug, such as a constraint violation or a refused statement (500)."""
     return failure_cause(err) is not None
+
+
+def on_connect(engine: Engine, reached: Callable[[], None]) -> None:
+    """Call ``reached`` each time ``engine`` hands out a live connection (the pool has
+    pre-pinged it), so a caller can tell storage answered."""
+
+    @event.listens_for(engine, "engine_connect")
+    def _connected(_conn: Connection) -> None:
+        reached()
+
+
+def check_reachable(conn: Connection) -> None:
+    """Raise a ``StorageError`` unless the database answers and holds the log's head."""
+    conn.execute(text("SELECT size FROM log_head WHERE id = 1")).one()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from limits import parse as parse_limit
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from audit_log.prepared import Prepared
 from service.clock import parse_rfc3339, rfc3339
@@ -76,6 +76,11 @@ class KeyRecord:
         if self.expires_at is not None and parse_rfc3339(self.expires_at) <= now:
             return "expired"
         return "active"
+
+
+def any_keys(conn: Connection) -> bool:
+    """Whether any key was ever created, revoked or not."""
+    return conn.execute(select(func.count()).select_from(api_keys)).scalar_one() > 0
 
 
 def _hash(secret: str) -> bytes:

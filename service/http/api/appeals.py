@@ -1,9 +1,9 @@
-"""Appeals and human decisions over HTTP: file, list, read, resolve; decide by hand.
+"""Appeals over HTTP: file, list, read, resolve.
 
 Filing takes the appeal token from the decision's notice (the author) or the client
-key of the app that asked for the decision. Listing, resolving and human decisions
-need a reviewer key and act within the key's app. Reading one appeal is public and
-never shows the author's statement.
+key of the app that asked for the decision. Listing and resolving need a reviewer key
+and act within the key's app. Reading one appeal is public and never shows the
+author's statement.
 """
 
 from __future__ import annotations
@@ -11,21 +11,17 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from service.domain import appeals as use_cases
-from service.domain.human_decisions import DecisionRefused, HumanDecision, decide
 from service.domain.receipts import receipt_for
-from service.http import params
+from service.http import lookups, params
 from service.http.appeal_filing import appeal_problem, file_as, load_request
 from service.http.auth import current_key, require_role
 from service.http.body import json_body, load_object
 from service.http.identity import optional_key
-from service.http.problems import Problem, field_error, invalid
+from service.http.problems import Problem
 from service.http.ratelimits import limits_of
 from service.http.schemas import (
     AppealFiledSchema,
     AppealListSchema,
-    AppealViewSchema,
-    HumanDecisionRequestSchema,
-    ModerationResultSchema,
     ResolutionRequestSchema,
     ResolutionResultSchema,
 )
@@ -36,11 +32,7 @@ bp = Blueprint("appeals", __name__)
 _filed = AppealFiledSchema()
 _resolution_request = ResolutionRequestSchema()
 _resolution = ResolutionResultSchema()
-_view = AppealViewSchema()
 _list = AppealListSchema()
-_human_request = HumanDecisionRequestSchema()
-_human_result = ModerationResultSchema()
-APPEAL_ID = use_cases.APPEAL_ID
 STATUSES = ("open", "resolved", "all")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -99,21 +91,14 @@ def list_appeals():
 
 @bp.get("/v1/appeals/<appeal_id>")
 def get_appeal(appeal_id: str):
-    runtime = current_runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    with runtime.engine.connect() as conn:
-        view = use_cases.public_appeal(conn, appeal_id, runtime.clock())
-    if view is None:
-        raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
-    return _view.dump(view)
+    return lookups.appeal(appeal_id)
 
 
 @bp.post("/v1/appeals/<appeal_id>/resolution")
 @require_role("reviewer")
 def resolve_appeal(appeal_id: str):
     runtime = current_runtime()
-    if not APPEAL_ID.fullmatch(appeal_id):
+    if not use_cases.APPEAL_ID.fullmatch(appeal_id):
         raise Problem(404, "not-found", f"No appeal {appeal_id!r}.")
     loaded = load_object(_resolution_request, json_body())
     try:
@@ -135,40 +120,5 @@ def resolve_appeal(appeal_id: str):
             "resolution": resolved.body,
             "reversal": resolved.reversal,
             "receipt": receipt_for(resolved),
-        }
-    ), 201
-
-
-@bp.post("/v1/decisions")
-@require_role("reviewer")
-def create_human_decision():
-    runtime = current_runtime()
-    loaded = load_object(_human_request, json_body())
-    try:
-        made = decide(
-            HumanDecision(
-                user_id=loaded["subject"],
-                policy_id=loaded["policy"],
-                rule_id=loaded["rule"],
-                action=loaded["action"],
-                content_ref=loaded["content_ref"],
-                text=loaded["text"],
-                notice=loaded["notice"],
-            ),
-            reviewer=current_key(),
-            policies=dict(runtime.policies.policies),
-            log=runtime.log,
-            secret=runtime.instance.secret,
-            clock=runtime.clock,
-            published=runtime.published,
-            public_url=runtime.settings.public_url,
-        )
-    except DecisionRefused as err:
-        raise invalid([field_error(err.pointer, err.detail)], err.detail) from err
-    return _human_result.dump(
-        {
-            "decision": made.body,
-            "receipt": receipt_for(made, content_salt=made.salt),
-            "appeal": made.appeal,
         }
     ), 201

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.clock import rfc3339
 from service.http.state import current_runtime
 from service.metrics import exposition
+from service.storage.failures import StorageError, check_reachable
 
 bp = Blueprint("health", __name__)
 
@@ -33,7 +32,7 @@ def readyz():
     }
     try:
         with runtime.engine.connect() as conn:
-            conn.execute(text("SELECT size FROM log_head WHERE id = 1")).one()
+            check_reachable(conn)
             schedule = runtime.log.keyring.current_schedule(conn)
         checks["database"] = True
         # After a rotation made on another host, this one can append only once the new
@@ -46,7 +45,7 @@ def readyz():
             for k in schedule.keys
             if k.signs_until is None or now <= k.signs_until
         )
-    except SQLAlchemyError:
+    except StorageError:
         checks["database"] = False
     ready = all(checks.values())
     return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503

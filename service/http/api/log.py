@@ -5,27 +5,22 @@ Read-only by construction: nothing here opens a write transaction.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-
-from flask import Blueprint, Response, current_app, request, stream_with_context
-from sqlalchemy import select
+from flask import Blueprint, Response, request
 
 from audit_log import merkle
 from audit_log.keyschedule import key_list
 from audit_log.store import (
     head,
     latest_checkpoint,
-    log_checkpoints,
     prove_consistency,
     prove_inclusion,
     read_hashes,
 )
 from service.clock import rfc3339
 from service.domain.cursor import MAX_INT64
+from service.domain.reads.entries import checkpoints_after, entry_view
 from service.http import params
-from service.http.applog import route_of
+from service.http.export import NDJSON, export_response
 from service.http.problems import Problem, field_error
 from service.http.schemas import (
     CheckpointListSchema,
@@ -42,114 +37,6 @@ _inclusion = InclusionProofSchema()
 _consistency = ConsistencyProofSchema()
 _checkpoints = CheckpointListSchema()
 _keys = LogKeyListSchema()
-
-CSV_COLUMNS = (
-    "index",
-    "id",
-    "kind",
-    "time",
-    "app",
-    "subject",
-    "policy",
-    "policy_version",
-    "action",
-    "rules",
-    "leaf_hash",
-    "entry",
-)
-NDJSON = "application/x-ndjson"
-
-
-def entry_view(row) -> dict:
-    """A stored entry as the API shows it: the exact hashed body, index and leaf hash."""
-    return {
-        "index": int(row.idx),
-        "leaf_hash": bytes(row.leaf_hash).hex(),
-        "entry": json.loads(row.body),
-    }
-
-
-def _csv_row(row) -> list:
-    entry = json.loads(row.body)
-    policy = entry.get("policy") or {}
-    rules = entry.get("rules") or []
-    rule_ids = [r["id"] if isinstance(r, dict) else r for r in rules]
-    return [
-        row.idx,
-        entry.get("id"),
-        entry.get("kind"),
-        entry.get("time"),
-        entry.get("app"),
-        entry.get("subject"),
-        policy.get("id"),
-        policy.get("version"),
-        entry.get("action"),
-        " ".join(rule_ids),
-        bytes(row.leaf_hash).hex(),
-        row.body,
-    ]
-
-
-class ExportInterrupted(Exception):
-    """A streamed export broke off after its first bytes were sent. Raised, so the
-    server drops the connection and the client sees a cut-off transfer, never a short
-    export that looks whole; its message says nothing of the request."""
-
-
-def export_response(query, mimetype: str) -> Response:
-    """The whole filtered log streamed as CSV or NDJSON, a keyset page at a time.
-
-    The first chunk is produced before the response starts, inside the request: a
-    query the database refuses, or storage being down, is an ordinary error answer
-    (problem+json or an error page), not a broken stream. A failure later on is logged
-    here, allow-listed like every log line, and cuts the connection.
-    """
-    engine = current_runtime().engine
-
-    def generate():
-        with engine.connect() as conn:
-            if mimetype == "text/csv":
-                buf = io.StringIO()
-                writer = csv.writer(buf)
-                writer.writerow(CSV_COLUMNS)
-                for row in query.stream(conn):
-                    writer.writerow(_csv_row(row))
-                    if buf.tell() > 64 * 1024:
-                        yield buf.getvalue()
-                        buf.seek(0)
-                        buf.truncate()
-                yield buf.getvalue()
-            else:
-                lines = []
-                for row in query.stream(conn):
-                    lines.append(json.dumps(entry_view(row), separators=(",", ":")))
-                    if len(lines) >= 500:
-                        yield "\n".join(lines) + "\n"
-                        lines = []
-                if lines:
-                    yield "\n".join(lines) + "\n"
-
-    chunks = generate()
-    first = next(chunks, "")
-
-    def rest():
-        try:
-            yield first
-            yield from chunks
-        except Exception as exc:
-            current_app.logger.error(
-                "export interrupted: %s",
-                type(exc).__name__,
-                extra={"event": "export_interrupted", "route": route_of()},
-            )
-            raise ExportInterrupted("export interrupted") from None
-        finally:
-            chunks.close()
-
-    resp = Response(stream_with_context(rest()), mimetype=mimetype)
-    if mimetype == "text/csv":
-        resp.headers["Content-Disposition"] = 'attachment; filename="fairwitness-log.csv"'
-    return resp
 
 
 @bp.get("/v1/log/entries")
@@ -182,21 +69,11 @@ def list_checkpoints():
     after = params.integer(request.args, "after", minimum=-1, default=-1)
     limit = params.limit(request.args, default=100, maximum=1000)
     with current_runtime().engine.connect() as conn:
-        rows = conn.execute(
-            select(log_checkpoints.c.size, log_checkpoints.c.note, log_checkpoints.c.created_at)
-            .where(log_checkpoints.c.size > after)
-            .order_by(log_checkpoints.c.size)
-            .limit(limit + 1)
-        ).all()
+        rows = checkpoints_after(conn, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return _checkpoints.dump(
-        {
-            "checkpoints": [
-                {"size": r.size, "note": r.note, "created_at": r.created_at} for r in rows
-            ],
-            "next_after": rows[-1].size if more else None,
-        }
+        {"checkpoints": rows, "next_after": rows[-1]["size"] if more else None}
     )
 
 

@@ -6,13 +6,11 @@ import json
 
 from flask import Blueprint, Response, request
 from marshmallow import ValidationError
-from sqlalchemy import select
 
-from audit_log import merkle
-from audit_log.store import Appended, latest_checkpoint, log_entries, read_hashes
 from policies.language import canonical_tag
 from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
 from service.domain.moderation import Item, Moderated
+from service.domain.reads.decisions import replay_decisions
 from service.domain.receipts import receipt_for
 from service.http.auth import current_key, require_role
 from service.http.body import json_body
@@ -23,7 +21,6 @@ from service.http.schemas import (
     ModerationResultSchema,
 )
 from service.http.state import current_runtime
-from service.storage.db import decision_content
 
 bp = Blueprint("moderations", __name__)
 _item = ModerationItemSchema()
@@ -61,52 +58,6 @@ def _claim(app: str, payload: object) -> Claim | None:
     return Claim(app=app, key=key, request_hash=request_hash(payload))
 
 
-def _replay(runtime, decision_ids: list[str]) -> list[Moderated]:
-    """The decisions an earlier request with the same idempotency key made, with receipts
-    for the current tree (as ``GET /v1/decisions/{id}`` gives them). The appeal token is
-    not among them: only its hash was kept."""
-    with runtime.engine.connect() as conn:
-        size, note = latest_checkpoint(conn)
-        rows = {
-            r.entry_id: r
-            for r in conn.execute(
-                select(
-                    log_entries.c.entry_id,
-                    log_entries.c.idx,
-                    log_entries.c.body,
-                    log_entries.c.leaf_hash,
-                ).where(log_entries.c.entry_id.in_(decision_ids))
-            )
-        }
-        salts = dict(
-            conn.execute(
-                select(decision_content.c.decision_id, decision_content.c.salt).where(
-                    decision_content.c.decision_id.in_(decision_ids)
-                )
-            ).all()
-        )
-        found = [rows[i] for i in decision_ids]
-        proofs = merkle.prove_records(
-            size, [r.idx for r in found], lambda idxs: read_hashes(conn, idxs)
-        )
-    return [
-        Moderated(
-            body=json.loads(r.body),
-            appended=Appended(
-                index=r.idx,
-                leaf_hash=bytes(r.leaf_hash),
-                entry_id=r.entry_id,
-                canonical=r.body.encode("utf-8"),
-            ),
-            tree_size=size,
-            salt=salts.get(r.entry_id),
-            inclusion_proof=proof,
-            checkpoint=note,
-        )
-        for r, proof in zip(found, proofs, strict=True)
-    ]
-
-
 def _answer(results: list[Moderated], is_batch: bool, replayed: bool = False) -> Response:
     if is_batch:
         text = '{"results":[' + ",".join(map(_result_json, results)) + "]}"
@@ -130,7 +81,9 @@ def _replayed(runtime, done: AlreadyDone, is_batch: bool) -> Response:
             ],
             "The idempotency key was already used for another request.",
         )
-    return _answer(_replay(runtime, done.decision_ids), is_batch, replayed=True)
+    with runtime.engine.connect() as conn:
+        earlier = replay_decisions(conn, done.decision_ids)
+    return _answer(earlier, is_batch, replayed=True)
 
 
 @bp.post("/v1/moderations")

@@ -1,25 +1,22 @@
-"""View models for the public web pages: what the templates show, computed from the
-same data the JSON API serves. No Flask here; the blueprint fetches, this shapes.
+"""View models for the public web pages: what the templates show, shaped from the
+domain's reads (``service.domain.reads``), the same data the JSON API serves. No Flask
+and no queries here; the blueprint fetches, this shapes.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import yaml
-from sqlalchemy import Connection, and_, func, or_, select
 
 from audit_log.checkpoint import NoteError, parse_checkpoint, split_note
-from audit_log.store import log_entries
 from policies.duration import parse_duration
 from service.clock import parse_rfc3339
 from service.domain.log_query import FILTERS, LogQuery
-from service.storage.db import policy_versions
 
 ACTION_WORDS = {
     "allow": "Allowed",
@@ -74,26 +71,6 @@ def query_args(query: LogQuery) -> dict[str, str]:
     if query.until:
         args["until"] = query.until
     return args
-
-
-def known_apps(conn: Connection, limit: int = MAX_APPS_LISTED) -> list[str]:
-    """The distinct ``app`` values in the log, in name order, at most ``limit``.
-
-    A loose index scan: one ``MIN(app) WHERE app > previous`` per app on the
-    ``(app, idx)`` index, so the cost grows with the number of apps, not of entries.
-    """
-    apps: list[str] = []
-    previous: str | None = None
-    while len(apps) < limit:
-        q = select(func.min(log_entries.c.app)).where(log_entries.c.app.is_not(None))
-        if previous is not None:
-            q = q.where(log_entries.c.app > previous)
-        found = conn.execute(q).scalar()
-        if found is None:
-            break
-        apps.append(found)
-        previous = found
-    return apps
 
 
 @dataclass(frozen=True)
@@ -161,28 +138,6 @@ def entry_row(view: Mapping) -> EntryRow:
     )
 
 
-def appeal_entry_rows(conn: Connection, appeal_id: str, reversal_id: str | None) -> list[EntryRow]:
-    """The log entries of one appeal, in log order: its filing, its resolution and the
-    reversal the resolution made, if any."""
-    ids = [appeal_id, reversal_id] if reversal_id else [appeal_id]
-    rows = conn.execute(
-        select(log_entries.c.idx, log_entries.c.body, log_entries.c.leaf_hash)
-        .where(
-            or_(
-                log_entries.c.entry_id.in_(ids),
-                and_(log_entries.c.ref == appeal_id, log_entries.c.kind == "appeal_resolved"),
-            )
-        )
-        .order_by(log_entries.c.idx)
-    ).all()
-    return [
-        entry_row(
-            {"index": r.idx, "leaf_hash": bytes(r.leaf_hash).hex(), "entry": json.loads(r.body)}
-        )
-        for r in rows
-    ]
-
-
 def errors_by_field(errors: Sequence[Mapping]) -> dict[str, str]:
     """A problem's field errors keyed by the form field they name (``#/token`` as
     ``token``), the first one of each field."""
@@ -192,16 +147,6 @@ def errors_by_field(errors: Sequence[Mapping]) -> dict[str, str]:
         if pointer.startswith("#/") and "/" not in pointer[2:]:
             by_field.setdefault(pointer[2:], str(error.get("detail", "")))
     return by_field
-
-
-def policy_source(conn: Connection, policy_id: str, version: str) -> bytes | None:
-    """The exact bytes of one published policy version, or None."""
-    source = conn.execute(
-        select(policy_versions.c.source)
-        .where(policy_versions.c.policy_id == policy_id)
-        .where(policy_versions.c.version == version)
-    ).scalar_one_or_none()
-    return bytes(source) if source is not None else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -298,22 +243,6 @@ class Chart:
     bars: tuple[Bar, ...]
     labels: tuple[Label, ...]
     axis: tuple[float, float, float, float]  # x1, y1, x2, y2 of the baseline
-
-
-def per_day_by_action(conn: Connection, start: str, end: str) -> dict[str, dict[str, int]]:
-    """Decisions per UTC day and final action, for ``start`` <= time < ``end``."""
-    day = func.substr(log_entries.c.time, 1, 10)
-    rows = conn.execute(
-        select(day, log_entries.c.action, func.count())
-        .where(log_entries.c.kind == "decision")
-        .where(log_entries.c.time >= start)
-        .where(log_entries.c.time < end)
-        .group_by(day, log_entries.c.action)
-    ).all()
-    out: dict[str, dict[str, int]] = {}
-    for d, action, n in rows:
-        out.setdefault(d, {})[action or "allow"] = int(n)
-    return out
 
 
 def chart_days(

@@ -1,12 +1,13 @@
 """The public web pages: what was decided, under which rules, and how to check the log.
 
-Each page is the HTML face of a JSON route and gets its data from the very view
-function that route runs (``GET /v1/decisions/{id}`` for ``/decisions/{id}``, and so
-on), so the two cannot drift apart. The log's filters are parsed by
+Each page is the HTML face of a JSON route and renders the very value that route
+answers (``service.http.lookups.decision`` for ``/decisions/{id}`` and
+``GET /v1/decisions/{id}``, and so on), so the two cannot drift apart; everything else a
+page shows comes from ``service.domain.reads``. The log's filters are parsed by
 ``service.http.params.parse_log_query``, as for ``GET /v1/log/entries``. Read-only but for
 one form: the appeal form files through ``POST /v1/appeals``'s own path
-(``service.http.appeal_filing``), so its checks and limits are the API's; nothing else here opens
-a write transaction.
+(``service.http.appeal_filing``), so its checks and limits are the API's; nothing else
+here opens a write transaction.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import re
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from audit_log.store import head, latest_checkpoint
-from service.domain.appeals import MAX_STATEMENT
+from service.domain.appeals import APPEAL_ID, MAX_STATEMENT
 from service.domain.log_query import DEFAULT_LIMIT
-from service.http import appeal_filing, params
-from service.http.api import appeals, decisions, log, policies, transparency
-from service.http.api.log import NDJSON, entry_view
+from service.domain.reads.decisions import ENTRY_ID, SUBJECT
+from service.domain.reads.entries import appeal_entries, decisions_per_day, entry_view, known_apps
+from service.domain.reads.policies import policy_source
+from service.http import appeal_filing, lookups, params
+from service.http.export import NDJSON, export_response
 from service.http.pages import views
 from service.http.problems import Problem, field_error, invalid
 from service.http.schemas import DECISION_ID
@@ -62,7 +65,7 @@ def home():
     runtime = current_runtime()
     with runtime.engine.connect() as conn:
         latest = latest_checkpoint(conn)
-        apps = views.known_apps(conn)
+        apps = known_apps(conn, views.MAX_APPS_LISTED)
         schedule = runtime.log.keyring.current_schedule(conn)
     checkpoint = views.checkpoint_view(latest[1]) if latest else None
     return render_template(
@@ -71,7 +74,7 @@ def home():
         apps=apps,
         max_apps=views.MAX_APPS_LISTED,
         keys=[k.verifier_key for k in schedule.newest_first()],
-        policies=policies.list_policies()["policies"],
+        policies=lookups.policy_list()["policies"],
     )
 
 
@@ -81,7 +84,7 @@ def log_page():
     with current_runtime().engine.connect() as conn:
         rows, cursor = query.page(conn)
         size, _ = head(conn)
-        apps = views.known_apps(conn)
+        apps = known_apps(conn, views.MAX_APPS_LISTED)
     args = views.query_args(query)
     more = dict(args)
     if query.limit != DEFAULT_LIMIT:
@@ -111,17 +114,17 @@ def log_page():
 
 @bp.get("/log/export.csv")
 def log_csv():
-    return log.export_response(params.parse_log_query(request.args), "text/csv")
+    return export_response(params.parse_log_query(request.args), "text/csv")
 
 
 @bp.get("/log/export.ndjson")
 def log_ndjson():
-    return log.export_response(params.parse_log_query(request.args), NDJSON)
+    return export_response(params.parse_log_query(request.args), NDJSON)
 
 
 @bp.get("/decisions/<decision_id>")
 def decision_page(decision_id: str):
-    view = decisions.get_decision(decision_id)
+    view = lookups.decision(decision_id)
     entry = view["entry"]
     published = view["excerpt"]
     # Older entries hold the excerpt inline; newer ones commit to one served beside them.
@@ -130,7 +133,7 @@ def decision_page(decision_id: str):
         excerpt = published["text"]
     policy = entry["policy"]
     with current_runtime().engine.connect() as conn:
-        source = views.policy_source(conn, policy["id"], policy["version"])
+        source = policy_source(conn, policy["id"], policy["version"])
     texts = views.rule_texts(policy["version"], source)
     rules = []
     for rule in entry["rules"]:
@@ -160,12 +163,12 @@ def decision_page(decision_id: str):
 
 @bp.get("/policies")
 def policies_page():
-    return render_template("policies.html", policies=policies.list_policies()["policies"])
+    return render_template("policies.html", policies=lookups.policy_list()["policies"])
 
 
 @bp.get("/policies/<policy_id>")
 def policy_page(policy_id: str):
-    detail = policies.get_policy(policy_id)
+    detail = lookups.policy_detail(policy_id)
     old, new = (
         params.matching(request.args, name, VERSION, "A policy version, sha256:<64 hex>.")
         for name in ("from", "to")
@@ -181,7 +184,7 @@ def policy_page(policy_id: str):
                 [field_error(f"#/query/{missing}", "Required with the other.")],
             )
         with current_runtime().engine.connect() as conn:
-            sources = {v: views.policy_source(conn, policy_id, v) for v in (old, new)}
+            sources = {v: policy_source(conn, policy_id, v) for v in (old, new)}
         for name, version in (("from", old), ("to", new)):
             if sources[version] is None:
                 raise Problem(
@@ -203,7 +206,7 @@ def policy_page(policy_id: str):
 
 @bp.get("/subjects/<subject>")
 def subject_page(subject: str):
-    standing = decisions.get_subject(subject)
+    standing = lookups.subject(subject)
     return render_template(
         "subject.html", standing=standing, entries=[views.entry_row(e) for e in standing["entries"]]
     )
@@ -211,10 +214,12 @@ def subject_page(subject: str):
 
 @bp.get("/appeals/<appeal_id>")
 def appeal_page(appeal_id: str):
-    appeal = appeals.get_appeal(appeal_id)
+    appeal = lookups.appeal(appeal_id)
     with current_runtime().engine.connect() as conn:
-        entries = views.appeal_entry_rows(conn, appeal["id"], appeal["reversal_id"])
-    return render_template("appeal.html", appeal=appeal, entries=entries)
+        entries = appeal_entries(conn, appeal["id"], appeal["reversal_id"])
+    return render_template(
+        "appeal.html", appeal=appeal, entries=[views.entry_row(e) for e in entries]
+    )
 
 
 # The appeal form. The link handed to authors names only the decision, which is public;
@@ -286,7 +291,7 @@ def _appeal_form(
 ) -> Response:
     """The appeal form for ``decision_id`` (404 when there is no such decision), showing
     ``problem`` with its status and the values the author had ``kept``."""
-    view = decisions.get_decision(decision_id)
+    view = lookups.decision(decision_id)
     entry = view["entry"]
     html = render_template(
         "appeal_new.html",
@@ -314,7 +319,7 @@ CHART_MIN_DAYS = 14
 
 @bp.get("/transparency")
 def transparency_page():
-    report = transparency.get_transparency()
+    report = lookups.transparency()
     # The window as the JSON view parsed it (``service.http.params.time``): fixed-width UTC
     # that always parses back.
     window = {k: v for k, v in report["window"].items() if v}
@@ -325,7 +330,7 @@ def transparency_page():
     if days:
         since, until = report["window"]["since"], report["window"]["until"]
         with current_runtime().engine.connect() as conn:
-            counts = views.per_day_by_action(conn, max(since or "", days[0]), until or "9999")
+            counts = decisions_per_day(conn, max(since or "", days[0]), until or "9999")
         # Start at the first day with a decision, but show at least two weeks.
         while len(days) > CHART_MIN_DAYS and days[0] not in counts:
             days.pop(0)
@@ -387,7 +392,7 @@ def _when(value):
 def subject_link(subject):
     return (
         url_for("web.subject_page", subject=subject)
-        if isinstance(subject, str) and decisions.SUBJECT.fullmatch(subject)
+        if isinstance(subject, str) and SUBJECT.fullmatch(subject)
         else None
     )
 
@@ -404,9 +409,9 @@ def nav_links() -> list[tuple[str, str]]:
 def _page_of(entry_id: str | None) -> str | None:
     if not isinstance(entry_id, str):
         return None
-    if entry_id.startswith("dec_") and decisions.ENTRY_ID.fullmatch(entry_id):
+    if entry_id.startswith("dec_") and ENTRY_ID.fullmatch(entry_id):
         return url_for("web.decision_page", decision_id=entry_id)
-    if appeals.APPEAL_ID.fullmatch(entry_id):
+    if APPEAL_ID.fullmatch(entry_id):
         return url_for("web.appeal_page", appeal_id=entry_id)
     return None
 
