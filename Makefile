@@ -22,11 +22,11 @@ run: $(VENV)/.installed
 	$(BIN)/fairwitness init --demo-key
 	$(BIN)/fairwitness serve --bind 127.0.0.1:8080
 
-# Static types: the packages and tests that pass today, in full; what they import from
-# elsewhere is read for its types, its own errors not reported.
+# Static types: every package and the tests, as pyproject.toml's [tool.mypy] lists them
+# (the log, policies, classifiers and domain held to strict, the rest to its baseline).
 .PHONY: types
 types: $(VENV)/.installed-dev
-	$(BIN)/mypy --follow-imports=silent audit_log policies classifiers service/domain tests/audit_log tests/policies tests/test_pattern_time.py
+	$(BIN)/mypy
 
 test: $(VENV)/.installed-dev types
 	$(BIN)/ruff check .

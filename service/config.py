@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, cast
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # Variables that meant something once: a deployment that still sets one expects a
@@ -81,18 +82,30 @@ class Settings:
                 values[f.name] = type(default)(raw) if not isinstance(default, Path) else Path(raw)
             except ValueError as exc:
                 raise ValueError(f"FAIRWITNESS_{f.name.upper()}: {exc}") from exc
-        return cls(**values)
+        return _with_values(cls(), values)
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Settings:
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
-        coerced = {}
+        coerced: dict[str, object] = {}
         for name, value in overrides.items():
             default = getattr(type(self), name)
-            coerced[name] = Path(value) if isinstance(default, Path) else value
-        return replace(self, **coerced)
+            coerced[name] = _as_path(value) if isinstance(default, Path) else value
+        return _with_values(self, coerced)
+
+
+def _with_values(base: Settings, values: Mapping[str, object]) -> Settings:
+    # Each field's type is looked up at run time, so mypy cannot match `values` to the
+    # fields through `**`: the callers coerced every value to its field's type.
+    return replace(base, **cast("dict[str, Any]", values))
+
+
+def _as_path(value: object) -> Path:
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(f"expected a str or an os.PathLike object, not {type(value).__name__!r}")
 
 
 def _flag(raw: str) -> bool:

@@ -61,7 +61,8 @@ def use_request_id(source: Callable[[], str | None]) -> None:
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and the safe extras."""
 
-    converter = time.gmtime
+    # UTC times. A builtin is never bound as a method; staticmethod says so to mypy.
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {

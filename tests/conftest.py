@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +126,7 @@ def postgres_url() -> Iterator[str]:
 @dataclass(frozen=True)
 class SentStatement:
     sql: str
-    parameters: object
+    parameters: Sequence[object] | Mapping[str, object] | None
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,8 @@ import click
 from service.cli.common import say
 
 if TYPE_CHECKING:
-    from audit_log.checkpoint import Checkpoint
+    from audit_log.checkpoint import Checkpoint, Verifier
+    from audit_log.keyschedule import KeySchedule
 
 EXIT_FAILED = 1
 EXIT_UNREADABLE = 2
@@ -46,13 +47,13 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise _Unreadable(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-def _read_keys(path: Path) -> list:
+def _read_keys(path: Path) -> list[Verifier]:
     """Verifier keys from a key file: one per line (as ``GET /v1/log/key`` serves them as
     text, '#' comments allowed) or the JSON key list it serves."""
     return _read_key_file(path)[0]
 
 
-def _read_key_file(path: Path) -> tuple[list, object]:
+def _read_key_file(path: Path) -> tuple[list[Verifier], KeySchedule | None]:
     """The verifiers in a key file, and the key schedule when the file is the JSON list."""
     from audit_log.checkpoint import NoteError, Verifier
     from audit_log.keyschedule import ScheduleError, parse_key_list
@@ -129,7 +130,7 @@ def verify(file: Path, key_file: Path) -> None:
         say(f"error: {exc}")
         sys.exit(EXIT_UNREADABLE)
 
-    body = doc.get("decision", doc.get("entry"))
+    body = doc["decision"] if "decision" in doc else doc["entry"]
     receipt = doc["receipt"]
     try:
         checkpoint = verify_document(doc, verifiers)
@@ -424,11 +425,13 @@ def _checkpoint_notes(api: _Api, up_to: int) -> Iterator[tuple[int, str]]:
             return
 
 
-def _parse_line(number: int, line: bytes):
+def _parse_line(number: int, line: bytes) -> tuple[int, bytes, object]:
     from audit_log.audit import AuditError, loads
 
     try:
         item = loads(line)
+        if not isinstance(item, dict):
+            raise TypeError(f"expected a JSON object, not {type(item).__name__}")
         index, leaf_hex, entry = item["index"], item["leaf_hash"], item["entry"]
         leaf = bytes.fromhex(leaf_hex)
     except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:

@@ -59,12 +59,19 @@ class _Refused(Exception):
     pass
 
 
-def _resolve(target: Target, allow_private: bool) -> list[tuple[int, tuple]]:
+# (family, socket address) as getaddrinfo gives them: (host, port) for IPv4, (host, port,
+# flow info, scope id) for IPv6, (family, packed address) on a Python built without IPv6.
+_Resolved = tuple[
+    socket.AddressFamily, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+]
+
+
+def _resolve(target: Target, allow_private: bool) -> list[_Resolved]:
     """Every (family, socket address) ``target`` resolves to, all checked first."""
     found = socket.getaddrinfo(
         target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )
-    addresses = [(family, sockaddr) for family, _, _, _, sockaddr in found]
+    addresses: list[_Resolved] = [(family, sockaddr) for family, _, _, _, sockaddr in found]
     if not allow_private and not all(
         is_public(ip_address(sockaddr[0])) for _, sockaddr in addresses
     ):
@@ -72,7 +79,7 @@ def _resolve(target: Target, allow_private: bool) -> list[tuple[int, tuple]]:
     return addresses
 
 
-def _connect(addresses: list[tuple[int, tuple]], deadline: float) -> socket.socket:
+def _connect(addresses: list[_Resolved], deadline: float) -> socket.socket:
     last: OSError = OSError("no address")
     for family, sockaddr in addresses:
         remaining = deadline - time.monotonic()

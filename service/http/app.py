@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from service import metrics
 from service.clock import Clock, system_clock
@@ -43,6 +44,12 @@ from service.runtime import build_runtime, check_recent_index
 from service.storage.failures import StorageError
 
 
+class _InOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, with each object's keys in the order the document was built."""
+
+    sort_keys = False
+
+
 def create_app(config: Mapping[str, object] | None = None, clock: Clock = system_clock) -> Flask:
     """Build the app from ``FAIRWITNESS_*`` variables, with ``config`` overriding them.
 
@@ -63,7 +70,7 @@ def create_app(config: Mapping[str, object] | None = None, clock: Clock = system
 
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    app.json = _InOrderJSON(app)
     install_runtime(app, runtime)
     use_request_id(current_request_id)
     configure_logging(app.logger.name)

@@ -226,7 +226,8 @@ def decision_summary(runtime: Runtime, moderated: Moderated) -> dict:
         "url": f"{base}/v1/decisions/{body['id']}",
         "log_index": moderated.appended.index,
         "leaf_hash": moderated.appended.leaf_hash.hex(),
-        "content_salt": moderated.salt.hex(),
+        # Emulated calls moderate afresh, never replay, so the salt is there to give.
+        "content_salt": moderated.salt.hex() if moderated.salt is not None else None,
         "appeal": moderated.appeal,
     }
 

@@ -6,7 +6,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy import Table as _Table
+from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.exc import OperationalError
 
 from audit_log.store import metadata as log_metadata
@@ -158,15 +159,12 @@ def _postgres_engine(url: str, timeout_seconds: float) -> Engine:
     ms = int(timeout_seconds * 1000)
     seconds = max(1, round(timeout_seconds))
     parsed = make_url(url)
-    # Keep libpq options given in the URL (a search_path, say) beside our timeouts.
+    # Keep libpq options given in the URL (a search_path, say) beside our timeouts; a
+    # query key given more than once comes back as a tuple of its values.
+    given = parsed.query.get("options", ())
+    given_options = [given] if isinstance(given, str) else list(given)
     options = " ".join(
-        filter(
-            None,
-            [
-                parsed.query.get("options"),
-                f"-c statement_timeout={ms} -c lock_timeout={ms}",
-            ],
-        )
+        filter(None, [*given_options, f"-c statement_timeout={ms} -c lock_timeout={ms}"])
     )
     engine = create_engine(
         parsed.difference_update_query(["options"]),
@@ -256,14 +254,14 @@ def purge_erased(engine: Engine, wait_seconds: float = 60.0) -> bool:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            cursor.execute("PRAGMA busy_timeout")
-            (busy_timeout,) = cursor.fetchone()
+            (busy_timeout,) = _pragma_row(cursor, "PRAGMA busy_timeout")
             cursor.execute("PRAGMA busy_timeout=0")
             deadline = time.monotonic() + wait_seconds
             try:
                 while True:
-                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    busy, wal_frames, _copied = cursor.fetchone()
+                    busy, wal_frames, _copied = _pragma_row(
+                        cursor, "PRAGMA wal_checkpoint(TRUNCATE)"
+                    )
                     if busy == 0 and wal_frames in (0, -1):
                         return True
                     if time.monotonic() >= deadline:
@@ -281,6 +279,15 @@ def purge_erased(engine: Engine, wait_seconds: float = 60.0) -> bool:
         finally:
             conn.exec_driver_sql("RESET statement_timeout")
     return True
+
+
+def _pragma_row(cursor: DBAPICursor, pragma: str) -> Sequence[int]:
+    """The one row of integers ``pragma``, a PRAGMA that reports numbers, returns."""
+    cursor.execute(pragma)
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"{pragma} returned no row")
+    return row
 
 
 def alembic_config(url: str) -> AlembicConfig:

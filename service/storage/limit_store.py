@@ -34,7 +34,9 @@ class DatabaseStorage(Storage):
     clock, so tests can move it).
     """
 
-    STORAGE_SCHEME: ClassVar[list[str]] = [SCHEME]
+    # limits reads the schemes off the class to register it, but annotates the attribute
+    # as an instance variable, which a ClassVar may not override.
+    STORAGE_SCHEME: ClassVar[list[str]] = [SCHEME]  # type: ignore[misc]
 
     def __init__(
         self,
@@ -71,8 +73,8 @@ class DatabaseStorage(Storage):
         now = self._now_ms()
         ends = now + int(expiry * 1000)
         ended = counters.c.expires_at_ms <= now
-        stmt = self._insert(counters).values(limit_key=key, hits=amount, expires_at_ms=ends)
-        stmt = stmt.on_conflict_do_update(
+        insert = self._insert(counters).values(limit_key=key, hits=amount, expires_at_ms=ends)
+        stmt = insert.on_conflict_do_update(
             index_elements=[counters.c.limit_key],
             set_={
                 "hits": case((ended, amount), else_=counters.c.hits + amount),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from classifiers.protocol import Span
@@ -41,12 +43,12 @@ def test_offsets_cover_half_open_spans() -> None:
 
 
 class _FixedModel:
-    labels = ("insult", "threat", "identity_attack", "profanity")
+    labels: tuple[str, ...] = ("insult", "threat", "identity_attack", "profanity")
 
     def __init__(self) -> None:
         self.thresholds = dict.fromkeys(self.labels, 0.5)
 
-    def score(self, texts: list[str]) -> list[dict[str, float]]:
+    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         return [{"insult": 0.9, "threat": 0.1, "identity_attack": 0.2, "profanity": 0.7}]
 
     def explain(self, text: str, label: str) -> list[Span]:

@@ -244,6 +244,7 @@ def test_nb_scaling_is_folded_into_the_coefficients() -> None:
     from classifiers.linear import fit_label, log_count_ratio
 
     features = sp.random(80, 30, density=0.3, random_state=0, format="csr")
+    assert isinstance(features, sp.csr_matrix)  # the stubs type any format's result alike
     targets = (np.random.RandomState(0).rand(80) > 0.5).astype(int)
     folded = fit_label(features, targets, 1.0, 0, nb=True)
     scaled = features @ sp.diags(log_count_ratio(features, targets))

@@ -282,9 +282,13 @@ class Watched:
         self.errors: list[str] = []
         self.foreign: list[str] = []
         page.on("dialog", self._dialog)
-        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("request", self._request)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def _dialog(self, dialog) -> None:
         self.dialogs.append(dialog.message)

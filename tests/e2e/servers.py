@@ -76,7 +76,7 @@ class Gunicorn:
         # Links in answers (a decision's appeal.url) point where this server listens,
         # unless the test names another public address.
         env = {"FAIRWITNESS_PUBLIC_URL": url, **self.env}
-        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        log_file = self.log_path.open("ab") if self.log_path else None
         try:
             self.proc = subprocess.Popen(
                 [
@@ -88,13 +88,13 @@ class Gunicorn:
                     "service.http.app:create_app()",
                 ],
                 env=env,
-                stdout=out,
+                stdout=log_file if log_file is not None else subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
+            if log_file is not None:
+                log_file.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:

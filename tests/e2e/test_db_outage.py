@@ -169,6 +169,7 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
     )
     server = Gunicorn(env, tmp_path / "gunicorn.log")
     server.start()
+    assert server.proc is not None
     master = server.proc.pid
     traffic = Traffic()
     stop = threading.Event()
@@ -195,6 +196,7 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
         refused = [a for a in answers if a.status == 503]
         for answer in refused:
             assert answer.content_type == "application/problem+json"
+            assert answer.body is not None
             assert answer.body["status"] == 503
             kind = answer.body["type"].rsplit("/", 1)[-1]
             assert kind in {"storage-unavailable", "commit-unconfirmed"}, answer.body
@@ -205,7 +207,7 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
         assert slowest <= DB_TIMEOUT + SLACK, f"a 503 took {slowest:.2f} s"
 
         # The same processes served throughout: recovery needed no restart.
-        assert server.alive and server.proc.pid == master
+        assert server.alive and server.proc is not None and server.proc.pid == master
         assert "WORKER TIMEOUT" not in server.output()
         assert "unhandled error" not in server.output()
         metrics = requests.get(server.url + "/metrics", timeout=30).text
@@ -231,6 +233,7 @@ def test_postgres_outage_gives_503_and_recovers_without_restart(outage_cluster, 
             # An unconfirmed commit either landed whole or not at all; either way the
             # public lookup answers definitively once storage is back.
             for answer in refused:
+                assert answer.body is not None
                 for entry_id in answer.body.get("entries", []):
                     resp = session.get(f"{server.url}/v1/decisions/{entry_id}", timeout=30)
                     assert resp.status_code in (200, 404), resp.text

@@ -4,6 +4,7 @@ and OpenAI's Python SDK, against a real gunicorn."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from tests.e2e.servers import Gunicorn, new_instance
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> tuple[str, str]:
+def served(tmp_path_factory) -> Iterator[tuple[str, str]]:
     root: Path = tmp_path_factory.mktemp("emulated")
     env, key = new_instance(root / "instance", f"sqlite:///{root / 'fairwitness.db'}")
     server = Gunicorn(env, log_path=root / "gunicorn.log")

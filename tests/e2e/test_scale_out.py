@@ -78,6 +78,7 @@ def _client(
             n += 1
             # Alternate servers per request, starting from a different one per client.
             name = names[(worker + n) % len(names)]
+            body: dict[str, object]
             if n % BATCH_EVERY == 0:
                 users = [f"user-{(n + i) % USERS}" for i in range(BATCH_ITEMS)]
                 body = {

@@ -120,7 +120,8 @@ def _check_after_crashes(url: str, server: Server, acknowledged: list[dict]) -> 
 
     engine = make_engine(url)
     with engine.connect() as conn:
-        kinds = dict(conn.execute(text("SELECT entry_id, kind FROM log_entries")).all())
+        rows = conn.execute(text("SELECT entry_id, kind FROM log_entries")).all()
+        kinds: dict[str, str] = dict(rows)
         content = {
             row[0] for row in conn.execute(text("SELECT decision_id FROM decision_content")).all()
         }

@@ -60,7 +60,8 @@ def assert_log_consistent(url: str, expected_decisions: int | None = None) -> No
             text("SELECT idx, kind, body, leaf_hash FROM log_entries ORDER BY idx")
         ).all()
         size, root = head(conn)
-        stored = dict(conn.execute(text("SELECT idx, hash FROM log_hashes")).all())
+        hashes = conn.execute(text("SELECT idx, hash FROM log_hashes")).all()
+        stored: dict[int, bytes] = dict(hashes)
     engine.dispose()
     assert [r.idx for r in rows] == list(range(size))
     for r in rows:

@@ -738,9 +738,9 @@ def write_lock(sqlite_url: str):
 
     from sqlalchemy import make_url
 
-    holder = sqlite3.connect(
-        make_url(sqlite_url).database, isolation_level=None, check_same_thread=False
-    )
+    database = make_url(sqlite_url).database
+    assert database is not None
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     return holder
 

@@ -160,10 +160,10 @@ def statements() -> list[Statement]:
                     found.append(
                         Statement(template.format(stance=stance), "en", topic, side, form, number)
                     )
-    for topic, *stances in FRENCH_TOPICS:
+    for topic, *stance_forms in FRENCH_TOPICS:
         for form, templates in FRENCH_TEMPLATES.items():
             for number, template in enumerate(templates):
-                for side, (they, you) in zip("ab", stances, strict=True):
+                for side, (they, you) in zip("ab", stance_forms, strict=True):
                     text = template.format(they=they, you=you)
                     found.append(Statement(text, "fr", topic, side, form, number))
     return found

@@ -84,7 +84,7 @@ def list_appeals():
             status=status,
             now=runtime.clock(),
             limit=limit,
-            cursor=cursor,  # type: ignore[arg-type]  # two fields, by APPEALS_CURSOR
+            cursor=cursor,
         )
     return _list.dump({"appeals": items, "next_cursor": next_cursor})
 

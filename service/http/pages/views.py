@@ -280,7 +280,7 @@ def stacked_day_chart(
     bars, labels = [], []
     for i, d in enumerate(days):
         x = left + i * slot + (slot - bar_w) / 2
-        y = top + plot_h
+        y: float = top + plot_h
         for action in ACTIONS:
             n = counts.get(d, {}).get(action, 0)
             if not n:

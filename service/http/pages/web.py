@@ -185,15 +185,16 @@ def policy_page(policy_id: str):
             )
         with current_runtime().engine.connect() as conn:
             sources = {v: policy_source(conn, policy_id, v) for v in (old, new)}
+        published = {v: source for v, source in sources.items() if source is not None}
         for name, version in (("from", old), ("to", new)):
-            if sources[version] is None:
+            if version not in published:
                 raise Problem(
                     404,
                     "not-found",
                     f"No published version {version} of {policy_id}.",
                     [field_error(f"#/query/{name}", "Not a published version.")],
                 )
-        diff = views.policy_diff(sources[old], sources[new], old, new)
+        diff = views.policy_diff(published[old], published[new], old, new)
     return render_template(
         "policy.html",
         policy=detail,
