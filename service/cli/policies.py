@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from service.cli.common import say
+
+if TYPE_CHECKING:
+    from classifiers.protocol import Classifier
 
 
 @click.group()
@@ -21,7 +27,6 @@ def policy_test(directory: Path) -> None:
     """Run every rule's examples; exit 1 naming each rule and example that misses."""
     from policies.examples import check_examples
     from policies.load import PolicyError, load_policy_dir
-    from service.domain.language import detect
     from service.runtime import build_judges
 
     try:
@@ -33,16 +38,16 @@ def policy_test(directory: Path) -> None:
     total = 0
     for judge in judges.values():
         total += sum(len(r.examples.match) + len(r.examples.no_match) for r in judge.policy.rules)
-        classifier = judge.classifier
-        failures += check_examples(
-            judge.policy,
-            # Each example in its detected language, as the service would score it.
-            lambda texts, classifier=classifier: classifier.score(
-                texts, [detect(text) for text in texts]
-            ),
-        )
+        failures += check_examples(judge.policy, partial(_score_as_served, judge.classifier))
     for failure in failures:
         click.echo(f"FAIL {failure.describe()}")
     click.echo(f"{total - len(failures)} of {total} examples pass in {len(judges)} policies")
     if failures:
         sys.exit(1)
+
+
+def _score_as_served(classifier: Classifier, texts: Sequence[str]) -> list[dict[str, float]]:
+    """Scores for ``texts``, each in its detected language, as the service scores them."""
+    from service.domain.language import detect
+
+    return classifier.score(texts, [detect(text) for text in texts])

@@ -48,7 +48,9 @@ class _FixedModel:
     def __init__(self) -> None:
         self.thresholds = dict.fromkeys(self.labels, 0.5)
 
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def score(
+        self, texts: Sequence[str], languages: Sequence[str | None] | None = None
+    ) -> list[dict[str, float]]:
         return [{"insult": 0.9, "threat": 0.1, "identity_attack": 0.2, "profanity": 0.7}]
 
     def explain(self, text: str, label: str) -> list[Span]:
