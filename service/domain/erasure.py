@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from audit_log.store import Appended, Log, log_entries
 from service.clock import Clock, rfc3339
+from service.domain.idempotency import forget_request
 from service.domain.ids import new_id
 from service.storage.db import appeal_statements, appeals, decision_content
 
@@ -99,5 +100,6 @@ def erase_content(decision_id: str, *, log: Log, clock: Clock, reason: str = REA
             .where(appeal_statements.c.erased_at.is_(None))
             .values(statement=None, erased_at=time)
         )
+        forget_request(tx.conn, app=content.app, decision_id=decision_id)
         appended = tx.add(body)
     return Erasure(body=body, appended=appended, tree_size=tx.tree_size, checkpoint=tx.checkpoint)

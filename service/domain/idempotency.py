@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from audit_log.prepared import Prepared
 from service.clock import rfc3339
@@ -26,6 +26,10 @@ HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 INSERT_KEY = Prepared(lambda: insert(idempotency_keys))
+# The request hash of a key whose request had content erased since. The hash of the body
+# could confirm a guess at the erased text, so it goes with the text; the key still
+# replays its decisions (whatever body a retry sends) rather than judging it again.
+ERASED = bytes(32)
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,21 @@ def check(conn: Connection, claim: Claim, now: datetime) -> None:
         .where(idempotency_keys.c.created_at >= rfc3339(now - RETENTION))
     ).first()
     if row is not None:
+        recorded = bytes(row.request_hash)
         raise AlreadyDone(
-            json.loads(row.decision_ids), same=bytes(row.request_hash) == claim.request_hash
+            json.loads(row.decision_ids), same=recorded in (claim.request_hash, ERASED)
         )
+
+
+def forget_request(conn: Connection, *, app: str, decision_id: str) -> None:
+    """Replace the request hash of ``app``'s keys whose request decided ``decision_id``
+    with ``ERASED``: called in the erasure's own transaction."""
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.app == app)
+        .where(idempotency_keys.c.decision_ids.contains(f'"{decision_id}"', autoescape=True))
+        .values(request_hash=ERASED)
+    )
 
 
 def record_row(

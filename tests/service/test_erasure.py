@@ -15,8 +15,15 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from service.domain.idempotency import ERASED
 from service.http.state import runtime_of
-from service.storage.db import appeal_statements, decision_content, init_database, make_engine
+from service.storage.db import (
+    appeal_statements,
+    decision_content,
+    idempotency_keys,
+    init_database,
+    make_engine,
+)
 from service.storage.instance import init_instance
 from tests.conftest import LIBRARY, make_key
 from tests.openapi_contract import assert_conforms
@@ -354,3 +361,47 @@ def test_an_entry_logged_with_its_excerpt_inline_still_renders_and_verifies(
     (tmp_path / "legacy.json").write_text(json.dumps(view.get_json()))
     checked = fairwitness("verify", str(tmp_path / "legacy.json"), "--key", str(key), env={})
     assert checked.returncode == 0, checked.stderr
+
+
+def test_erase_forgets_the_idempotency_hash_of_the_request_and_a_retry_still_replays(instance):
+    body = {"text": SECRET_TEXT, "subject": "ada"}
+    headers = {"Authorization": f"Bearer {instance['key']}", "Idempotency-Key": "post-77"}
+    url = f"{instance['base']}/v1/moderations"
+    first = requests.post(url, json=body, headers=headers, timeout=30)
+    assert first.status_code == 201, first.text
+    decision_id = first.json()["decision"]["id"]
+    other = requests.post(
+        url,
+        json={"text": "another post", "subject": "bob"},
+        headers={**headers, "Idempotency-Key": "post-78"},
+        timeout=30,
+    )
+    assert other.status_code == 201
+
+    def recorded_hashes() -> dict[str, bytes]:
+        engine = make_engine(instance["url"])
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(idempotency_keys.c.idem_key, idempotency_keys.c.request_hash)
+                ).all()
+        finally:
+            engine.dispose()
+        return {row.idem_key: bytes(row.request_hash) for row in rows}
+
+    before = recorded_hashes()
+    erased = fairwitness("content", "erase", decision_id, env=instance["env"])
+    assert erased.returncode == 0, erased.stderr
+    after = recorded_hashes()
+    # The hash of the erased request could confirm a guess at its text: it is gone. The
+    # other request's key is untouched.
+    assert before["post-77"] != ERASED and after["post-77"] == ERASED
+    assert after["post-78"] == before["post-78"]
+
+    size = len(export(instance).splitlines())
+    retry = requests.post(url, json=body, headers=headers, timeout=30)
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["decision"] == first.json()["decision"]
+    assert retry.json()["receipt"]["content_salt"] is None  # erased with the text
+    assert len(export(instance).splitlines()) == size
