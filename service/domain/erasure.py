@@ -2,7 +2,8 @@
 
 Erasure removes the text and the commitment salt kept privately beside the log, the
 app's reference to the content, the public excerpt and its salt, and the statements of
-any appeals against the decision (which often quote the text), in the same append
+any appeals against the decision (which often quote the text), and the hash of the request
+that asked for it under an idempotency key, in the same append
 transaction that adds an ``erasure`` entry referencing the decision. The decision's
 entry stays as it was, so the log still verifies; without the salts its commitments to
 the text and the excerpt no longer link to anything. ``service.storage.db.purge_erased`` then
