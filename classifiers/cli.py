@@ -38,6 +38,14 @@ _LIMIT_OPTION = click.option(
     default=None,
     help="Use at most this many rows per corpus (quick runs; not for the shipped model).",
 )
+_ENCODER_CACHE_OPTION = click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/text-encoder"),
+    show_default=True,
+    help="Where embeddings (and, for training, out-of-fold n-gram log-odds) are kept between runs.",
+)
 
 
 def _load(classifier_name: str, model_dir: Path | None) -> Any:
@@ -118,14 +126,7 @@ def template_scales(data_dir: Path, model_dir: Path | None, scales: tuple[float,
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for folds.")
 @_LIMIT_OPTION
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".cache/text-encoder"),
-    show_default=True,
-    help="Where embeddings and out-of-fold n-gram log-odds are kept between runs.",
-)
+@_ENCODER_CACHE_OPTION
 def train_encoder(
     data_dir: Path, out_dir: Path, seed: int, limit: int | None, cache_dir: Path
 ) -> None:
@@ -141,14 +142,7 @@ def train_encoder(
 
 @classifiers_cli.command(name="french-ceiling")
 @_TRAIN_DATA_OPTION
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".cache/text-encoder"),
-    show_default=True,
-    help="Where embeddings are kept between runs.",
-)
+@_ENCODER_CACHE_OPTION
 def french_ceiling(data_dir: Path, cache_dir: Path) -> None:
     """How well each French training corpus can be learnt inside itself (JSON lines)."""
     from threadpoolctl import threadpool_limits

@@ -273,11 +273,6 @@ def _label_report(
     probabilities: np.ndarray, targets: np.ndarray, sources: list[str], threshold: float
 ) -> dict[str, Any]:
     best_threshold, best_f1 = best_f1_threshold(probabilities, targets)
-    per_source = {}
-    for source in sorted(set(sources)):
-        mask = np.array([s == source for s in sources])
-        if 0 < targets[mask].sum() < mask.sum():
-            per_source[source] = round(float(roc_auc_score(targets[mask], probabilities[mask])), 4)
     return {
         "roc_auc": float(roc_auc_score(targets, probabilities)),
         "average_precision": float(average_precision_score(targets, probabilities)),
@@ -288,8 +283,20 @@ def _label_report(
         **confusion_figures(probabilities, targets, threshold),
         "best_f1_threshold": best_threshold,
         "best_f1": best_f1,
-        "roc_auc_by_source": per_source,
+        "roc_auc_by_source": roc_auc_by_source(probabilities, targets, sources),
     }
+
+
+def roc_auc_by_source(
+    probabilities: np.ndarray, targets: np.ndarray, sources: list[str]
+) -> dict[str, float]:
+    """ROC-AUC (4 decimals) within each source that has examples of both classes."""
+    per_source = {}
+    for source in sorted(set(sources)):
+        mask = np.array([s == source for s in sources])
+        if 0 < targets[mask].sum() < mask.sum():
+            per_source[source] = round(float(roc_auc_score(targets[mask], probabilities[mask])), 4)
+    return per_source
 
 
 @dataclass

@@ -59,7 +59,7 @@ from classifiers.encoder import (
 from classifiers.marked_block import with_block
 from classifiers.sentence_encoder import DIMENSIONS, SentenceEncoder, load_encoder
 from classifiers.thresholds import FPR_BUDGET, confusion_figures, threshold_at_fpr
-from classifiers.train import TEMPLATE_SOURCES, _subsample, assemble
+from classifiers.train import TEMPLATE_SOURCES, _subsample, assemble, roc_auc_by_source
 
 Log = Callable[[str], None]
 
@@ -509,13 +509,7 @@ def fit_language_heads(
             single_input_heads[label] = head.single
         thresholds[label] = threshold
         sources = [s for s, r in zip(rows.sources, real, strict=True) if r]
-        by_source = {}
-        for source in sorted(set(sources)):
-            mask = np.array([s == source for s in sources])
-            if 0 < targets[mask].sum() < mask.sum():
-                by_source[source] = round(
-                    float(roc_auc_score(targets[mask], probabilities[mask])), 4
-                )
+        by_source = roc_auc_by_source(probabilities, targets, sources)
         report[label] = {
             "combination": chosen,
             "c": head.c,
@@ -634,13 +628,7 @@ def train_heads(
         probabilities, targets = chosen_probabilities[real], rows.targets[real]
         threshold = threshold_at_fpr(probabilities, targets, FPR_BUDGET[label])
         sources = [s for s, r in zip(rows.sources, real, strict=True) if r]
-        by_source = {}
-        for source in sorted(set(sources)):
-            mask = np.array([s == source for s in sources])
-            if 0 < targets[mask].sum() < mask.sum():
-                by_source[source] = round(
-                    float(roc_auc_score(targets[mask], probabilities[mask])), 4
-                )
+        by_source = roc_auc_by_source(probabilities, targets, sources)
         report[label] = {
             "c": chosen,
             "combination": combination[label],
