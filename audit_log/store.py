@@ -332,6 +332,18 @@ class AppendTransaction:
         self._appended.append(appended)
         return appended
 
+    def staged_decisions(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(policy id, action, rule ids) of each decision staged so far, from the index
+        columns and rule rows derived from its body."""
+        rules: dict[object, list[str]] = {}
+        for row in self._rules:
+            rules.setdefault(row["idx"], []).append(str(row["rule"]))
+        return [
+            (str(row["policy_id"] or ""), str(row["action"]), tuple(rules.get(row["idx"], ())))
+            for row in self._rows
+            if row["kind"] == "decision"
+        ]
+
     def write_with_entries(self, statement: Prepared, rows: Sequence[Mapping[str, object]]) -> None:
         """Run ``statement`` for ``rows`` together with the entry rows, in the same
         transaction: side rows (private content, appeal tokens) that need no answer

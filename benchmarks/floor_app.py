@@ -3,9 +3,10 @@ must do, served the same way as the service, so the bench can show what the rest
 moderation (auth, validation, rules, the log, receipts) costs on top.
 
 - ``POST /floor``: parse the JSON body, score its text with the default policy's own
-  classifier through the same per-process batcher the service uses, and commit one row
-  to SQLite, in WAL mode with ``synchronous=NORMAL`` as the service does (plain
-  ``sqlite3``, no SQLAlchemy). The physical limit a moderation is measured against.
+  classifier in batches across concurrent requests (one scoring thread per process, the
+  ``Coalescer`` the service groups requests with), and commit one row to SQLite, in WAL
+  mode with ``synchronous=NORMAL`` as the service does (plain ``sqlite3``, no
+  SQLAlchemy). The physical limit a moderation is measured against.
 - ``POST /score`` and ``POST /append``: each of those two steps alone.
 """
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from flask import Flask, request
 
 from policies.load import load_policy_dir
-from service.runtime import batched, build_judges
+from service.domain.coalesce import Coalescer
+from service.domain.moderation import BatchSettings
+from service.runtime import build_judges
 
 # The policies the service would enforce: FAIRWITNESS_POLICY_DIR, as for the service.
 LIBRARY = Path(
@@ -27,7 +30,16 @@ LIBRARY = Path(
 )
 
 app = Flask(__name__)
-_classifier = batched(build_judges(load_policy_dir(LIBRARY)))["civility"].classifier
+_classifier = build_judges(load_policy_dir(LIBRARY))["civility"].classifier
+_settings = BatchSettings()
+# The texts of concurrent requests, scored in one call by one thread per process, in
+# groups as large as the service's.
+_scoring = Coalescer(
+    lambda texts: _classifier.score(texts, [None] * len(texts)),
+    name="scoring",
+    max_size=_settings.max_texts,
+    max_queued=_settings.max_queued_texts,
+)
 _local = threading.local()
 
 
@@ -56,14 +68,14 @@ def ready():
 
 @app.post("/floor")
 def floor():
-    scores = _classifier.score([request.get_json()["text"]])[0]
+    scores = _scoring.submit(request.get_json()["text"])
     _commit(repr(scores))
     return {"scores": scores}
 
 
 @app.post("/score")
 def score():
-    return {"scores": _classifier.score([request.get_json()["text"]])[0]}
+    return {"scores": _scoring.submit(request.get_json()["text"])}
 
 
 @app.post("/append")

@@ -4,7 +4,7 @@ Parts (all by default; ``--only`` picks some, e.g. ``--only pg,soak`` or
 ``make bench BENCH=pg``):
 
 - ``sqlite``: a bare Flask endpoint (the machine's baseline); the floor (score with the
-  default policy's classifier through the service's batcher, commit one row); single-item
+  default policy's classifier in batches across requests, commit one row); single-item
   and batch-of-100 moderation on a fresh SQLite instance, each gunicorn with 2 workers of
   8 threads as ``fairwitness serve`` runs it; pure batched inference in 2 processes; and
   each worker's memory.

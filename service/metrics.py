@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
@@ -34,7 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from audit_log.store import Appended, AppendTransaction, Log, head, index_rules
+from audit_log.store import AppendTransaction, Log, head
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -58,7 +58,8 @@ STORAGE_UNAVAILABLE = Counter(
 )
 INFERENCE_BATCH_TEXTS = Histogram(
     "fairwitness_inference_batch_texts",
-    "Texts scored by one classifier call: concurrent requests share a call.",
+    "Texts in one group of concurrent moderation requests: scored in one classifier call "
+    "per policy, appended in one transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 APPEND_SECONDS = Histogram(
@@ -66,25 +67,6 @@ APPEND_SECONDS = Histogram(
     "Time from opening an append transaction to its commit, in seconds.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-
-
-class _CountingTransaction:
-    """An append transaction that remembers the decisions staged through it."""
-
-    def __init__(self, tx: AppendTransaction) -> None:
-        self._tx = tx
-        self.decisions: list[tuple[str, str, tuple[str, ...]]] = []
-
-    def add(self, body: Mapping) -> Appended:
-        appended = self._tx.add(body)
-        if body.get("kind") == "decision":
-            policy = body.get("policy")
-            policy_id = policy.get("id", "") if isinstance(policy, Mapping) else ""
-            self.decisions.append((policy_id, str(body.get("action")), index_rules(body)))
-        return appended
-
-    def __getattr__(self, name: str):
-        return getattr(self._tx, name)
 
 
 @dataclass(frozen=True)
@@ -99,11 +81,10 @@ class MeteredLog(Log):
 def _metered(inner: AbstractContextManager[AppendTransaction]) -> Iterator[AppendTransaction]:
     started = time.perf_counter()
     with inner as tx:
-        counting = _CountingTransaction(tx)
-        yield counting  # type: ignore[misc]  # a faithful stand-in for the transaction
+        yield tx
     # Reached only after the commit: a rolled-back append counts nothing.
     APPEND_SECONDS.observe(time.perf_counter() - started)
-    for policy_id, action, rules in counting.decisions:
+    for policy_id, action, rules in tx.staged_decisions():
         for rule in rules or ("none",):
             DECISIONS.labels(policy=policy_id, action=action, rule=rule).inc()
 

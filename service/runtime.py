@@ -14,10 +14,9 @@ from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
-from service.domain.batcher import BatchedClassifier
 from service.domain.idempotency import Claim
 from service.domain.language import load_detector
-from service.domain.moderation import Item, Judge, Moderated, moderate
+from service.domain.moderation import Item, Judge, LogSide, Moderated, Moderator
 from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
 from service.storage.db import make_engine
 from service.storage.instance import (
@@ -39,22 +38,27 @@ class Runtime:
     instance: Instance
     clock: Clock = system_clock
     published: set[tuple[str, str]] = field(default_factory=set)
+    moderator: Moderator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.moderator = Moderator(
+            self.judges,
+            self.instance.secret,
+            LogSide(
+                log=self.log,
+                clock=self.clock,
+                published=self.published,
+                public_url=self.settings.public_url,
+            ),
+            observe=INFERENCE_BATCH_TEXTS.observe,
+        )
 
     def moderate(
         self, items: Sequence[Item], *, app: str, claim: Claim | None = None
     ) -> list[Moderated]:
-        """Judge ``items`` for ``app`` with this instance's judges, log and keys."""
-        return moderate(
-            items,
-            app=app,
-            judges=self.judges,
-            log=self.log,
-            secret=self.instance.secret,
-            clock=self.clock,
-            published=self.published,
-            public_url=self.settings.public_url,
-            claim=claim,
-        )
+        """Judge ``items`` for ``app`` with this instance's judges, log and keys; the
+        decisions of concurrent requests share an append."""
+        return self.moderator.moderate(items, app=app, claim=claim)
 
 
 def build_judges(policies: PolicySet) -> dict[str, Judge]:
@@ -79,21 +83,10 @@ def build_judges(policies: PolicySet) -> dict[str, Judge]:
     return judges
 
 
-def batched(judges: dict[str, Judge]) -> dict[str, Judge]:
-    """The same judges, their classifiers scoring concurrent requests in shared batches."""
-    return {
-        policy_id: Judge(
-            policy=judge.policy,
-            classifier=BatchedClassifier(judge.classifier, observe=INFERENCE_BATCH_TEXTS.observe),
-        )
-        for policy_id, judge in judges.items()
-    }
-
-
 def build_runtime(settings: Settings, clock: Clock = system_clock) -> Runtime:
     """Load policies first: a broken policy must stop start-up before anything else."""
     policies = load_policy_dir(settings.policy_dir)
-    judges = batched(build_judges(policies))
+    judges = build_judges(policies)
     load_detector()
     secure_instance_files(settings.instance_dir, settings.effective_database_url)
     instance = load_instance(settings.instance_dir)

@@ -121,8 +121,9 @@ def serve(bind: str, workers: int, threads: int, graceful_timeout: int | None) -
         bind,
         "--workers",
         str(workers),
-        # Threaded workers: the requests a worker serves at once hand their texts to one
-        # scoring thread, which classifies them in a single batch (service/domain/batcher.py).
+        # Threaded workers: the requests a worker serves at once are handed to one thread,
+        # which scores their texts in one batch and appends their decisions in one
+        # transaction (Moderator, service/domain/moderation.py).
         "--worker-class",
         "gthread",
         "--threads",

@@ -89,14 +89,16 @@ def forget_request(conn: Connection, *, app: str, decision_id: str) -> None:
     )
 
 
-def record_row(
-    conn: Connection, claim: Claim, decision_ids: list[str], now: datetime
-) -> dict[str, Any]:
-    """The row recording ``claim``, to write with the decisions; expired keys are purged
-    first (and a key past its retention may be used afresh)."""
+def purge_expired_keys(conn: Connection, now: datetime) -> None:
+    """Delete the keys past ``RETENTION`` (such a key may be used afresh); run in each
+    append that records a key."""
     conn.execute(
         delete(idempotency_keys).where(idempotency_keys.c.created_at < rfc3339(now - RETENTION))
     )
+
+
+def key_row(claim: Claim, decision_ids: list[str], now: datetime) -> dict[str, Any]:
+    """The row recording ``claim``, written in the transaction of its decisions."""
     return {
         "app": claim.app,
         "idem_key": claim.key,

@@ -26,7 +26,7 @@ from flask import Flask, Response, g, has_request_context, json, render_template
 from werkzeug.exceptions import HTTPException
 
 from audit_log.store import CommitUnconfirmed, SigningKeyMissing
-from service.domain.batcher import Overloaded
+from service.domain.coalesce import Overloaded
 from service.http.problems import PROBLEM_JSON, TYPE_BASE, Problem, field_error
 from service.metrics import STORAGE_UNAVAILABLE
 from service.storage.db import Engine

@@ -292,7 +292,7 @@ def test_analyze_states_the_requested_language_or_answers_the_detected_one(clien
 def test_a_full_scoring_queue_is_a_503_everywhere_and_records_nothing(
     client, auth, app, monkeypatch, path, body, error_of
 ):
-    from service.domain.batcher import Overloaded
+    from service.domain.coalesce import Overloaded
 
     def full(texts, languages=None):
         raise Overloaded

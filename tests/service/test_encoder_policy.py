@@ -50,7 +50,7 @@ def test_decisions_name_the_encoders_full_version(encoder_app, sqlite_url):
         "/v1/moderations", json={"text": "hello there", "subject": "u"}, headers=auth
     ).get_json()["decision"]
     encoder = load_named("text-encoder")
-    lexicon = runtime_of(encoder_app).judges["civility"].classifier.classifier
+    lexicon = runtime_of(encoder_app).judges["civility"].classifier
     [_, lexicon_member] = lexicon.members
     assert decision["classifier"]["name"] == "text-encoder+lexicon"
     joined = f"text-encoder {encoder.version}\nlexicon {lexicon_member.version}"
@@ -124,7 +124,7 @@ def test_a_mixed_language_batch_gets_the_scores_each_text_gets_alone(encoder_app
 def test_a_decisions_scores_replay_from_its_text_and_language(encoder_app, sqlite_url):
     auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
     client = encoder_app.test_client()
-    classifier = encoder_app.extensions["fairwitness"].judges["civility"].classifier.classifier
+    classifier = encoder_app.extensions["fairwitness"].judges["civility"].classifier
     for text, language in MIXED:
         decision = _decide(client, auth, text, language)
         [replayed] = classifier.score([text], [decision["language"]["tag"]])
