@@ -188,8 +188,10 @@ def _newest_strikes(n: int) -> ClauseElement:
         )
         .label("rank")
     )
+    # The ranking reads index columns only; bodies are read for the ranked few. An author
+    # with thousands of live strikes then costs an index scan, not thousands of bodies.
     ranked = (
-        select(entry.c.idx, entry.c.subject, entry.c.policy_id, entry.c.body, rank)
+        select(entry.c.idx, entry.c.subject, entry.c.policy_id, rank)
         .where(entry.c.subject.in_([bindparam(f"subject_{i}") for i in range(n)]))
         .where(entry.c.strike_expires_at > bindparam("now"))
         .where(
@@ -197,8 +199,11 @@ def _newest_strikes(n: int) -> ClauseElement:
         )
         .subquery()
     )
-    return select(ranked.c.idx, ranked.c.subject, ranked.c.policy_id, ranked.c.body).where(
-        ranked.c.rank <= bindparam("limit", type_=Integer)
+    body = log_entries.alias("b")
+    return (
+        select(ranked.c.idx, ranked.c.subject, ranked.c.policy_id, body.c.body)
+        .join(body, body.c.idx == ranked.c.idx)
+        .where(ranked.c.rank <= bindparam("limit", type_=Integer))
     )
 
 
