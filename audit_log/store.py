@@ -29,9 +29,9 @@ from sqlalchemy import (
     Text,
     bindparam,
     exists,
-    func,
     insert,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import RowMapping
@@ -169,45 +169,47 @@ _READ_HASHES = PreparedIn(
 )
 
 
-# Subjects per strike query. The statement's shape is fixed by this bound, never by the
-# batch: SQLite refuses compound selects of more than 500 terms and statements with more
-# parameters than its build allows (999 on old builds), so a batch of any size is read in
-# chunks of at most this many subjects.
-STRIKE_QUERY_SUBJECTS = 256
+# (subject, policy) keys per strike query. The statement's shape is fixed by this bound,
+# never by the batch: SQLite refuses compound selects of more than 500 terms and
+# statements with more parameters than its build allows (999 on old builds), so a batch
+# of any size is read in chunks of at most this many keys (two parameters each).
+STRIKE_QUERY_KEYS = 256
 
 
 def _newest_strikes(n: int) -> ClauseElement:
-    """The ``limit`` live, unreversed strikes with the latest expiry of each (subject,
-    policy) among ``n`` subjects: one windowed query whatever ``n`` is."""
+    """The ``limit`` live, unreversed strikes with the latest expiry of each of ``n``
+    (subject, policy) keys: one query whatever ``n`` is.
+
+    Each key is its own arm, which walks that subject's strikes by expiry on the
+    ``(subject, strike_expires_at)`` index and stops after ``limit``, so an author with
+    thousands of live strikes costs what one with ``limit`` does; bodies are read only
+    for the rows the arms return."""
     entry, reversal = log_entries.alias("e"), log_entries.alias("r")
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=(entry.c.subject, entry.c.policy_id),
-            order_by=(entry.c.strike_expires_at.desc(), entry.c.idx.desc()),
+    arms = [
+        select(
+            select(entry.c.idx, entry.c.subject, entry.c.policy_id)
+            .where(entry.c.subject == bindparam(f"key_{i}_0"))
+            .where(entry.c.policy_id == bindparam(f"key_{i}_1"))
+            .where(entry.c.strike_expires_at > bindparam("now"))
+            .where(
+                ~exists()
+                .where(reversal.c.ref == entry.c.entry_id)
+                .where(reversal.c.kind == "reversal")
+            )
+            .order_by(entry.c.strike_expires_at.desc(), entry.c.idx.desc())
+            .limit(bindparam("limit", type_=Integer))
+            .subquery()
         )
-        .label("rank")
-    )
-    # The ranking reads index columns only; bodies are read for the ranked few. An author
-    # with thousands of live strikes then costs an index scan, not thousands of bodies.
-    ranked = (
-        select(entry.c.idx, entry.c.subject, entry.c.policy_id, rank)
-        .where(entry.c.subject.in_([bindparam(f"subject_{i}") for i in range(n)]))
-        .where(entry.c.strike_expires_at > bindparam("now"))
-        .where(
-            ~exists().where(reversal.c.ref == entry.c.entry_id).where(reversal.c.kind == "reversal")
-        )
-        .subquery()
-    )
+        for i in range(n)
+    ]
+    newest = union_all(*arms).subquery() if n > 1 else arms[0].subquery()
     body = log_entries.alias("b")
-    return (
-        select(ranked.c.idx, ranked.c.subject, ranked.c.policy_id, body.c.body)
-        .join(body, body.c.idx == ranked.c.idx)
-        .where(ranked.c.rank <= bindparam("limit", type_=Integer))
+    return select(newest.c.idx, newest.c.subject, newest.c.policy_id, body.c.body).join(
+        body, body.c.idx == newest.c.idx
     )
 
 
-_NEWEST_STRIKES = PreparedIn(_newest_strikes, "subject")
+_NEWEST_STRIKES = PreparedIn(_newest_strikes, "key")
 
 
 def index_columns(body: Mapping[str, object]) -> dict[str, object]:
@@ -711,24 +713,25 @@ def newest_strikes(
     The index columns only find candidate rows; weight and expiry come from each body,
     and a row whose body is not a live strike of that subject and policy is not counted
     (the column lied: ``check_index`` names such rows). Keys are read in chunks of
-    ``STRIKE_QUERY_SUBJECTS`` subjects, so a statement's shape never grows with a batch.
+    ``STRIKE_QUERY_KEYS`` keys, so a statement's shape never grows with a batch.
     """
     keys = list(dict.fromkeys(keys))
     if not keys or limit < 1:
         return {}
-    wanted = set(keys)
     found: dict[tuple[str, str], list[CountedStrike]] = {key: [] for key in keys}
     rows_read: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
-    subjects = list(dict.fromkeys(subject for subject, _ in keys))
-    for start in range(0, len(subjects), STRIKE_QUERY_SUBJECTS):
-        chunk = subjects[start : start + STRIKE_QUERY_SUBJECTS]
+    # A short chunk is padded by repeating its last key, whose rows then come twice.
+    seen: set[int] = set()
+    for start in range(0, len(keys), STRIKE_QUERY_KEYS):
+        chunk = keys[start : start + STRIKE_QUERY_KEYS]
         cursor = _NEWEST_STRIKES.execute(conn, chunk, {"now": now, "limit": limit})
         rows = cursor.fetchall()
         cursor.close()
         for idx, subject, policy_id, text in rows:
             key = (subject, policy_id)
-            if key not in wanted:
+            if key not in found or idx in seen:
                 continue
+            seen.add(idx)
             rows_read[key] += 1
             strike = _strike_of(json.loads(text), key, now)
             if strike is not None:
