@@ -87,6 +87,11 @@ class Coalescer(Generic[Job, Result]):
         self._thread: threading.Thread | None = None
         self._pid = 0
 
+    @property
+    def queued(self) -> int:
+        """Units of work waiting for a group (not counting the group being run)."""
+        return self._queued
+
     def submit(self, job: Job) -> Result:
         waiting: _Waiting[Job, Result] = _Waiting(job, self._size(job))
         with self._ready:
