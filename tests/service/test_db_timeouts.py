@@ -86,9 +86,13 @@ def test_a_host_that_stalls_mid_append_loses_the_log_lock(postgres_url, instance
     headers = {"Authorization": f"Bearer {make_key(postgres_url, 'forum-example', 'client')}"}
     build_body = moderate_module.decision_body
 
+    first_call = threading.Event()
+
     def stall_on_host_a(*args, **kwargs):
-        # Called inside the append transaction, after the head row is locked.
-        if threading.current_thread().name == "host-a":
+        # Called inside the append transaction, after the head row is locked. Host A's
+        # post comes first; it is appended on A's moderating thread, not the request's.
+        if not first_call.is_set():
+            first_call.set()
             time.sleep(STALL_SECONDS)
         return build_body(*args, **kwargs)
 
