@@ -72,7 +72,7 @@ log_entries = Table(
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Index(None, "kind", "idx"),
     Index(None, "subject", "idx"),
-    Index(None, "subject", "strike_expires_at"),
+    Index(None, "subject", "policy_id", "strike_expires_at", "idx"),
     Index(None, "app", "idx"),
     Index(None, "policy_id", "idx"),
     Index(None, "action", "idx"),
@@ -180,10 +180,10 @@ def _newest_strikes(n: int) -> ClauseElement:
     """The ``limit`` live, unreversed strikes with the latest expiry of each of ``n``
     (subject, policy) keys: one query whatever ``n`` is.
 
-    Each key is its own arm, which walks that subject's strikes by expiry on the
-    ``(subject, strike_expires_at)`` index and stops after ``limit``, so an author with
-    thousands of live strikes costs what one with ``limit`` does; bodies are read only
-    for the rows the arms return."""
+    Each key is its own arm, which walks that subject's strikes for that policy by expiry
+    on the ``(subject, policy_id, strike_expires_at, idx)`` index and stops after
+    ``limit``, so an author with thousands of live strikes costs what one with ``limit``
+    does; bodies are read only for the rows the arms return."""
     entry, reversal = log_entries.alias("e"), log_entries.alias("r")
     arms = [
         select(
