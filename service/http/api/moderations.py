@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, request
-from marshmallow import ValidationError
 
 from policies.language import canonical_tag
 from service.domain.idempotency import HEADER, AlreadyDone, Claim, check, request_hash, valid_key
@@ -13,8 +12,8 @@ from service.domain.moderation import Item, Moderated
 from service.domain.reads.decisions import replay_decisions
 from service.domain.receipts import receipt_for
 from service.http.auth import current_key, require_role
-from service.http.body import json_body
-from service.http.problems import field_error, invalid, marshmallow_errors
+from service.http.body import json_body, load_object
+from service.http.problems import field_error, invalid
 from service.http.schemas import (
     ModerationBatchSchema,
     ModerationItemSchema,
@@ -101,16 +100,11 @@ def create_moderation():
                 check(conn, claim, runtime.clock())
         except AlreadyDone as done:
             return _replayed(runtime, done, is_batch)
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
     if is_batch and isinstance(payload["items"], list):
         limit = runtime.settings.max_batch_items
         if len(payload["items"]) > limit:
             raise invalid([field_error("#/items", f"At most {limit} items per batch.")])
-    try:
-        loaded = _batch.load(payload) if is_batch else {"items": [_item.load(payload)]}
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
+    loaded = load_object(_batch, payload) if is_batch else {"items": [load_object(_item, payload)]}
 
     default_policy = runtime.settings.default_policy
     errors = []

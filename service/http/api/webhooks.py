@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
-from marshmallow import ValidationError
 
 from service.domain.webhooks import (
     WebhookError,
@@ -14,8 +13,8 @@ from service.domain.webhooks import (
 )
 from service.http import params
 from service.http.auth import current_key, require_role
-from service.http.body import json_body
-from service.http.problems import Problem, field_error, invalid, marshmallow_errors
+from service.http.body import json_body, load_object
+from service.http.problems import Problem, field_error, invalid
 from service.http.schemas import (
     DeliveryListSchema,
     WebhookCreatedSchema,
@@ -36,13 +35,7 @@ STATUSES = ("pending", "delivered", "failed")
 @require_role("client")
 def create_webhook():
     runtime = current_runtime()
-    payload = json_body()
-    if not isinstance(payload, dict):
-        raise invalid([field_error("#/", "The body must be a JSON object.")])
-    try:
-        loaded = _request.load(payload)
-    except ValidationError as err:
-        raise invalid(marshmallow_errors(err)) from err
+    loaded = load_object(_request, json_body())
     try:
         made = register_webhook(
             runtime.engine,
