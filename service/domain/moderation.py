@@ -277,6 +277,15 @@ class LogSide:
     public_url: str = ""
 
 
+class AnswerFailed(RuntimeError):
+    """The decisions were committed, but building their answers failed. Never retried:
+    appending the requests again would log their decisions twice. A client that retries
+    with its idempotency key gets the committed decisions back."""
+
+    def __init__(self, committed: int) -> None:
+        super().__init__(f"{committed} decisions were committed, but their answers failed")
+
+
 def append_requests(
     requests: Sequence[Request], prepared: Sequence[Sequence[PreparedItem]], side: LogSide
 ) -> list[list[Moderated] | AlreadyDone]:
@@ -348,35 +357,39 @@ def append_requests(
             if request.claim is not None:
                 decision_ids = [d.body["id"] for d in decided[position]]
                 INSERT_KEY.execute(tx.conn, key_row(request.claim, decision_ids, now))
-        appended = [d for _, request_decided in sorted(decided.items()) for d in request_decided]
+        appended = [d for request_decided in decided.values() for d in request_decided]
         tx.write_with_entries(_INSERT_CONTENT, [d.content_row for d in appended])
         tx.write_with_entries(INSERT_TOKENS, [d.token_row for d in appended if d.token_row])
-    side.published.update(newly_published)
-    return [
-        used[i]
-        if i in used
-        else [
-            Moderated(
-                body=d.body,
-                appended=d.appended,
-                tree_size=tx.tree_size,
-                salt=p.salt,
-                inclusion_proof=tx.proofs[d.appended.index],
-                checkpoint=tx.checkpoint,
-                appeal=d.appeal,
-            )
-            for p, d in zip(prepared[i], decided[i], strict=True)
+    try:
+        side.published.update(newly_published)
+        return [
+            used[i]
+            if i in used
+            else [
+                Moderated(
+                    body=d.body,
+                    appended=d.appended,
+                    tree_size=tx.tree_size,
+                    salt=p.salt,
+                    inclusion_proof=tx.proofs[d.appended.index],
+                    checkpoint=tx.checkpoint,
+                    appeal=d.appeal,
+                )
+                for p, d in zip(prepared[i], decided[i], strict=True)
+            ]
+            for i in range(len(requests))
         ]
-        for i in range(len(requests))
-    ]
+    except Exception as error:
+        raise AnswerFailed(len(appended)) from error
 
 
 def _retry_alone(error: Exception) -> bool:
     """A group's append that failed on the database (down, timed out, or a commit whose
-    outcome is unknown) failed for everybody in it, and a retry per request would only
-    repeat the wait or risk appending twice; any other error may come from one request's
-    data, so each request is appended again alone."""
-    return not isinstance(error, DBAPIError | CommitUnconfirmed)
+    outcome is unknown) failed for everybody in it, and one that failed after its commit
+    is done: a retry per request would only repeat the wait or append twice. Any other
+    error came before the commit and may come from one request's data, so each request
+    is appended again alone."""
+    return not isinstance(error, DBAPIError | CommitUnconfirmed | AnswerFailed)
 
 
 def moderate_requests(
@@ -425,7 +438,6 @@ class Moderator:
         settings: BatchSettings | None = None,
         observe: Callable[[int], None] = lambda texts: None,
     ) -> None:
-        self.judges = judges
         self.settings = settings or BatchSettings()
 
         def lane(name: str) -> Coalescer[Request, list[Moderated]]:

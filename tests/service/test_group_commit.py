@@ -3,6 +3,8 @@ another, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import pytest
+
 from policies.evaluate import ladder_top
 from service.domain.idempotency import AlreadyDone, Claim
 from service.domain.moderation import Item, LogSide, Moderated, Request, moderate_requests
@@ -76,3 +78,20 @@ def test_keys_of_other_apps_do_not_collide_in_a_group(app):
     assert not any(isinstance(o, AlreadyDone) for o in outcomes)
     forum, blog = outcomes
     assert forum[0].body["subject"] != blog[0].body["subject"]
+
+
+def test_answers_that_fail_after_the_commit_are_never_appended_again(app, monkeypatch):
+    # Retrying a group request by request is for errors before the commit; after it,
+    # a retry would log every decision twice.
+    from service.domain import moderation
+
+    def broken_answer(**fields):
+        raise ValueError("answer")
+
+    monkeypatch.setattr(moderation, "Moderated", broken_answer)
+    before = log_size(app)
+    with pytest.raises(moderation.AnswerFailed) as failed:
+        run_group(app, [Request([item(THREAT, "ada")], "forum") for _ in range(2)])
+    assert isinstance(failed.value.__cause__, ValueError)
+    assert log_size(app) - before == 2
+    assert not moderation._retry_alone(moderation.AnswerFailed(2))
