@@ -50,7 +50,7 @@ lint: $(VENV)/.installed-dev types
 	$(BIN)/lint-imports
 
 # Everything by default. One part or a few: `make bench BENCH=pg` or BENCH="pg soak"
-# (parts: sqlite pg soak receipts log classifier); options through BENCH_ARGS, e.g.
+# (parts: sqlite pg soak costs receipts log classifier); options through BENCH_ARGS, e.g.
 # `make bench BENCH=soak BENCH_ARGS="--soak-seconds 60"`.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(if $(BENCH),--only "$(BENCH)") $(BENCH_ARGS)

@@ -13,6 +13,9 @@ Parts (all by default; ``--only`` picks some, e.g. ``--only pg,soak`` or
   workers each, the connections split across both.
 - ``soak``: that deployment at a steady rate (a fraction of the capacity ``pg`` measured)
   for 5 minutes; each worker's memory at start and end, and the error count.
+- ``costs``: what each step of a moderation costs per decision (inference, language
+  detection, rules, explanations, the append, the request and its answers), in CPU time
+  in one process, for the batch of 100 (decision_costs.py).
 - ``receipts``: what inclusion proofs and signed checkpoints cost, in one process.
 - ``log``: proofs and a monitor's audit on a 1,000,000-entry log (bench_log.py).
 - ``classifier``: how fast the text model loads and scores (bench_classifier.py).
@@ -38,7 +41,7 @@ from inference import batched_inference_throughput
 from load import LoadResult, drive, moderation_body, steady
 from servers import ROOT, Served, fresh_instance, gunicorn, rss_kib
 
-PARTS = ("sqlite", "pg", "soak", "receipts", "log", "classifier")
+PARTS = ("sqlite", "pg", "soak", "costs", "receipts", "log", "classifier")
 TEXTS = [
     "Thanks for the detailed answer, it helped me fix the build.",
     "I will hurt you if you post that again",
@@ -335,6 +338,12 @@ def main() -> None:
         sqlite_loads = bench_sqlite(args.seconds, figures)
     if "pg" in args.parts or "soak" in args.parts:
         pg_loads, soak_passed = bench_postgres(args, figures)
+    if "costs" in args.parts:
+        from decision_costs import measure as measure_costs
+        from decision_costs import report
+
+        print("\n# per decision, in one process (CPU time, batch of 100)", flush=True)
+        figures.update(report(measure_costs(BATCH_TEXTS, BATCH_BODY)))
     if "receipts" in args.parts:
         from receipt_cost import measure
 

@@ -7,9 +7,13 @@ label (:class:`classifiers.linear.LinearTextClassifier`), standardised. This is 
 the heads were fitted on the n-gram model's *out-of-fold* log-odds, so they weigh it as a
 model that has not seen the text, which is what it is at run time.
 
-Per label, the training run chooses by out-of-fold log loss between that stacked head and
-the mean of two single-input heads' probabilities (one reading the embedding only, one
-the n-gram log-odds only); ``combination`` in the artifact records the choice.
+Per label, the training run chooses by out-of-fold log loss among that stacked head, the
+mean of two single-input heads' probabilities (one reading the embedding only, one the
+n-gram log-odds only), and the mean of those two and a small neural network (one hidden
+layer) reading both inputs; ``combination`` in the artifact records the choice. The
+network is there for what a linear head over a frozen embedding cannot draw: "a group
+compared to vermin" is an interaction between who is named and what they are compared
+to, not a direction in the embedding.
 
 The embedding carries what a bag of words cannot (negation, quotation, who is compared to
 what, French); the n-gram log-odds carry the spellings, obfuscations and spam patterns
@@ -36,13 +40,14 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import joblib
 import numpy as np
 import sklearn
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 
 from classifiers.linear import (
     LinearTextClassifier,
@@ -54,16 +59,20 @@ from classifiers.sentence_encoder import SentenceEncoder
 
 NAME = "text-encoder"
 ARTIFACT_NAME = "heads.joblib"
-ARTIFACT_FORMAT = 3
-"""Format 3 adds ``language_heads`` (per language: heads, combination and thresholds of the
-labels that language has its own heads for); format 2 added the per-label
-``combination`` and the single-input heads of labels combined by their mean. Formats 1
-(every label stacked) and 2 still load, with the shared heads for every language."""
-READABLE_FORMATS = (1, 2, 3)
+ARTIFACT_FORMAT = 4
+"""Format 4 adds ``network_heads`` (for each label combined by ``mean-with-network``, its
+one-hidden-layer network over the standardised features); format 3 added
+``language_heads`` (per language: heads, combination and thresholds of the labels that
+language has its own heads for); format 2 added the per-label ``combination`` and the
+single-input heads of labels combined by their mean. Formats 1 (every label stacked), 2
+and 3 still load, with the shared heads for every language."""
+READABLE_FORMATS = (1, 2, 3, 4)
 STACKED = "stacked"
 MEAN = "mean"
-"""How a label's probability is formed: its stacked head, or the mean of its
-encoder-only and n-gram-only heads' probabilities."""
+MEAN_WITH_NETWORK = "mean-with-network"
+"""How a label's probability is formed: its stacked head; the mean of its encoder-only and
+n-gram-only heads' probabilities; or the mean of those two and its network's."""
+Head: TypeAlias = LogisticRegression | MLPClassifier
 LOG_ODDS_CLIP = 20.0
 """The n-gram log-odds enter the heads clipped to ±this, so one extreme text cannot push
 a feature far outside what the heads were fitted on."""
@@ -88,16 +97,27 @@ def map_to_threshold(probabilities: np.ndarray, own: float, shared: float) -> np
 
 @dataclass(frozen=True)
 class _FoldedHeads:
-    """Heads with standardising folded into their weights, for the labels in ``labels``."""
+    """Heads for the labels in ``labels``: the logistic ones with standardising folded into
+    their weights, the networks (each with its label's column) reading standardised
+    features; a label's probability is the mean of its heads'."""
 
     labels: tuple[str, ...]
     weights: np.ndarray
     biases: np.ndarray
-    averaging: np.ndarray
+    membership: np.ndarray
+    """(logistic heads × labels): 1 where a head belongs to a label."""
+    networks: tuple[tuple[int, MLPClassifier], ...]
+    heads_per_label: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        probabilities: np.ndarray = expit(features @ self.weights + self.biases)
-        by_label: np.ndarray = probabilities @ self.averaging
+        sums: np.ndarray = expit(features @ self.weights + self.biases) @ self.membership
+        if self.networks:
+            standard = (features - self.mean) / self.scale
+            for column, network in self.networks:
+                sums[:, column] += network.predict_proba(standard)[:, 1]
+        by_label: np.ndarray = sums / self.heads_per_label
         return by_label
 
 
@@ -108,15 +128,19 @@ def _components(
     single_input_heads: dict[str, dict[str, LogisticRegression]],
     embedding_width: int,
     width: int,
-) -> list[tuple[LogisticRegression, slice]]:
+    network_heads: dict[str, MLPClassifier] | None = None,
+) -> list[tuple[Head, slice]]:
     """The heads whose probabilities are averaged for ``label``, with the feature columns
     each reads."""
-    if combination[label] == MEAN:
+    if combination[label] in (MEAN, MEAN_WITH_NETWORK):
         single = single_input_heads[label]
-        return [
+        parts: list[tuple[Head, slice]] = [
             (single["encoder"], slice(0, embedding_width)),
             (single["ngram"], slice(embedding_width, width)),
         ]
+        if combination[label] == MEAN_WITH_NETWORK:
+            parts.append(((network_heads or {})[label], slice(0, width)))
+        return parts
     return [(heads[label], slice(0, width))]
 
 
@@ -128,29 +152,46 @@ def _fold(
     mean: np.ndarray,
     scale: np.ndarray,
     embedding_width: int,
+    network_heads: dict[str, MLPClassifier] | None = None,
 ) -> _FoldedHeads:
-    # Every head is a full-width column (a single-input head has zeros on the other
-    # input's features); a label's probability is the mean of its columns'.
-    # Standardising is folded into the weights: (x - mean) / scale · w + b
-    # = x · (w / scale) + (b - mean · w / scale).
+    # Every logistic head is a full-width column (a single-input head has zeros on the
+    # other input's features). Standardising is folded into its weights:
+    # (x - mean) / scale · w + b = x · (w / scale) + (b - mean · w / scale).
     columns: list[np.ndarray] = []
     intercepts: list[float] = []
-    averaging = np.zeros((0, len(labels)))
+    membership = np.zeros((0, len(labels)))
+    networks: list[tuple[int, MLPClassifier]] = []
     for position, label in enumerate(labels):
         for head, part in _components(
-            label, combination, heads, single_input_heads, embedding_width, len(mean)
+            label,
+            combination,
+            heads,
+            single_input_heads,
+            embedding_width,
+            len(mean),
+            network_heads,
         ):
+            if isinstance(head, MLPClassifier):
+                networks.append((position, head))
+                continue
             full = np.zeros(len(mean))
             full[part] = head.coef_.ravel()
             columns.append(full)
             intercepts.append(float(head.intercept_[0]))
-            averaging = np.vstack([averaging, np.eye(len(labels))[position]])
+            membership = np.vstack([membership, np.eye(len(labels))[position]])
     coefficients = np.column_stack(columns) / scale[:, None]
+    heads_per_label = membership.sum(axis=0)
+    for position, _ in networks:
+        heads_per_label[position] += 1
     return _FoldedHeads(
         tuple(labels),
         np.ascontiguousarray(coefficients),
         np.array(intercepts) - mean @ coefficients,
-        averaging / averaging.sum(axis=0, keepdims=True),
+        membership,
+        tuple(networks),
+        heads_per_label,
+        mean,
+        scale,
     )
 
 
@@ -203,6 +244,7 @@ class EncoderTextClassifier:
         self._single_input_heads: dict[str, dict[str, LogisticRegression]] = state.get(
             "single_input_heads", {}
         )
+        self._network_heads: dict[str, MLPClassifier] = state.get("network_heads", {})
         self.combination: dict[str, str] = {
             label: state.get("combination", {}).get(label, STACKED) for label in self.labels
         }
@@ -217,6 +259,7 @@ class EncoderTextClassifier:
             mean,
             scale,
             self._embedding_width,
+            self._network_heads,
         )
         # Per language: its folded heads, and each of their labels' own threshold.
         self.language_thresholds: dict[str, dict[str, float]] = {}
@@ -248,9 +291,7 @@ class EncoderTextClassifier:
         joined = "\n".join(f"{key} {value}" for key, value in sorted(parts.items()))
         self.version = "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
 
-    def _components(
-        self, label: str, embedding_width: int, width: int
-    ) -> list[tuple[LogisticRegression, slice]]:
+    def _components(self, label: str, embedding_width: int, width: int) -> list[tuple[Head, slice]]:
         return _components(
             label,
             self.combination,
@@ -258,6 +299,7 @@ class EncoderTextClassifier:
             self._single_input_heads,
             embedding_width,
             width,
+            self._network_heads,
         )
 
     @classmethod
@@ -273,10 +315,13 @@ class EncoderTextClassifier:
         combination: dict[str, str] | None = None,
         single_input_heads: dict[str, dict[str, LogisticRegression]] | None = None,
         language_heads: dict[str, dict[str, Any]] | None = None,
+        network_heads: dict[str, MLPClassifier] | None = None,
     ) -> EncoderTextClassifier:
         """A classifier from freshly fitted heads (its digest is that of their bytes).
-        ``combination`` maps a label to ``"stacked"`` (default) or ``"mean"``; a mean
-        label needs its ``"encoder"`` and ``"ngram"`` heads in ``single_input_heads``.
+        ``combination`` maps a label to ``"stacked"`` (default), ``"mean"`` or
+        ``"mean-with-network"``; a mean label needs its ``"encoder"`` and ``"ngram"`` heads
+        in ``single_input_heads``, and one with a network its network in
+        ``network_heads``.
         ``language_heads`` maps a primary language subtag to ``heads``,
         ``single_input_heads``, ``combination`` and ``thresholds`` of the labels it has
         its own heads for."""
@@ -294,6 +339,7 @@ class EncoderTextClassifier:
             "ngram_version": ngram.version,
             "metadata": metadata,
             "language_heads": language_heads or {},
+            "network_heads": network_heads or {},
         }
         data = _serialise(state)
         return cls(state, hashlib.sha256(data).hexdigest(), encoder, ngram)

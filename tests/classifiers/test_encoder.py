@@ -174,10 +174,14 @@ def test_the_fast_path_equals_scikit_learn(model) -> None:
     assert np.abs(model.probabilities(texts) - model.score_reference(texts)).max() <= 1e-9
 
 
-def test_a_label_combined_by_its_mean_averages_its_two_heads(model) -> None:
-    # Every label of the packaged heads is either stacked or the mean of two heads, and
-    # the choice is on the card.
-    assert set(model.combination.values()) <= {encoder_module.STACKED, encoder_module.MEAN}
+def test_each_label_uses_the_combination_on_its_card(model) -> None:
+    # Every label of the packaged heads is stacked, the mean of two heads, or the mean of
+    # those two and a network, and the choice is on the card.
+    assert set(model.combination.values()) <= {
+        encoder_module.STACKED,
+        encoder_module.MEAN,
+        encoder_module.MEAN_WITH_NETWORK,
+    }
     card = (encoder_module.default_model_dir() / "MODEL_CARD.md").read_text(encoding="utf-8")
     for label, combination in model.combination.items():
         assert f"| {label} |" in card and f"| {combination} |" in card
@@ -190,6 +194,37 @@ def test_a_label_combined_by_its_mean_averages_its_two_heads(model) -> None:
     for column, label in enumerate(model.labels):
         same = np.abs(ours[:, column] - theirs[:, column]).max() <= 1e-12
         assert same == (model.combination[label] == encoder_module.STACKED), label
+
+
+def test_a_network_counts_as_one_of_three_heads(model) -> None:
+    with_network = [
+        label
+        for label, combination in model.combination.items()
+        if combination == encoder_module.MEAN_WITH_NETWORK
+    ]
+    assert with_network, "the packaged heads use a network for some label"
+    texts = ["what a lovely day", "shut up, you moron", "Immigrants are vermin"]
+    # Without its network (a format-3 artifact: the mean of the two logistic heads), a
+    # label's probability is p2; with it, (2 * p2 + network) / 3.
+    state = {key: value for key, value in model._state.items() if key != "network_heads"}
+    state["format"] = 3
+    state["combination"] = {
+        label: encoder_module.MEAN if label in with_network else combination
+        for label, combination in model.combination.items()
+    }
+    two = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+    ours, theirs = model.probabilities(texts), two.probabilities(texts)
+    features = encoder_module.stacked_features(
+        model.encoder.embed(texts), model.ngram.decision(texts)
+    )
+    standard = (features - model._mean) / model._scale
+    for column, label in enumerate(model.labels):
+        if label not in with_network:
+            assert np.array_equal(ours[:, column], theirs[:, column]), label
+            continue
+        network = model._state["network_heads"][label]
+        expected = (2 * theirs[:, column] + network.predict_proba(standard)[:, 1]) / 3
+        assert np.abs(ours[:, column] - expected).max() <= 1e-9, label
 
 
 def test_format_one_heads_still_load_as_stacked(model) -> None:
@@ -233,8 +268,15 @@ def test_french_text_gets_sensible_scores(model) -> None:
         "Je vais au marché avec ma sœur ce matin.",
         "Merci pour votre aide, la réunion est déplacée à jeudi.",
     ]
-    for text in hostile:
-        assert _abusive(model, text), text
+    # With or without the language, every hostile text ranks above every ordinary one,
+    # and no ordinary one is flagged. (At the thresholds the model alone flags the
+    # dehumanising one as French, below; the plain insult is left to the policy's word
+    # list: the model card's "Known failure modes".)
+    for language in (None, "fr"):
+        scored = model.score(hostile + ordinary, [language] * 4)
+        for label in ("toxicity", "insult"):
+            lowest_hostile = min(row[label] for row in scored[:2])
+            assert lowest_hostile > max(row[label] for row in scored[2:]), (language, label)
     for text in ordinary:
         assert not _abusive(model, text), text
         assert not _abusive(model, text, "fr"), text
