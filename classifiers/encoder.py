@@ -96,29 +96,90 @@ def map_to_threshold(probabilities: np.ndarray, own: float, shared: float) -> np
 
 
 @dataclass(frozen=True)
+class _FoldedNetworks:
+    """Every network of a set of heads as two matrix products: their hidden layers side by
+    side (standardising folded in, as for the logistic heads), then each network's output
+    unit reading its own block of hidden units."""
+
+    hidden_weights: np.ndarray
+    hidden_biases: np.ndarray
+    output_weights: np.ndarray
+    """(all hidden units × networks), zero outside each network's block."""
+    output_biases: np.ndarray
+    membership: np.ndarray
+    """(networks × labels): 1 where a network belongs to a label."""
+
+    def probability_sums(self, features: np.ndarray) -> np.ndarray:
+        hidden = np.maximum(features @ self.hidden_weights + self.hidden_biases, 0.0)
+        outputs: np.ndarray = expit(hidden @ self.output_weights + self.output_biases)
+        sums: np.ndarray = outputs @ self.membership
+        return sums
+
+
+@dataclass(frozen=True)
 class _FoldedHeads:
-    """Heads for the labels in ``labels``: the logistic ones with standardising folded into
-    their weights, the networks (each with its label's column) reading standardised
-    features; a label's probability is the mean of its heads'."""
+    """Heads for the labels in ``labels``, standardising folded into their weights; a
+    label's probability is the mean of its heads'."""
 
     labels: tuple[str, ...]
     weights: np.ndarray
     biases: np.ndarray
     membership: np.ndarray
     """(logistic heads × labels): 1 where a head belongs to a label."""
-    networks: tuple[tuple[int, MLPClassifier], ...]
+    networks: _FoldedNetworks | None
     heads_per_label: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         sums: np.ndarray = expit(features @ self.weights + self.biases) @ self.membership
-        if self.networks:
-            standard = (features - self.mean) / self.scale
-            for column, network in self.networks:
-                sums[:, column] += network.predict_proba(standard)[:, 1]
+        if self.networks is not None:
+            sums += self.networks.probability_sums(features)
         by_label: np.ndarray = sums / self.heads_per_label
         return by_label
+
+
+def _network_layers(network: MLPClassifier) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A network's hidden and output layers; only the shape the heads are trained with
+    (one ReLU hidden layer, one logistic output) is read."""
+    if (
+        network.n_layers_ != 3
+        or network.activation != "relu"
+        or network.out_activation_ != "logistic"
+    ):
+        raise ValueError("a network head must have one ReLU hidden layer and a logistic output")
+    return (
+        np.asarray(network.coefs_[0], dtype=np.float64),
+        np.asarray(network.intercepts_[0], dtype=np.float64),
+        np.asarray(network.coefs_[1], dtype=np.float64).ravel(),
+        float(network.intercepts_[1][0]),
+    )
+
+
+def _fold_networks(
+    networks: Sequence[tuple[int, MLPClassifier]],
+    labels: int,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> _FoldedNetworks | None:
+    if not networks:
+        return None
+    layers = [_network_layers(network) for _, network in networks]
+    hidden_weights = np.hstack([weights for weights, _, _, _ in layers]) / scale[:, None]
+    hidden_biases = np.concatenate([biases for _, biases, _, _ in layers]) - mean @ hidden_weights
+    output_weights = np.zeros((hidden_weights.shape[1], len(networks)))
+    start = 0
+    for column, (_, _, weights, _) in enumerate(layers):
+        output_weights[start : start + len(weights), column] = weights
+        start += len(weights)
+    membership = np.zeros((len(networks), labels))
+    for row, (position, _) in enumerate(networks):
+        membership[row, position] = 1.0
+    return _FoldedNetworks(
+        np.ascontiguousarray(hidden_weights),
+        hidden_biases,
+        output_weights,
+        np.array([bias for _, _, _, bias in layers]),
+        membership,
+    )
 
 
 def _components(
@@ -188,10 +249,8 @@ def _fold(
         np.ascontiguousarray(coefficients),
         np.array(intercepts) - mean @ coefficients,
         membership,
-        tuple(networks),
+        _fold_networks(networks, len(labels), mean, scale),
         heads_per_label,
-        mean,
-        scale,
     )
 
 
