@@ -34,9 +34,9 @@ def _cpu_per_decision(step: Callable[[], object], decisions: int, rounds: int = 
 
 def measure(texts: list[str], body: str) -> list[tuple[str, float]]:
     """(step, µs of CPU per decision) for ``texts`` moderated as one batch (``body``)."""
+    from classifiers.language import language_of
     from policies.evaluate import match_rules
     from service.clock import system_clock
-    from service.domain.language import language_of
     from service.domain.moderation import (
         Item,
         LogSide,

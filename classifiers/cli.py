@@ -166,17 +166,30 @@ def french_ceiling(data_dir: Path, cache_dir: Path) -> None:
     default=None,
     help="Model directory (default: the packaged one).",
 )
-def score(classifier_name: str, model_dir: Path | None) -> None:
-    """Read JSON lines {"text": ..., "language": ...} on stdin ("language", a BCP 47 tag,
-    is optional: without it the text's language is unknown); write {"scores": {...}} lines
-    in order."""
+@click.option(
+    "--detect-language/--no-detect-language",
+    default=True,
+    show_default=True,
+    help="Detect the language of a text that states none, as the service does.",
+)
+def score(classifier_name: str, model_dir: Path | None, detect_language: bool) -> None:
+    """Read JSON lines {"text": ..., "language": ...} on stdin; write {"scores": {...},
+    "language": {...}} lines in order.
+
+    "language", a BCP 47 tag, is optional: without it the language is detected, as the
+    service detects it for a decision, so a text scores here as it would be judged there
+    (--no-detect-language leaves it unknown, and the answer's "language" null)."""
+    from classifiers.language import Language, language_of
+
     model = _load(classifier_name, model_dir)
     pending: list[str] = []
-    languages: list[str | None] = []
+    languages: list[Language | None] = []
 
     def flush() -> None:
-        for scores in model.score(pending, languages):
-            sys.stdout.write(json.dumps({"scores": scores}) + "\n")
+        tags = [language.tag if language else None for language in languages]
+        for scores, language in zip(model.score(pending, tags), languages, strict=True):
+            answer = {"scores": scores, "language": language.as_body() if language else None}
+            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
         sys.stdout.flush()
         pending.clear()
         languages.clear()
@@ -190,10 +203,14 @@ def score(classifier_name: str, model_dir: Path | None) -> None:
             raise click.ClickException(f"line {number}: not JSON ({error.msg})") from error
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise click.ClickException(f'line {number}: expected an object with a "text" string')
-        if not isinstance(item.get("language"), str | None):
+        stated = item.get("language")
+        if not isinstance(stated, str | None):
             raise click.ClickException(f'line {number}: "language" must be a string')
         pending.append(item["text"])
-        languages.append(item.get("language"))
+        if stated is None and not detect_language:
+            languages.append(None)
+        else:
+            languages.append(language_of(item["text"], stated))
         if len(pending) >= BATCH:
             flush()
     flush()

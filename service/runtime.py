@@ -9,13 +9,13 @@ from functools import partial
 from sqlalchemy import Engine
 
 from audit_log.store import IndexCorrupt, check_index, head
+from classifiers.language import load_detector
 from classifiers.registry import build_classifier
 from policies.load import PolicyError, load_policy_dir
 from policies.model import PolicySet
 from service.clock import Clock, system_clock
 from service.config import Settings
 from service.domain.idempotency import Claim
-from service.domain.language import load_detector
 from service.domain.moderation import Item, Judge, LogSide, Moderated, Moderator
 from service.metrics import INFERENCE_BATCH_TEXTS, MeteredLog
 from service.storage.db import make_engine

@@ -48,6 +48,6 @@ def policy_test(directory: Path) -> None:
 
 def _score_as_served(classifier: Classifier, texts: Sequence[str]) -> list[dict[str, float]]:
     """Scores for ``texts``, each in its detected language, as the service scores them."""
-    from service.domain.language import language_of
+    from classifiers.language import language_of
 
     return classifier.score(texts, [language_of(text, None).tag for text in texts])

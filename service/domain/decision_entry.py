@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from audit_log.store import StrikeCount
+from classifiers.language import Language
 from classifiers.protocol import Classifier
 from policies.evaluate import Outcome
 from policies.model import Policy, Rule
 from service.clock import rfc3339
-from service.domain.language import Language
 
 SCORE_DIGITS = 4
 

@@ -30,6 +30,7 @@ from audit_log.store import (
     StrikeCount,
     newest_strikes,
 )
+from classifiers.language import Language, language_of
 from classifiers.protocol import Classifier
 from policies.evaluate import RuleMatch, decide, ladder_top, localized, match_rules
 from policies.model import Policy
@@ -47,7 +48,6 @@ from service.domain.idempotency import (
     purge_expired_keys,
 )
 from service.domain.ids import new_id
-from service.domain.language import Language, language_of
 from service.domain.privacy import content_commitment, new_salt, subject_pseudonym
 from service.domain.publishing import publish_policies
 from service.storage.db import decision_content

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from classifiers.cli import classifiers_cli
+from classifiers.language import DETECTOR
 from classifiers.linear import default_model_dir, load_model
+from classifiers.registry import load_named
 
 TEXTS = ["you are a stupid idiot", "thanks, see you at lunch", "", "🙂 ok"]
 
@@ -22,8 +25,48 @@ def test_score_reads_json_lines_and_answers_in_order() -> None:
     assert len(lines) == len(TEXTS)
     expected = load_model(default_model_dir()).score(TEXTS)
     for line, scores in zip(lines, expected, strict=True):
-        assert set(line) == {"scores"}
+        assert set(line) == {"scores", "language"}
         assert line["scores"] == scores
+
+
+def test_a_text_without_a_language_is_scored_in_the_detected_one() -> None:
+    # As the service judges it: the same French heads, and the answer says how the
+    # language became known.
+    text = "Ces gens-là sont des rats, il faut les chasser du pays."
+    lines = [
+        {"text": text},
+        {"text": text, "language": "fr"},
+        {"text": text, "language": "en"},
+        {"text": "thanks, see you at lunch"},
+    ]
+    result = CliRunner().invoke(
+        classifiers_cli, ["score"], input="\n".join(map(json.dumps, lines)) + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    detected, stated_fr, stated_en, english = map(json.loads, result.stdout.splitlines())
+    assert detected["language"] == {
+        "tag": "fr",
+        "source": "detected",
+        "detector": DETECTOR,
+    }
+    assert stated_fr["language"] == {"tag": "fr", "source": "stated"}
+    assert detected["scores"] == stated_fr["scores"]
+    assert stated_en["scores"] != stated_fr["scores"]
+    assert english["language"]["tag"] == "en"
+    model = load_named("text-encoder")
+    # Alone or in a batch, a text scores the same to within 1e-6 (the model card).
+    assert detected["scores"] == pytest.approx(model.score([text], ["fr"])[0], abs=1e-6)
+
+
+def test_without_detection_a_text_states_its_language_or_has_none() -> None:
+    text = "Ces gens-là sont des rats, il faut les chasser du pays."
+    result = CliRunner().invoke(
+        classifiers_cli, ["score", "--no-detect-language"], input=json.dumps({"text": text})
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = map(json.loads, result.stdout.splitlines())
+    assert line["language"] is None
+    assert line["scores"] == pytest.approx(load_named("text-encoder").score([text])[0], abs=1e-6)
 
 
 def test_score_skips_blank_lines() -> None:

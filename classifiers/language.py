@@ -1,10 +1,12 @@
-"""Which language a text is in: the one its client states, else a detected one.
+"""Which language a text is in, when nobody says: a small maintained detector.
 
 Detection uses py3langid (langid.py's naive Bayes model over byte n-grams, 97 languages),
 whose model ships inside the package and is read once per process; nothing is
 downloaded. It reads only a prefix of the text, so a huge post costs no more than a
 long one, and it answers ``und`` (undetermined) when it is not confident, rather than
-guessing: the policy's own language is then used for the notice.
+guessing. The service detects the language of every text whose client does not state
+one, and ``fairwitness classifiers score`` does the same, so a text scores the same
+through either.
 """
 
 from __future__ import annotations
@@ -28,21 +30,6 @@ it leaves 12 % and 15 % undetermined and at most 1 % confidently wrong
 DETECTOR = f"py3langid-{version('py3langid')}"
 
 
-@dataclass(frozen=True)
-class Language:
-    """A decision's language: a canonical BCP 47 tag, and how it became known."""
-
-    tag: str
-    source: Literal["stated", "detected"]
-
-    def as_body(self) -> dict[str, str]:
-        """The ``language`` field of a decision body; a detected one names the detector."""
-        body = {"tag": self.tag, "source": self.source}
-        if self.source == "detected":
-            body["detector"] = DETECTOR
-        return body
-
-
 @cache
 def _identifier() -> LanguageIdentifier:
     return LanguageIdentifier.from_model_file(
@@ -61,6 +48,22 @@ def detect(text: str) -> str:
     # langid is untyped: classify answers (language code, confidence).
     tag: str = _identifier().classify(text[:DETECTION_PREFIX_CHARS])[0]
     return tag
+
+
+@dataclass(frozen=True)
+class Language:
+    """A text's language: a canonical BCP 47 tag, and how it became known."""
+
+    tag: str
+    source: Literal["stated", "detected"]
+
+    def as_body(self) -> dict[str, str]:
+        """The ``language`` field of a decision body (and of a scored line); a detected
+        one names the detector."""
+        body = {"tag": self.tag, "source": self.source}
+        if self.source == "detected":
+            body["detector"] = DETECTOR
+        return body
 
 
 def language_of(text: str, stated: str | None) -> Language:
