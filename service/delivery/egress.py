@@ -1,6 +1,7 @@
 """Outbound HTTP requests to hosts an app chose (webhook deliveries), made safely.
 
-The host is resolved once; every address it resolves to is checked before any
+The host is resolved once, within the attempt's time limit; every address it resolves to
+is checked before any
 connection is opened; the connection goes to a checked address and nowhere else, so a
 name that answers differently a second time (DNS rebinding) gains nothing; the request
 then speaks to the name: its ``Host`` header, TLS SNI and certificate check. No redirect
@@ -79,6 +80,30 @@ def _resolve(target: Target, allow_private: bool) -> list[_Resolved]:
     return addresses
 
 
+def _resolve_by(target: Target, allow_private: bool, deadline: float) -> list[_Resolved]:
+    """``_resolve``, given up at ``deadline``: the system resolver has no timeout of its
+    own that a caller sets, so a name whose DNS server never answers would otherwise hold
+    the deliverer for as long as the resolver's retries last. The lookup runs on a thread
+    of its own, which is left to finish (or fail) in the background."""
+    outcome: list[list[_Resolved] | BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(_resolve(target, allow_private))
+        except BaseException as error:  # handed to the caller, not raised here
+            outcome.append(error)
+        done.set()
+
+    threading.Thread(target=run, name="webhook-resolve", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise TimeoutError
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _connect(addresses: list[_Resolved], deadline: float) -> socket.socket:
     last: OSError = OSError("no address")
     for family, sockaddr in addresses:
@@ -137,19 +162,21 @@ def post(
     url: str, body: bytes, headers: dict[str, str], *, allow_private: bool, timeout: float
 ) -> tuple[int | None, str | None]:
     """POST ``body`` to ``url``: (HTTP status, None) when an answer came, else (None,
-    one of ``REFUSED``, ``FAILED``, ``TIMED_OUT``). The whole attempt takes at most
-    ``timeout`` seconds after the name is resolved."""
+    one of ``REFUSED``, ``FAILED``, ``TIMED_OUT``). The whole attempt, resolving the name
+    included, takes at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     try:
         target = Target.of(url)
     except ValueError:
         return None, REFUSED
     try:
-        addresses = _resolve(target, allow_private)
+        addresses = _resolve_by(target, allow_private, deadline)
     except _Refused:
         return None, REFUSED
+    except TimeoutError:
+        return None, TIMED_OUT
     except (OSError, UnicodeError):
         return None, FAILED
-    deadline = time.monotonic() + timeout
     watchdog = _Watchdog(deadline)
     sock: socket.socket | None = None
     try:

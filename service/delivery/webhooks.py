@@ -74,8 +74,8 @@ Sender = Callable[[str, bytes, dict[str, str]], tuple[int | None, str | None]]
 
 def make_sender(allow_private: bool = False, timeout: float = TIMEOUT_SECONDS) -> Sender:
     """POST deliveries with no redirects and, unless ``allow_private``, only to
-    endpoints whose every address is public; each attempt ends within ``timeout``
-    seconds of the name being resolved."""
+    endpoints whose every address is public; each attempt, resolving the name included,
+    ends within ``timeout`` seconds."""
     return partial(egress.post, allow_private=allow_private, timeout=timeout)
 
 

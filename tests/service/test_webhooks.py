@@ -582,6 +582,29 @@ def test_a_receiver_that_answers_slowly_is_cut_off():
         server.close()
 
 
+def test_a_name_whose_dns_never_answers_is_cut_off(monkeypatch):
+    """The system resolver has no caller's timeout: a lookup that hangs must not hold the
+    deliverer past the attempt's limit."""
+    from service.delivery import egress
+
+    released = threading.Event()
+    asked = []
+
+    def hanging_lookup(host, *args, **kwargs):
+        asked.append(host)
+        released.wait(20)  # a broken cut-off fails the test, it does not hang the run
+        raise socket.gaierror("no answer")
+
+    monkeypatch.setattr(egress.socket, "getaddrinfo", hanging_lookup)
+    sender = make_sender(allow_private=True, timeout=0.5)
+    try:
+        answer = sender("http://slow-dns.example/hook", b"{}", {})
+        assert answer == (None, "timed out")
+        assert not released.is_set() and asked == ["slow-dns.example"]
+    finally:
+        released.set()
+
+
 @pytest.fixture
 def local_ca(tmp_path, monkeypatch) -> ssl.SSLContext:
     """A certificate authority trusted through SSL_CERT_FILE, as an operator's private CA
