@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv6Address, ip_address, ip_network
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -53,9 +54,32 @@ def parse_limit(text: str, setting: str) -> RateLimitItem | None:
         ) from exc
 
 
+IPV6_PREFIX = 64
+"""An IPv6 client is counted as its /64: a subscriber is routinely given a whole /64 and
+may use any of its 2^64 addresses, so counting single addresses would let one flooder
+spend a fresh budget on every request."""
+
+
+def address_key(address: str | None) -> str:
+    """What a client's budget is counted on: its IPv4 address (an IPv4-mapped IPv6 address
+    is the IPv4 one), or its IPv6 /64."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ip_network(f"{ip}/{IPV6_PREFIX}", strict=False))
+    return str(ip)
+
+
 def client_address() -> str:
-    """The client's address, as the trusted proxies (if any) report it."""
-    return request.remote_addr or "unknown"
+    """The key of the client's address (``address_key``), as the trusted proxies (if any)
+    report it."""
+    return address_key(request.remote_addr)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.http.app import create_app
+from service.http.ratelimits import address_key
 from service.http.state import runtime_of
 from tests import openapi_contract as contract
 from tests.conftest import LIBRARY, make_key
@@ -75,6 +76,33 @@ def test_a_flooding_address_gets_429_while_others_are_served(make_app):
     assert client.get("/log", environ_base=NEIGHBOUR).status_code == 200
     assert client.get("/healthz", environ_base=FLOODER).status_code == 200
     assert client.get("/readyz", environ_base=FLOODER).status_code == 200
+
+
+def test_an_ipv6_client_is_counted_by_its_64_so_fresh_addresses_do_not_reset_it(make_app):
+    client = make_app(rate_limit_public="5 per minute").test_client()
+    # Five addresses of one /64, as a subscriber may pick at will: one budget.
+    for host in range(1, 6):
+        ok = client.get("/v1/policies", environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{host}"})
+        assert ok.status_code == 200
+    assert_limited(client.get("/v1/policies", environ_base={"REMOTE_ADDR": "2001:db8:1:2::ff"}))
+    # The next /64 has its own budget, and an IPv4-mapped address is its IPv4 one.
+    next_64 = client.get("/v1/policies", environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert next_64.status_code == 200
+    for _ in range(5):
+        ipv4 = client.get("/v1/policies", environ_base={"REMOTE_ADDR": "192.0.2.44"})
+        assert ipv4.status_code == 200
+    mapped = client.get("/v1/policies", environ_base={"REMOTE_ADDR": "::ffff:192.0.2.44"})
+    assert_limited(mapped)
+
+
+def test_address_keys() -> None:
+    assert address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert address_key("2001:DB8:1:2::1") == "2001:db8:1:2::/64"
+    assert address_key("fe80::1%eth0") == "fe80::/64"
+    assert address_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert address_key("203.0.113.7") == "203.0.113.7"
+    assert address_key(None) == "unknown"
+    assert address_key("not an address") == "not an address"
 
 
 def test_guessing_keys_is_limited_but_valid_keys_are_not(make_app, database_url):
