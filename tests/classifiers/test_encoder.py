@@ -321,3 +321,20 @@ def test_the_cli_scores_with_the_encoder_by_default(model) -> None:
     for line, scores in zip(lines, expected, strict=True):
         assert line.keys() == scores.keys()
         assert all(abs(line[k] - scores[k]) <= BATCH_TOLERANCE for k in scores)
+
+
+def test_the_heads_run_on_one_blas_thread(model, monkeypatch) -> None:
+    # BLAS's own threads would spin on the other cores for products this small: a server
+    # worker would burn twice the CPU per text for the same answers.
+    from threadpoolctl import threadpool_info
+
+    seen: list[set[int]] = []
+    apply_heads = model._apply_heads
+
+    def recording(features, languages):
+        seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+        return apply_heads(features, languages)
+
+    monkeypatch.setattr(model, "_apply_heads", recording)
+    model.score(["what a lovely day", "shut up, you moron"])
+    assert seen == [{1}]
