@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 ROUNDS = 30
 
@@ -34,9 +32,10 @@ def _cpu_per_decision(step: Callable[[], object], decisions: int, rounds: int = 
 
 def measure(texts: list[str], body: str) -> list[tuple[str, float]]:
     """(step, µs of CPU per decision) for ``texts`` moderated as one batch (``body``)."""
+    from receipt_cost import fresh_app
+
     from classifiers.language import language_of
     from policies.evaluate import match_rules
-    from service.clock import system_clock
     from service.domain.moderation import (
         Item,
         LogSide,
@@ -46,21 +45,9 @@ def measure(texts: list[str], body: str) -> list[tuple[str, float]]:
         prepare,
     )
     from service.http.api.moderations import _batch, _result_json
-    from service.http.app import create_app
     from service.http.state import runtime_of
-    from service.storage.db import init_database, make_engine
-    from service.storage.instance import init_instance
-    from service.storage.keys import create_key
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'fw.db'}"
-        init_database(url)
-        init_instance(Path(tmp) / "instance")
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            _, key = create_key(conn, "bench", "client", system_clock())
-        engine.dispose()
-        app = create_app({"database_url": url, "instance_dir": Path(tmp) / "instance"})
+    with fresh_app() as (app, auth):
         runtime = runtime_of(app)
         policy_id = runtime.settings.default_policy
         judge = runtime.judges[policy_id]
@@ -76,7 +63,7 @@ def measure(texts: list[str], body: str) -> list[tuple[str, float]]:
         prepared = prepare(requests, judges=runtime.judges, secret=secret)
         (moderated,) = append_requests(requests, prepared, side)
         client = app.test_client()
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        headers = {**auth, "Content-Type": "application/json"}
 
         def whole_request() -> None:
             response = client.post("/v1/moderations", data=body, headers=headers)
@@ -108,9 +95,7 @@ def measure(texts: list[str], body: str) -> list[tuple[str, float]]:
             ("answers (receipts, JSON)", lambda: [_result_json(m) for m in moderated]),
             ("whole request (Flask test client)", whole_request),
         ]
-        costs = [(name, _cpu_per_decision(step, n)) for name, step in steps]
-        runtime.engine.dispose()
-    return costs
+        return [(name, _cpu_per_decision(step, n)) for name, step in steps]
 
 
 def report(costs: list[tuple[str, float]]) -> dict[str, float]:

@@ -22,7 +22,8 @@ REQUESTS = 1500
 
 
 @contextmanager
-def fresh_client():
+def fresh_app():
+    """A served app on a fresh SQLite instance, and the headers of a client key for it."""
     from service.clock import system_clock
     from service.http.app import create_app
     from service.storage.db import init_database, make_engine
@@ -38,8 +39,14 @@ def fresh_client():
             _, key = create_key(conn, "bench", "client", system_clock())
         engine.dispose()
         app = create_app({"database_url": url, "instance_dir": Path(tmp) / "instance"})
-        yield app.test_client(), {"Authorization": f"Bearer {key}"}
+        yield app, {"Authorization": f"Bearer {key}"}
         runtime_of(app).engine.dispose()
+
+
+@contextmanager
+def fresh_client():
+    with fresh_app() as (app, headers):
+        yield app.test_client(), headers
 
 
 def _run(client, headers) -> float:
