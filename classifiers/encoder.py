@@ -72,8 +72,11 @@ READABLE_FORMATS = (1, 2, 3, 4)
 STACKED = "stacked"
 MEAN = "mean"
 MEAN_WITH_NETWORK = "mean-with-network"
+STACKED_WITH_NETWORK = "stacked-with-network"
 """How a label's probability is formed: its stacked head; the mean of its encoder-only and
-n-gram-only heads' probabilities; or the mean of those two and its network's."""
+n-gram-only heads' probabilities; the mean of those two and its network's; or (a
+language's own heads only) the mean of its stacked head and the shared heads' network for
+the label."""
 Head: TypeAlias = LogisticRegression | MLPClassifier
 LOG_ODDS_CLIP = 20.0
 """The n-gram log-odds enter the heads clipped to ±this, so one extreme text cannot push
@@ -204,6 +207,8 @@ def _components(
         if combination[label] == MEAN_WITH_NETWORK:
             parts.append(((network_heads or {})[label], slice(0, width)))
         return parts
+    if combination[label] == STACKED_WITH_NETWORK:
+        return [(heads[label], slice(0, width)), ((network_heads or {})[label], slice(0, width))]
     return [(heads[label], slice(0, width))]
 
 
@@ -346,6 +351,9 @@ class EncoderTextClassifier:
                 mean,
                 scale,
                 self._embedding_width,
+                # A language's heads borrow the shared network of a label they combine
+                # with one (stacked-with-network).
+                self._network_heads,
             )
         self._mean, self._scale = mean, scale
         parts = {

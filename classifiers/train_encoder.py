@@ -55,6 +55,7 @@ from classifiers.encoder import (
     MEAN,
     MEAN_WITH_NETWORK,
     STACKED,
+    STACKED_WITH_NETWORK,
     EncoderTextClassifier,
     stacked_features,
 )
@@ -475,10 +476,13 @@ def _choose_language_head(
     fold: np.ndarray,
     columns: tuple[slice, slice],
     seed: int,
+    network_out_of_fold: np.ndarray | None = None,
 ) -> _LanguageHead:
-    """Per C in :data:`LANGUAGE_C_GRID`, the stacked head and the mean of the two
-    single-input heads, cross-validated; the variant with the highest out-of-fold ROC-AUC
-    on the real rows is kept (ties: the first, stacked before mean, smaller C first).
+    """Per C in :data:`LANGUAGE_C_GRID`, the stacked head, the mean of the two single-input
+    heads and, given ``network_out_of_fold`` (the shared network's out-of-fold
+    probabilities on these rows), the mean of the stacked head and that network,
+    cross-validated; the variant with the highest out-of-fold ROC-AUC on the real rows is
+    kept (ties: the first, in that order, smaller C first).
 
     By ROC-AUC, not by log loss as for the shared heads: a language head's probabilities
     are remapped onto the shared threshold, which keeps their order and not their
@@ -498,6 +502,9 @@ def _choose_language_head(
             (STACKED, f"stacked C={c:g}"): out,
             (MEAN, f"mean of the two C={c:g}"): (alone[0] + alone[1]) / 2,
         }
+        if network_out_of_fold is not None:
+            name = f"stacked with the shared network C={c:g}"
+            candidates[(STACKED_WITH_NETWORK, name)] = (out + network_out_of_fold) / 2
         for (combination, name), probabilities in candidates.items():
             grid[name] = _figures(probabilities[real], rows.targets[real])
             score = grid[name]["roc_auc"]
@@ -516,6 +523,33 @@ def _choose_language_head(
     return best
 
 
+def _network_out_of_fold_on(
+    data: HeadData,
+    standard: np.ndarray,
+    feature_row: np.ndarray,
+    label: str,
+    rows: HeadRows,
+    seed: int,
+) -> np.ndarray:
+    """The shared network's probabilities on ``rows``, each from a network fitted, as the
+    shared one is, on every row of ``label`` outside the row's fold."""
+    every = data.rows[label]
+    every_fold = data.fold[every.text_index]
+    every_features = standard[feature_row[every.text_index]]
+    held_features = standard[feature_row[rows.text_index]]
+    fold = data.fold[rows.text_index]
+    probabilities = np.zeros(len(rows.targets))
+    for k in range(FOLDS):
+        held = fold == k
+        if held.any():
+            fit = every_fold != k
+            network = _fit_network(
+                every_features[fit], every.targets[fit], every.weights[fit], seed
+            )
+            probabilities[held] = network.predict_proba(held_features[held])[:, 1]
+    return probabilities
+
+
 def fit_language_heads(
     data: HeadData,
     standard: np.ndarray,
@@ -524,10 +558,13 @@ def fit_language_heads(
     language: str,
     seed: int,
     log: Log = _quiet,
+    networks: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``language``'s own heads, fitted on its rows only, with each label's threshold at
     its false-positive budget on those rows out of fold: the artifact's entry for the
-    language (see :meth:`EncoderTextClassifier.from_parts`) and its training report."""
+    language (see :meth:`EncoderTextClassifier.from_parts`) and its training report. A
+    label in ``networks`` (those whose shared heads have a network) may also average its
+    stacked head with that network, which has read every language's rows."""
     heads: dict[str, LogisticRegression] = {}
     single_input_heads: dict[str, dict[str, LogisticRegression]] = {}
     combination: dict[str, str] = {}
@@ -541,7 +578,12 @@ def fit_language_heads(
             continue
         features = standard[feature_row[rows.text_index]]
         fold = data.fold[rows.text_index]
-        head = _choose_language_head(features, rows, fold, columns, seed)
+        network_out_of_fold = (
+            _network_out_of_fold_on(data, standard, feature_row, label, rows, seed)
+            if label in networks
+            else None
+        )
+        head = _choose_language_head(features, rows, fold, columns, seed, network_out_of_fold)
         chosen, grid = head.combination, head.grid
         probabilities, targets = head.out_of_fold[real], rows.targets[real]
         threshold = threshold_at_fpr(probabilities, targets, FPR_BUDGET[label])
@@ -708,7 +750,14 @@ def train_heads(
             + f" ({time.perf_counter() - started:.0f}s)"
         )
     french_heads, french_report = fit_language_heads(
-        data, standard, feature_row, (encoder_columns, ngram_columns), FRENCH, seed, log
+        data,
+        standard,
+        feature_row,
+        (encoder_columns, ngram_columns),
+        FRENCH,
+        seed,
+        log,
+        networks=sorted(network_heads),
     )
     language_heads = {FRENCH: french_heads}
     metadata: dict[str, Any] = {
@@ -833,10 +882,13 @@ def training_markdown(metadata: dict[str, Any], digest: str, size: int) -> str:
             + "---|" * (len(next(iter(per_label.values()))["grid"]) if per_label else 0)
             + "---|---|---|---|---|---|",
         ]
+        names = list(next(iter(per_label.values()))["grid"]) if per_label else []
         for label, cv in per_label.items():
             cells = [
-                f"{figures['roc_auc']:.4f} / {figures['log_loss']:.4f}"
-                for figures in cv["grid"].values()
+                f"{cv['grid'][name]['roc_auc']:.4f} / {cv['grid'][name]['log_loss']:.4f}"
+                if name in cv["grid"]
+                else "–"
+                for name in names
             ]
             lines.append(
                 f"| {label} | {cv['rows']:,} ({cv['positives']:,}) | "

@@ -212,6 +212,19 @@ def test_a_network_counts_as_one_of_three_heads(model) -> None:
         label: encoder_module.MEAN if label in with_network else combination
         for label, combination in model.combination.items()
     }
+    # A language's heads that borrow the shared network fall back to their stacked head.
+    state["language_heads"] = {
+        language: {
+            **own,
+            "combination": {
+                label: encoder_module.STACKED
+                if combination == encoder_module.STACKED_WITH_NETWORK
+                else combination
+                for label, combination in own["combination"].items()
+            },
+        }
+        for language, own in model._state["language_heads"].items()
+    }
     two = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
     ours, theirs = model.probabilities(texts), two.probabilities(texts)
     features = encoder_module.stacked_features(
@@ -225,6 +238,26 @@ def test_a_network_counts_as_one_of_three_heads(model) -> None:
         network = model._state["network_heads"][label]
         expected = (2 * theirs[:, column] + network.predict_proba(standard)[:, 1]) / 3
         assert np.abs(ours[:, column] - expected).max() <= 1e-9, label
+    # The French heads of a label that borrows the network: (stacked + network) / 2,
+    # before the map onto the shared threshold.
+    french = model._state["language_heads"]["fr"]
+    borrowing = [
+        label
+        for label, combination in french["combination"].items()
+        if combination == encoder_module.STACKED_WITH_NETWORK
+    ]
+    assert borrowing, "the French heads borrow the shared network for some label"
+    as_french = model.probabilities(texts, ["fr"] * len(texts))
+    for label in borrowing:
+        column = model.labels.index(label)
+        stacked = french["heads"][label].predict_proba(standard)[:, 1]
+        network = model._state["network_heads"][label].predict_proba(standard)[:, 1]
+        expected = encoder_module.map_to_threshold(
+            (stacked + network) / 2,
+            model.language_thresholds["fr"][label],
+            model.thresholds[label],
+        )
+        assert np.abs(as_french[:, column] - expected).max() <= 1e-9, label
 
 
 def test_format_one_heads_still_load_as_stacked(model) -> None:
