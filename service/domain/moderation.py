@@ -467,30 +467,3 @@ class Moderator:
             return []
         long = sum(len(item.text) for item in items) > self.settings.long_text_chars
         return (self._long if long else self._short).submit(Request(items, app, claim))
-
-
-def moderate(
-    items: Sequence[Item],
-    *,
-    app: str,
-    judges: Mapping[str, Judge],
-    log: Log,
-    secret: bytes,
-    clock: Clock,
-    published: set[tuple[str, str]],
-    public_url: str = "",
-    claim: Claim | None = None,
-) -> list[Moderated]:
-    """Judge ``items`` in order and append every decision in ONE transaction of their own.
-
-    With a ``claim`` (an idempotency key), the key is checked under the log lock and
-    recorded with the decisions; ``AlreadyDone`` is raised, appending nothing, if it was
-    used before.
-    """
-    side = LogSide(log=log, clock=clock, published=published, public_url=public_url)
-    (outcome,) = moderate_requests(
-        [Request(items, app, claim)], judges=judges, secret=secret, side=side
-    )
-    if isinstance(outcome, AlreadyDone):
-        raise outcome
-    return outcome
