@@ -387,7 +387,8 @@ def _fit_head(
 def _fit_network(
     features: np.ndarray, targets: np.ndarray, weights: np.ndarray, seed: int
 ) -> MLPClassifier:
-    """The network candidate (``NETWORK_HIDDEN``), seeded, on one BLAS thread."""
+    """The network candidate (``NETWORK_HIDDEN``), seeded (training runs it on one BLAS
+    thread, so a rerun fits the same weights)."""
     network = MLPClassifier(
         hidden_layer_sizes=(NETWORK_HIDDEN,),
         alpha=NETWORK_ALPHA,
@@ -407,14 +408,24 @@ def _fit_network(
 
 
 def _network_out_of_fold(
-    features: np.ndarray, rows: HeadRows, fold: np.ndarray, seed: int
+    fit_features: np.ndarray,
+    fit_rows: HeadRows,
+    fit_fold: np.ndarray,
+    held_features: np.ndarray,
+    held_fold: np.ndarray,
+    seed: int,
 ) -> np.ndarray:
-    probabilities = np.zeros(len(rows.targets))
+    """Probabilities on the held rows, each from a network fitted on the fit rows outside
+    its fold (the same rows, or a label's every row for a subset of them)."""
+    probabilities = np.zeros(len(held_features))
     for k in range(FOLDS):
-        fit, held = fold != k, fold == k
+        held = held_fold == k
         if held.any():
-            network = _fit_network(features[fit], rows.targets[fit], rows.weights[fit], seed)
-            probabilities[held] = network.predict_proba(features[held])[:, 1]
+            fit = fit_fold != k
+            network = _fit_network(
+                fit_features[fit], fit_rows.targets[fit], fit_rows.weights[fit], seed
+            )
+            probabilities[held] = network.predict_proba(held_features[held])[:, 1]
     return probabilities
 
 
@@ -523,33 +534,6 @@ def _choose_language_head(
     return best
 
 
-def _network_out_of_fold_on(
-    data: HeadData,
-    standard: np.ndarray,
-    feature_row: np.ndarray,
-    label: str,
-    rows: HeadRows,
-    seed: int,
-) -> np.ndarray:
-    """The shared network's probabilities on ``rows``, each from a network fitted, as the
-    shared one is, on every row of ``label`` outside the row's fold."""
-    every = data.rows[label]
-    every_fold = data.fold[every.text_index]
-    every_features = standard[feature_row[every.text_index]]
-    held_features = standard[feature_row[rows.text_index]]
-    fold = data.fold[rows.text_index]
-    probabilities = np.zeros(len(rows.targets))
-    for k in range(FOLDS):
-        held = fold == k
-        if held.any():
-            fit = every_fold != k
-            network = _fit_network(
-                every_features[fit], every.targets[fit], every.weights[fit], seed
-            )
-            probabilities[held] = network.predict_proba(held_features[held])[:, 1]
-    return probabilities
-
-
 def fit_language_heads(
     data: HeadData,
     standard: np.ndarray,
@@ -578,8 +562,18 @@ def fit_language_heads(
             continue
         features = standard[feature_row[rows.text_index]]
         fold = data.fold[rows.text_index]
+        # The shared network's probabilities on these rows, each from a network fitted,
+        # as the shared one is, on every row of the label outside the row's fold.
+        every = data.rows[label]
         network_out_of_fold = (
-            _network_out_of_fold_on(data, standard, feature_row, label, rows, seed)
+            _network_out_of_fold(
+                standard[feature_row[every.text_index]],
+                every,
+                data.fold[every.text_index],
+                features,
+                fold,
+                seed,
+            )
             if label in networks
             else None
         )
@@ -695,9 +689,8 @@ def train_heads(
         # and the mean of those two and the network.
         mean_of_two = (alone[0] + alone[1]) / 2
         grid["mean of the two"] = _figures(mean_of_two[real], rows.targets[real])
-        mean_with_network = (
-            alone[0] + alone[1] + _network_out_of_fold(features, rows, fold, seed)
-        ) / 3
+        network_alone = _network_out_of_fold(features, rows, fold, features, fold, seed)
+        mean_with_network = (alone[0] + alone[1] + network_alone) / 3
         grid["mean with network"] = _figures(mean_with_network[real], rows.targets[real])
         candidates = {
             STACKED: (grid[f"stacked C={chosen:g}"], out[chosen]),
