@@ -56,8 +56,10 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(if $(BENCH),--only "$(BENCH)") $(BENCH_ARGS)
 
 # Rebuilds the committed models from ../shared/data/train: text-linear, then the
-# text-encoder heads over it (each model card states how closely a rebuild matches). Embeddings are cached in .cache/text-encoder.
+# text-encoder over it: its fine-tuned upper layers and heads (each model card states how
+# closely a rebuild matches). Pooled token sums are cached in .cache/text-encoder.
 models: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[dev,train]'
 	$(BIN)/fairwitness classifiers train --data ../shared/data/train --out classifiers/models/text-linear
 	$(BIN)/fairwitness classifiers train-encoder --data ../shared/data/train --out classifiers/models/text-encoder
 

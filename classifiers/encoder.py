@@ -11,9 +11,14 @@ Per label, the training run chooses by out-of-fold log loss among that stacked h
 mean of two single-input heads' probabilities (one reading the embedding only, one the
 n-gram log-odds only), and the mean of those two and a small neural network (one hidden
 layer) reading both inputs; ``combination`` in the artifact records the choice. The
-network is there for what a linear head over a frozen embedding cannot draw: "a group
-compared to vermin" is an interaction between who is named and what they are compared
-to, not a direction in the embedding.
+network is there for what a linear head over an embedding cannot draw: "a group compared
+to vermin" is an interaction between who is named and what they are compared to, not a
+direction in the embedding.
+
+The embedding goes through the encoder's upper layers as fine-tuned on the training labels
+(format 5, :mod:`classifiers.fine_tune`); the heads file carries them, so the heads and the
+layers they were fitted over are pinned together. Heads of formats 1 to 4 read the
+pretrained upper layers.
 
 The embedding carries what a bag of words cannot (negation, quotation, who is compared to
 what, French); the n-gram log-odds carry the spellings, obfuscations and spam patterns
@@ -57,18 +62,18 @@ from classifiers.linear import (
     read_verified_artifact,
 )
 from classifiers.protocol import Span
-from classifiers.sentence_encoder import SentenceEncoder
+from classifiers.sentence_encoder import SentenceEncoder, UpperLayers
 
 NAME = "text-encoder"
 ARTIFACT_NAME = "heads.joblib"
-ARTIFACT_FORMAT = 4
+ARTIFACT_FORMAT = 5
 """Format 4 adds ``network_heads`` (for each label combined by ``mean-with-network``, its
 one-hidden-layer network over the standardised features); format 3 added
 ``language_heads`` (per language: heads, combination and thresholds of the labels that
 language has its own heads for); format 2 added the per-label ``combination`` and the
 single-input heads of labels combined by their mean. Formats 1 (every label stacked), 2
 and 3 still load, with the shared heads for every language."""
-READABLE_FORMATS = (1, 2, 3, 4)
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 STACKED = "stacked"
 MEAN = "mean"
 MEAN_WITH_NETWORK = "mean-with-network"
@@ -356,8 +361,15 @@ class EncoderTextClassifier:
                 self._network_heads,
             )
         self._mean, self._scale = mean, scale
+        tuned = state.get("upper_layers")
+        # Heads fitted over fine-tuned upper layers carry them; older heads read the
+        # pretrained ones.
+        self.upper: UpperLayers = (
+            UpperLayers(dict(tuned), encoder.upper.epsilon) if tuned else encoder.upper
+        )
         parts = {
             "heads_sha256": heads_digest,
+            "upper_layers_sha256": self.upper.digest(),
             "ngram": ngram.version,
             "scikit-learn": sklearn.__version__,
             **encoder.version_parts,
@@ -391,6 +403,7 @@ class EncoderTextClassifier:
         single_input_heads: dict[str, dict[str, LogisticRegression]] | None = None,
         language_heads: dict[str, dict[str, Any]] | None = None,
         network_heads: dict[str, MLPClassifier] | None = None,
+        upper_layers: UpperLayers | None = None,
     ) -> EncoderTextClassifier:
         """A classifier from freshly fitted heads (its digest is that of their bytes).
         ``combination`` maps a label to ``"stacked"`` (default), ``"mean"`` or
@@ -399,7 +412,8 @@ class EncoderTextClassifier:
         ``network_heads``.
         ``language_heads`` maps a primary language subtag to ``heads``,
         ``single_input_heads``, ``combination`` and ``thresholds`` of the labels it has
-        its own heads for."""
+        its own heads for. ``upper_layers``: the encoder's fine-tuned upper layers the heads
+        read (default: the pretrained ones)."""
         combination = combination or {}
         single_input_heads = single_input_heads or {}
         state = {
@@ -415,6 +429,7 @@ class EncoderTextClassifier:
             "metadata": metadata,
             "language_heads": language_heads or {},
             "network_heads": network_heads or {},
+            "upper_layers": dict(upper_layers.weights) if upper_layers is not None else {},
         }
         data = _serialise(state)
         return cls(state, hashlib.sha256(data).hexdigest(), encoder, ngram)
@@ -453,9 +468,12 @@ class EncoderTextClassifier:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)))
-        return self.probabilities_from(
-            self.encoder.embed(texts), self.ngram.decision(texts), languages
-        )
+        return self.probabilities_from(self.embed(texts), self.ngram.decision(texts), languages)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings the heads read: the encoder's token-level layers, then the upper
+        layers these heads were fitted over."""
+        return self.upper.embed(self.encoder.pooled(texts))
 
     def probabilities_from(
         self,
@@ -496,7 +514,7 @@ class EncoderTextClassifier:
         """The same probabilities computed by scikit-learn's ``predict_proba`` on the
         standardised features (for checking the folded arithmetic)."""
         texts = list(texts)
-        features = stacked_features(self.encoder.embed(texts), self.ngram.decision(texts))
+        features = stacked_features(self.embed(texts), self.ngram.decision(texts))
         standard = (features - self._mean) / self._scale
         width = standard.shape[1]
         embedding_width = width - len(self.labels)

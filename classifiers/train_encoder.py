@@ -10,6 +10,11 @@ each fold the n-gram label models are refitted, with the settings the committed
 text-linear model chose, on the other folds' rows and its texts are scored by them; the
 French and context texts, which the committed model never read, are scored by it.
 
+The encoder's upper layers are fine-tuned (:mod:`classifiers.fine_tune`) once without each
+fold and once on every text; in cross-validation, fold ``k``'s heads read the embeddings
+from the layers tuned without fold ``k``, and the shipped heads those from the layers tuned
+on every text, which the artifact carries.
+
 Per label, the heads' regularisation is chosen by out-of-fold log loss over
 :data:`C_GRID`, and so is the combination: the stacked head, or the mean of the
 encoder-only and n-gram-only heads' probabilities; the threshold is the lowest whose
@@ -23,7 +28,7 @@ the same false-positive budget, on French rows only (the French corpora and the 
 context templates) and their folds; the French threshold is the one the French heads'
 scores are mapped onto the shared threshold from.
 
-Embeddings and out-of-fold log-odds are cached under ``.cache/text-encoder`` (keyed by
+Pooled token sums and out-of-fold log-odds are cached under ``.cache/text-encoder`` (keyed by
 what determines them); the heads are fitted single-threaded with fixed seeds.
 """
 
@@ -52,6 +57,7 @@ from classifiers.datasets import (
 )
 from classifiers.encoder import (
     ARTIFACT_NAME,
+    LOG_ODDS_CLIP,
     MEAN,
     MEAN_WITH_NETWORK,
     STACKED,
@@ -59,8 +65,9 @@ from classifiers.encoder import (
     EncoderTextClassifier,
     stacked_features,
 )
+from classifiers.fine_tune import fine_tune_upper, fine_tuning_settings
 from classifiers.marked_block import with_block
-from classifiers.sentence_encoder import DIMENSIONS, SentenceEncoder, load_encoder
+from classifiers.sentence_encoder import POOLED_WIDTH, SentenceEncoder, UpperLayers, load_encoder
 from classifiers.thresholds import FPR_BUDGET, confusion_figures, threshold_at_fpr
 from classifiers.train import TEMPLATE_SOURCES, _subsample, assemble, roc_auc_by_source
 
@@ -113,25 +120,30 @@ def _digest(text: str) -> bytes:
 
 
 class CachedEncoder:
-    """A :class:`SentenceEncoder` whose embeddings are kept on disk by text digest, so
-    training and evaluation runs do not recompute them. Same ``embed`` and version."""
+    """A :class:`SentenceEncoder` whose pooled token sums are kept on disk by text digest,
+    so training and evaluation runs do not recompute them (the upper layers are cheap and
+    run each time). Same ``pooled``, ``embed``, ``upper`` and version."""
 
     def __init__(self, encoder: SentenceEncoder, directory: Path, log: Log = _quiet) -> None:
         self.encoder = encoder
         self.version = encoder.version
         self.version_parts = encoder.version_parts
-        self._path = Path(directory) / f"embeddings-{encoder.version[7:23]}.npz"
+        self.upper = encoder.upper
+        self._path = Path(directory) / f"pooled-{encoder.version[7:23]}.npz"
         self._log = log
         self._rows: dict[bytes, int] = {}
-        self._matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._matrix = np.zeros((0, POOLED_WIDTH), dtype=np.float32)
         if self._path.exists():
             with np.load(self._path) as stored:
-                keys, self._matrix = stored["keys"], stored["embeddings"]
+                keys, self._matrix = stored["keys"], stored["pooled"]
             # Digests are stored as fixed 32-byte strings, which NumPy reads back without
             # their trailing zero bytes.
             self._rows = {bytes(key).ljust(32, b"\0"): i for i, key in enumerate(keys)}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.upper.embed(self.pooled(texts))
+
+    def pooled(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         digests = [_digest(text) for text in texts]
         missing = list(dict.fromkeys(d for d in digests if d not in self._rows))
@@ -142,9 +154,9 @@ class CachedEncoder:
             done = 0
             for start in range(0, len(missing), _CHUNK):
                 part = missing[start : start + _CHUNK]
-                fresh.append(self.encoder.embed([first[d] for d in part]))
+                fresh.append(self.encoder.pooled([first[d] for d in part]))
                 self._log(
-                    f"  embedded {start + len(part):,}/{len(missing):,} texts "
+                    f"  encoded {start + len(part):,}/{len(missing):,} texts "
                     f"({time.perf_counter() - started:.0f}s)"
                 )
                 if len(fresh) == _CHUNKS_PER_SAVE or start + _CHUNK >= len(missing):
@@ -159,7 +171,7 @@ class CachedEncoder:
         return self._matrix[[self._rows[d] for d in digests]]
 
     def _save(self) -> None:
-        # Rows are written in the order of their keys (a text embedded again after its key
+        # Rows are written in the order of their keys (a text encoded again after its key
         # went missing would otherwise leave an orphan row and shift every later key).
         items = sorted(self._rows.items(), key=lambda item: item[1])
         self._matrix = self._matrix[[row for _, row in items]]
@@ -167,7 +179,7 @@ class CachedEncoder:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.array([key for key, _ in items], dtype="S32")
         temporary = self._path.with_suffix(".tmp.npz")
-        np.savez(temporary, keys=keys, embeddings=self._matrix)
+        np.savez(temporary, keys=keys, pooled=self._matrix)
         temporary.replace(self._path)
 
 
@@ -408,29 +420,30 @@ def _fit_network(
 
 
 def _network_out_of_fold(
-    fit_features: np.ndarray,
+    fit_features: Sequence[np.ndarray],
     fit_rows: HeadRows,
     fit_fold: np.ndarray,
-    held_features: np.ndarray,
+    held_features: Sequence[np.ndarray],
     held_fold: np.ndarray,
     seed: int,
 ) -> np.ndarray:
     """Probabilities on the held rows, each from a network fitted on the fit rows outside
-    its fold (the same rows, or a label's every row for a subset of them)."""
-    probabilities = np.zeros(len(held_features))
+    its fold (the same rows, or a label's every row for a subset of them). Features are
+    per fold (see :func:`_out_of_fold`)."""
+    probabilities = np.zeros(len(held_fold))
     for k in range(FOLDS):
         held = held_fold == k
         if held.any():
             fit = fit_fold != k
             network = _fit_network(
-                fit_features[fit], fit_rows.targets[fit], fit_rows.weights[fit], seed
+                fit_features[k][fit], fit_rows.targets[fit], fit_rows.weights[fit], seed
             )
-            probabilities[held] = network.predict_proba(held_features[held])[:, 1]
+            probabilities[held] = network.predict_proba(held_features[k][held])[:, 1]
     return probabilities
 
 
 def _out_of_fold(
-    features: np.ndarray,
+    features: Sequence[np.ndarray],
     rows: HeadRows,
     fold: np.ndarray,
     c: float,
@@ -438,15 +451,68 @@ def _out_of_fold(
     start: LogisticRegression | None = None,
     columns: slice | None = None,
 ) -> np.ndarray:
+    """Probabilities on every row, each from a head fitted on the rows outside its fold.
+    ``features[k]`` is what fold ``k``'s head reads: the features through the upper layers
+    tuned without fold ``k`` (:func:`tune_upper_layers`), so a held row is embedded, like
+    a new text, by layers that never saw it."""
     probabilities = np.zeros(len(rows.targets))
     for k in range(FOLDS):
         fit, held = fold != k, fold == k
         if held.any():
             head = _fit_head(
-                features[fit], rows.targets[fit], rows.weights[fit], c, seed, start, columns
+                features[k][fit], rows.targets[fit], rows.weights[fit], c, seed, start, columns
             )
-            probabilities[held] = head.predict_proba(features[held])[:, 1]
+            probabilities[held] = head.predict_proba(features[k][held])[:, 1]
     return probabilities
+
+
+def _columns(features: Sequence[np.ndarray], part: slice) -> list[np.ndarray]:
+    return [matrix[:, part] for matrix in features]
+
+
+def tune_upper_layers(
+    data: HeadData,
+    kept: np.ndarray,
+    pooled: np.ndarray,
+    ngram_log_odds: np.ndarray,
+    pretrained: UpperLayers,
+    seed: int,
+    log: Log,
+) -> tuple[list[UpperLayers], UpperLayers]:
+    """The encoder's upper layers fine-tuned (:mod:`classifiers.fine_tune`) once per fold,
+    without that fold's texts, for cross-validation, and once on every kept text, for the
+    shipped classifier. ``pooled`` and ``ngram_log_odds`` are rows of the ``kept`` texts."""
+
+    clipped = np.clip(ngram_log_odds, -LOG_ODDS_CLIP, LOG_ODDS_CLIP)
+    scale = clipped.std(axis=0)
+    scale[scale == 0] = 1.0
+    ngram_standard = (clipped - clipped.mean(axis=0)) / scale
+    position = np.full(len(data.texts), -1, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    targets = np.full((len(kept), len(LABELS)), -1, dtype=np.int64)
+    weights = np.zeros((len(kept), len(LABELS)))
+    for column, label in enumerate(LABELS):
+        rows = data.rows[label]
+        targets[position[rows.text_index], column] = rows.targets
+        weights[position[rows.text_index], column] = rows.weights
+    kept_fold = data.fold[kept]
+    tuned: list[UpperLayers] = []
+    for k in [*range(FOLDS), None]:
+        fit = kept_fold != k if k is not None else np.ones(len(kept), dtype=bool)
+        started = time.perf_counter()
+        layers = fine_tune_upper(
+            pretrained,
+            pooled[fit],
+            ngram_standard[fit],
+            targets[fit],
+            weights[fit],
+            seed,
+            log,
+        )
+        tuned.append(layers)
+        which = f"without fold {k}" if k is not None else "on every text"
+        log(f"upper layers tuned {which} ({time.perf_counter() - started:.0f}s)")
+    return tuned[:FOLDS], tuned[FOLDS]
 
 
 def _figures(probabilities: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -483,6 +549,7 @@ class _LanguageHead:
 
 def _choose_language_head(
     features: np.ndarray,
+    fold_features: Sequence[np.ndarray],
     rows: HeadRows,
     fold: np.ndarray,
     columns: tuple[slice, slice],
@@ -505,9 +572,10 @@ def _choose_language_head(
     best_score = -1.0
     for c in LANGUAGE_C_GRID:
         stacked = _fit_head(features, rows.targets, rows.weights, c, seed)
-        out = _out_of_fold(features, rows, fold, c, seed, stacked)
+        out = _out_of_fold(fold_features, rows, fold, c, seed, stacked)
         alone = [
-            _out_of_fold(features[:, part], rows, fold, c, seed, stacked, part) for part in columns
+            _out_of_fold(_columns(fold_features, part), rows, fold, c, seed, stacked, part)
+            for part in columns
         ]
         candidates = {
             (STACKED, f"stacked C={c:g}"): out,
@@ -537,6 +605,7 @@ def _choose_language_head(
 def fit_language_heads(
     data: HeadData,
     standard: np.ndarray,
+    fold_standard: Sequence[np.ndarray],
     feature_row: np.ndarray,
     columns: tuple[slice, slice],
     language: str,
@@ -561,23 +630,26 @@ def fit_language_heads(
         if min(positives, int(real.sum()) - positives) < LANGUAGE_HEAD_MIN_CLASS_ROWS:
             continue
         features = standard[feature_row[rows.text_index]]
+        fold_features = [matrix[feature_row[rows.text_index]] for matrix in fold_standard]
         fold = data.fold[rows.text_index]
         # The shared network's probabilities on these rows, each from a network fitted,
         # as the shared one is, on every row of the label outside the row's fold.
         every = data.rows[label]
         network_out_of_fold = (
             _network_out_of_fold(
-                standard[feature_row[every.text_index]],
+                [matrix[feature_row[every.text_index]] for matrix in fold_standard],
                 every,
                 data.fold[every.text_index],
-                features,
+                fold_features,
                 fold,
                 seed,
             )
             if label in networks
             else None
         )
-        head = _choose_language_head(features, rows, fold, columns, seed, network_out_of_fold)
+        head = _choose_language_head(
+            features, fold_features, rows, fold, columns, seed, network_out_of_fold
+        )
         chosen, grid = head.combination, head.grid
         probabilities, targets = head.out_of_fold[real], rows.targets[real]
         threshold = threshold_at_fpr(probabilities, targets, FPR_BUDGET[label])
@@ -635,8 +707,14 @@ def train_heads(
     data.rows = {label: _restrict(rows, keep) for label, rows in data.rows.items()}
     log(f"embedding {int(keep.sum()):,} texts the heads read (cached in {cache})")
     kept = np.flatnonzero(keep)
-    embeddings = CachedEncoder(encoder, cache, log).embed([data.texts[i] for i in kept])
-    raw = stacked_features(embeddings, ngram_log_odds[kept])
+    cached_encoder = CachedEncoder(encoder, cache, log)
+    pooled = cached_encoder.pooled([data.texts[i] for i in kept])
+    kept_log_odds = ngram_log_odds[kept]
+    fold_layers, upper_layers = tune_upper_layers(
+        data, kept, pooled, kept_log_odds, encoder.upper, seed, log
+    )
+    embeddings = upper_layers.embed(pooled)
+    raw = stacked_features(embeddings, kept_log_odds)
     # Feature row of each kept text (-1 for texts the heads do not read).
     feature_row = np.full(len(data.texts), -1, dtype=np.int64)
     feature_row[kept] = np.arange(len(kept))
@@ -644,6 +722,12 @@ def train_heads(
     scale = raw.std(axis=0)
     scale[scale == 0] = 1.0
     standard = (raw - mean) / scale
+    # What each fold's heads read in cross-validation: every text through the layers
+    # tuned without that fold, standardised as the shipped features are.
+    fold_standard = [
+        (stacked_features(layers.embed(pooled), kept_log_odds) - mean) / scale
+        for layers in fold_layers
+    ]
     encoder_columns = slice(0, embeddings.shape[1])
     ngram_columns = slice(embeddings.shape[1], raw.shape[1])
 
@@ -666,7 +750,7 @@ def train_heads(
             all_rows.synthetic[sample],
             [all_rows.sources[i] for i in sample],
         )
-        features = all_features[sample]
+        fold_features = [matrix[feature_row[rows.text_index]] for matrix in fold_standard]
         fold = data.fold[rows.text_index]
         real = ~rows.synthetic
         grid: dict[str, dict[str, float]] = {}
@@ -675,21 +759,23 @@ def train_heads(
         for c in C_GRID:
             # The head on all rows first: the fold fits start from it.
             final[c] = _fit_head(all_features, all_rows.targets, all_rows.weights, c, seed)
-            out[c] = _out_of_fold(features, rows, fold, c, seed, final[c])
+            out[c] = _out_of_fold(fold_features, rows, fold, c, seed, final[c])
             grid[f"stacked C={c:g}"] = _figures(out[c][real], rows.targets[real])
         chosen = min(C_GRID, key=lambda c: grid[f"stacked C={c:g}"]["log_loss"])
         alone: list[np.ndarray] = []
         for name, columns in (("encoder only", encoder_columns), ("n-gram only", ngram_columns)):
             start = final.get(COMPARISON_C)
             alone.append(
-                _out_of_fold(features[:, columns], rows, fold, COMPARISON_C, seed, start, columns)
+                _out_of_fold(
+                    _columns(fold_features, columns), rows, fold, COMPARISON_C, seed, start, columns
+                )
             )
             grid[f"{name} C={COMPARISON_C:g}"] = _figures(alone[-1][real], rows.targets[real])
         # The ensemble alternatives to stacking: the mean of the two single-input heads,
         # and the mean of those two and the network.
         mean_of_two = (alone[0] + alone[1]) / 2
         grid["mean of the two"] = _figures(mean_of_two[real], rows.targets[real])
-        network_alone = _network_out_of_fold(features, rows, fold, features, fold, seed)
+        network_alone = _network_out_of_fold(fold_features, rows, fold, fold_features, fold, seed)
         mean_with_network = (alone[0] + alone[1] + network_alone) / 3
         grid["mean with network"] = _figures(mean_with_network[real], rows.targets[real])
         candidates = {
@@ -745,6 +831,7 @@ def train_heads(
     french_heads, french_report = fit_language_heads(
         data,
         standard,
+        fold_standard,
         feature_row,
         (encoder_columns, ngram_columns),
         FRENCH,
@@ -759,6 +846,7 @@ def train_heads(
         "folds": FOLDS,
         "c_grid": list(C_GRID),
         "network": {"hidden": NETWORK_HIDDEN, "alpha": NETWORK_ALPHA},
+        "fine_tuning": fine_tuning_settings(),
         "cv_rows": CV_ROWS,
         "context_template_weight": CONTEXT_TEMPLATE_WEIGHT,
         "identity_template_weight_cap": IDENTITY_TEMPLATE_WEIGHT_CAP,
@@ -770,17 +858,17 @@ def train_heads(
     }
     parts = (heads, mean, scale, thresholds, metadata, encoder, ngram, combination)
     model = EncoderTextClassifier.from_parts(
-        *parts, single_input_heads, language_heads, network_heads
+        *parts, single_input_heads, language_heads, network_heads, upper_layers
     )
-    metadata["validation"] = validation_figures(model, CachedEncoder(encoder, cache))
+    metadata["validation"] = validation_figures(model.with_encoder(cached_encoder))
     model = EncoderTextClassifier.from_parts(
-        *parts, single_input_heads, language_heads, network_heads
+        *parts, single_input_heads, language_heads, network_heads, upper_layers
     )
     log(f"trained in {time.perf_counter() - started:.0f}s")
     return model, metadata
 
 
-def validation_figures(model: EncoderTextClassifier, encoder: Any) -> dict[str, Any]:
+def validation_figures(model: EncoderTextClassifier) -> dict[str, Any]:
     """How the held-out context sentences (patterns, groups and topics never trained on)
     are judged at the thresholds: per kind, the share flagged "abusive" (any of
     toxicity, insult, identity_attack, threat at its threshold) and "insult"."""
@@ -788,9 +876,7 @@ def validation_figures(model: EncoderTextClassifier, encoder: Any) -> dict[str, 
     texts = [example.text for example, _, _ in examples]
     # Scored in their own language, as the service scores a text it knows the language of.
     languages = [context_templates.language_of_number(number) for _, _, number in examples]
-    probabilities = model.probabilities_from(
-        encoder.embed(texts), model.ngram.decision(texts), languages
-    )
+    probabilities = model.probabilities(texts, languages)
     columns = {label: i for i, label in enumerate(model.labels)}
     abusive = np.logical_or.reduce(
         [probabilities[:, columns[a]] >= model.thresholds[a] for a in ABUSE_LABELS]

@@ -99,6 +99,26 @@ def test_version_pins_everything_that_decides_a_score(model) -> None:
     # Another heads file is another version.
     other = encoder_module.EncoderTextClassifier(model._state, "f" * 64, model.encoder, model.ngram)
     assert other.version != model.version
+    # The fine-tuned upper layers are named on their own too.
+    assert parts["upper_layers_sha256"] == model.upper.digest()
+    assert parts["upper_layers_sha256"] != model.encoder.upper.digest()
+
+
+def test_the_heads_read_their_fine_tuned_upper_layers(model) -> None:
+    texts = ["You people are all the same, animals", "Thanks for the recipe!"]
+    pooled = model.encoder.pooled(texts)
+    tuned = model.upper.embed(pooled)
+    assert np.array_equal(model.embed(texts), tuned)
+    # Fine-tuned, not replaced: still unit vectors near the pretrained embeddings.
+    pretrained = model.encoder.embed(texts)
+    assert np.allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
+    assert (np.einsum("ij,ij->i", tuned, pretrained) > 0.5).all()
+    assert np.abs(tuned - pretrained).max() > 1e-3
+    # Heads without upper layers of their own (formats up to 4) read the pretrained ones.
+    state = dict(model._state, upper_layers={})
+    plain = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
+    assert np.array_equal(plain.embed(texts), pretrained)
+    assert plain.version != model.version
 
 
 def test_a_text_scores_the_same_alone_or_in_any_batch(model) -> None:
@@ -227,9 +247,7 @@ def test_a_network_counts_as_one_of_three_heads(model) -> None:
     }
     two = encoder_module.EncoderTextClassifier(state, "0" * 64, model.encoder, model.ngram)
     ours, theirs = model.probabilities(texts), two.probabilities(texts)
-    features = encoder_module.stacked_features(
-        model.encoder.embed(texts), model.ngram.decision(texts)
-    )
+    features = encoder_module.stacked_features(model.embed(texts), model.ngram.decision(texts))
     standard = (features - model._mean) / model._scale
     for column, label in enumerate(model.labels):
         if label not in with_network:
@@ -278,7 +296,7 @@ def test_a_long_text_is_truncated_for_the_encoder_only(model) -> None:
     tokens = model.encoder.tokens(long_text)
     assert len(tokens) <= MAX_TOKENS
     assert np.array_equal(
-        model.encoder.embed([long_text]), model.encoder.embed([long_text[:MAX_CHARS]])
+        model.encoder.pooled([long_text]), model.encoder.pooled([long_text[:MAX_CHARS]])
     )
     # The n-gram side still reads the whole text, so the tail's insults count.
     assert (model.ngram.decision([long_text]) != model.ngram.decision([head])).any()
@@ -325,12 +343,19 @@ def test_counter_speech_about_a_slur_is_not_an_identity_attack(model) -> None:
     assert model.score([text])[0]["identity_attack"] < model.thresholds["identity_attack"]
 
 
-def test_insulting_political_opponents_is_an_insult_on_both_sides(model) -> None:
+def test_insulting_political_opponents_scores_alike_on_both_sides(model) -> None:
+    # The model ranks; the default policy acts on group insults through its patterns too
+    # (the viewpoint suite holds the policy to acting on both sides).
+    insults, civil_insults = [], []
     for stance in ("support", "oppose"):
-        text = f"People who {stance} congestion pricing are morons and should shut up"
-        assert model.score([text])[0]["insult"] >= model.thresholds["insult"], text
+        uncivil = f"People who {stance} congestion pricing are morons and should shut up"
         civil = f"I {stance} congestion pricing, and here is my reasoning."
+        insults.append(model.score([uncivil])[0]["insult"])
+        civil_insults.append(model.score([civil])[0]["insult"])
         assert not _abusive(model, civil), civil
+    assert min(insults) >= 0.5
+    assert max(civil_insults) <= 0.1
+    assert abs(insults[0] - insults[1]) <= 0.15
 
 
 def test_explanations_are_the_n_gram_spans(model) -> None:
