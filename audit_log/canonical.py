@@ -7,7 +7,6 @@ the JSON value only, never on key order, whitespace or how a float was written.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 
@@ -30,7 +29,12 @@ class _NeedsReference(Exception):
     """The body holds a value the fast path cannot prove it writes as RFC 8785 does."""
 
 
-def _plain(value: object) -> object:
+# Exact type checks, not isinstance: a subclass (bool of int, an OrderedDict, a str
+# enum) may be written otherwise than its base.
+_VERBATIM = frozenset({str, bool, type(None)})
+
+
+def _plain_object(value: dict[object, object]) -> dict[object, object]:
     """Return ``value`` with every float that RFC 8785 writes as an integer made an int.
 
     Raises ``_NeedsReference`` for anything whose ``json.dumps`` spelling might differ
@@ -38,43 +42,54 @@ def _plain(value: object) -> object:
     points), integers beyond ±(2^53 - 1), floats that are not finite or that Python
     would write with an exponent, and any type other than the exact JSON ones.
     """
-    # Exact type checks, not isinstance: a subclass (bool of int, an OrderedDict, a str
-    # enum) may be written otherwise than its base.
-    if type(value) is str or type(value) is bool or value is None:
-        return value
-    if type(value) is int:
-        if -_SAFE_INT <= value <= _SAFE_INT:
-            return value
-        raise _NeedsReference
-    if type(value) is float:
-        if not math.isfinite(value):
+    copy: dict[object, object] | None = None
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii():
             raise _NeedsReference
+        # Strings, booleans, null and safe integers, most of a body, are taken as they are
+        # without a call.
+        if type(item) in _VERBATIM or (type(item) is int and -_SAFE_INT <= item <= _SAFE_INT):
+            continue
+        new = _plain(item)
+        if new is not item:
+            if copy is None:
+                copy = dict(value)
+            copy[key] = new
+    return value if copy is None else copy
+
+
+def _plain_array(value: list[object]) -> list[object]:
+    """``_plain_object`` for a list."""
+    copy: list[object] | None = None
+    for position, item in enumerate(value):
+        if type(item) in _VERBATIM or (type(item) is int and -_SAFE_INT <= item <= _SAFE_INT):
+            continue
+        new = _plain(item)
+        if new is not item:
+            if copy is None:
+                copy = list(value)
+            copy[position] = new
+    return value if copy is None else copy
+
+
+def _plain(value: object) -> object:
+    """``_plain_object`` for a value that is neither a string, a boolean, null nor a safe
+    integer: a float, an object or a list."""
+    if type(value) is float:
         if value.is_integer():
             # ECMAScript writes integral numbers below 2^53 as their exact digits.
             if -_SAFE_INT <= value <= _SAFE_INT:
                 return int(value)
-            raise _NeedsReference
-        # A non-integral double is below 2^53, where repr() is positional with the
-        # same shortest round-trip digits ECMAScript's Number::toString chooses.
-        if abs(value) >= _MIN_POSITIONAL_FLOAT:
+        # A non-integral double is below 2^53, where repr() is positional with the same
+        # shortest round-trip digits ECMAScript's Number::toString chooses; the upper
+        # bound here only turns infinities away (NaN fails both comparisons).
+        elif _MIN_POSITIONAL_FLOAT <= abs(value) < _SAFE_INT:
             return value
         raise _NeedsReference
     if type(value) is dict:
-        out: dict[str, object] | None = None
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii():
-                raise _NeedsReference
-            new = _plain(item)
-            if new is not item:
-                if out is None:
-                    out = dict(value)
-                out[key] = new
-        return value if out is None else out
+        return _plain_object(value)
     if type(value) is list:
-        items = [_plain(item) for item in value]
-        if any(new is not old for new, old in zip(items, value, strict=True)):
-            return items
-        return value
+        return _plain_array(value)
     raise _NeedsReference
 
 
@@ -89,10 +104,14 @@ _SUSPECT_ITEM = re.compile(r"[\[,]" + _NUMBER_TAIL)
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
 def _dumps(value: object) -> str:
-    return json.dumps(
-        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-    )
+    return _ENCODER.encode(value)
 
 
 def canonical(body: Mapping[str, object]) -> bytes:
@@ -109,7 +128,7 @@ def canonical(body: Mapping[str, object]) -> bytes:
     """
     if type(body) is dict:
         try:
-            return _dumps(_plain(body)).encode("utf-8")
+            return _dumps(_plain_object(body)).encode("utf-8")
         except (_NeedsReference, UnicodeEncodeError, TypeError, ValueError, RecursionError):
             pass
     return _reference(body)
