@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import isodate
 
@@ -50,7 +51,7 @@ class Duration:
     def add_to(self, moment: datetime) -> datetime:
         """``moment`` plus this duration; months and years follow the calendar
         (31 January plus ``P1M`` is the last day of February)."""
-        return moment + self._value()
+        return moment + self._offset
 
     def describe(self) -> str:
         """Plain English, e.g. ``"1 year and 2 months"`` for ``P1Y2M``."""
@@ -86,7 +87,9 @@ class Duration:
             seconds=parts.get("seconds", 0),
         )
 
-    def _value(self) -> timedelta | isodate.Duration:
+    # Built once per duration: a policy's durations are added to every decision's time.
+    @cached_property
+    def _offset(self) -> timedelta | isodate.Duration:
         parts = dict(self.parts)
         years, months = parts.get("years", 0), parts.get("months", 0)
         if years or months:
