@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger,
@@ -733,34 +734,45 @@ def newest_strikes(
                 continue
             seen.add(idx)
             rows_read[key] += 1
-            strike = _strike_of(json.loads(text), key, now)
-            if strike is not None:
-                found[key].append(CountedStrike(int(idx), *strike))
+            stated = _stated_strike(text)
+            if stated is None:
+                continue
+            stated_subject, stated_policy, weight, expires_at = stated
+            # The body must be a strike of this very subject and policy, still live.
+            if stated_subject == key[0] and stated_policy == key[1] and expires_at > now:
+                found[key].append(CountedStrike(int(idx), weight, expires_at))
     return {
         key: StrikeCount(tuple(strikes), complete=rows_read[key] < limit)
         for key, strikes in found.items()
     }
 
 
-def _strike_of(
-    body: Mapping[str, object], key: tuple[str, str], now: str
-) -> tuple[int, str] | None:
-    """(weight, expiry) of the strike ``body`` issued, if it is a decision of ``key``'s
-    subject and policy whose strike is still live at ``now``."""
+# Strike bodies whose reading is kept, about 1.5 kB of text each: enough for the
+# ladder's top strikes of a few hundred authors posting at once.
+STRIKE_BODIES_KEPT = 4096
+
+
+@lru_cache(maxsize=STRIKE_BODIES_KEPT)
+def _stated_strike(text: str) -> tuple[object, object, int, str] | None:
+    """(subject, policy id, weight, expiry) as the stored body ``text`` states them, if it
+    is a decision that issued a strike; None otherwise.
+
+    Kept by the text itself, never by index or hash column: an author's strikes are read
+    again at each of their posts, and parsing the same bodies again would cost more than
+    the rest of the count, yet only a body identical to the one parsed gets its answer."""
+    body = json.loads(text)
     policy = body.get("policy")
     strike = body.get("strike")
     if (
         body.get("kind") != "decision"
-        or body.get("subject") != key[0]
         or not isinstance(policy, Mapping)
-        or policy.get("id") != key[1]
         or not isinstance(strike, Mapping)
     ):
         return None
     weight, expires_at = strike.get("weight"), strike.get("expires_at")
-    if not isinstance(weight, int) or not isinstance(expires_at, str) or expires_at <= now:
+    if not isinstance(weight, int) or not isinstance(expires_at, str):
         return None
-    return weight, expires_at
+    return body.get("subject"), policy.get("id"), weight, expires_at
 
 
 @dataclass(frozen=True)

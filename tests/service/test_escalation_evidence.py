@@ -116,6 +116,25 @@ def test_a_rewritten_strike_weight_decides_nothing_and_is_named(
         restart(database_url, instance_dir)
 
 
+def test_a_body_rewritten_after_it_was_counted_is_read_again(client, auth, app):
+    first = moderate(client, auth, "reread")
+    index = first["receipt"]["index"]
+    assert moderate(client, auth, "reread")["decision"]["counted_strikes"]["strikes"] == [
+        {"index": index, "weight": 2}
+    ]
+    # The body itself now states another weight; the next count reads it, not the body
+    # it parsed before.
+    rewrite(
+        app,
+        "UPDATE log_entries SET body = REPLACE(body, :old, :new) WHERE idx = :i",
+        old='"weight":2',
+        new='"weight":1',
+        i=index,
+    )
+    third = moderate(client, auth, "reread")["decision"]
+    assert {"index": index, "weight": 1} in third["counted_strikes"]["strikes"]
+
+
 def test_a_rewritten_subject_fools_no_page_and_is_named(
     client, auth, app, database_url, instance_dir
 ):
