@@ -100,8 +100,13 @@ def stored_hash_index(level: int, n: int) -> int:
     """
     level = _check_size(level, "level")
     n = _check_size(n, "subtree number")
+    return _stored_index(level, n)
+
+
+def _stored_index(level: int, n: int) -> int:
+    """``stored_hash_index`` for arguments this module computed, so already checked."""
     last_record = ((n + 1) << level) - 1
-    return stored_hash_count(last_record) + level
+    return 2 * last_record - last_record.bit_count() + level
 
 
 def split_stored_hash_index(index: int) -> tuple[int, int]:
@@ -141,7 +146,7 @@ def _subtree_indexes(lo: int, hi: int) -> list[int]:
         size = 1 << ((hi - lo).bit_length() - 1)
         _invariant(lo % size == 0, f"subtree [{lo}, {hi}) is not aligned")
         level = size.bit_length() - 1
-        indexes.append(stored_hash_index(level, lo >> level))
+        indexes.append(_stored_index(level, lo >> level))
         lo += size
     return indexes
 
@@ -276,7 +281,9 @@ def _inclusion_ranges(t: int, n: int) -> list[tuple[int, int]]:
     siblings: list[tuple[int, int]] = []
     lo, hi = 0, t
     while hi - lo > 1:
-        k = _largest_power_of_two_below(hi - lo)
+        # RFC 6962's k for a range of two leaves or more, computed inline: this loop runs
+        # for every record of every receipt.
+        k = 1 << ((hi - lo - 1).bit_length() - 1)
         if n < lo + k:
             siblings.append((lo + k, hi))
             hi = lo + k
