@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection
@@ -24,22 +25,35 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+# A row's parameters in a positional paramstyle's order.
+_Positions = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
+def _positions(names: Sequence[str]) -> _Positions:
+    """The function that lists a row's values for ``names``, in that order."""
+    names = tuple(names)
+    if len(names) >= 2:
+        # In C: every entry row and hash row passes through here under the log lock.
+        return cast(_Positions, itemgetter(*names))
+    # itemgetter of one name gives the bare value, of none it cannot be built.
+    return lambda row: tuple(row[name] for name in names)
+
 
 class Prepared:
     """One statement, compiled on first use for each dialect it meets."""
 
     def __init__(self, build: Callable[[], ClauseElement]) -> None:
         self._build = build
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._compiled: dict[str, tuple[str, _Positions | None, dict[str, Any]]] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    def _for(self, dialect: Dialect) -> tuple[str, _Positions | None, dict[str, Any]]:
         key = f"{dialect.name}:{dialect.paramstyle}"
         found = self._compiled.get(key)
         if found is None:
             # A DML or SELECT statement (never DDL) compiles to an SQLCompiler, which has
             # the parameter order of a positional paramstyle.
             compiled = cast(SQLCompiler, self._build().compile(dialect=dialect))
-            order = tuple(compiled.positiontup or ()) if dialect.positional else None
+            order = _positions(compiled.positiontup or ()) if dialect.positional else None
             # Literals written into the statement travel as bound defaults.
             literals = {
                 k: v for k, v in compiled.construct_params(_check=False).items() if v is not None
@@ -56,7 +70,7 @@ class Prepared:
         merged = [{**defaults, **row} for row in rows] if defaults else rows
         if order is None:
             return sql, list(merged)
-        return sql, [tuple(row[name] for name in order) for row in merged]
+        return sql, [order(row) for row in merged]
 
     def execute(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
         """Run once; returns the driver cursor (fetch rows from it)."""
