@@ -179,16 +179,17 @@ STRIKE_QUERY_KEYS = 256
 
 def _newest_strikes(n: int) -> ClauseElement:
     """The ``limit`` live, unreversed strikes with the latest expiry of each of ``n``
-    (subject, policy) keys: one query whatever ``n`` is.
+    (subject, policy) keys, with their bodies: one query whatever ``n`` is.
 
     Each key is its own arm, which walks that subject's strikes for that policy by expiry
     on the ``(subject, policy_id, strike_expires_at, idx)`` index and stops after
     ``limit``, so an author with thousands of live strikes costs what one with ``limit``
-    does; bodies are read only for the rows the arms return."""
+    does. A body is read only for a row its arm returns, and in that arm: joining the
+    bodies to the union afterwards would make SQLite materialize every arm first."""
     entry, reversal = log_entries.alias("e"), log_entries.alias("r")
     arms = [
         select(
-            select(entry.c.idx, entry.c.subject, entry.c.policy_id)
+            select(entry.c.idx, entry.c.subject, entry.c.policy_id, entry.c.body)
             .where(entry.c.subject == bindparam(f"key_{i}_0"))
             .where(entry.c.policy_id == bindparam(f"key_{i}_1"))
             .where(entry.c.strike_expires_at > bindparam("now"))
@@ -203,11 +204,7 @@ def _newest_strikes(n: int) -> ClauseElement:
         )
         for i in range(n)
     ]
-    newest = union_all(*arms).subquery() if n > 1 else arms[0].subquery()
-    body = log_entries.alias("b")
-    return select(newest.c.idx, newest.c.subject, newest.c.policy_id, body.c.body).join(
-        body, body.c.idx == newest.c.idx
-    )
+    return union_all(*arms) if n > 1 else arms[0]
 
 
 _NEWEST_STRIKES = PreparedIn(_newest_strikes, "key")
