@@ -104,7 +104,9 @@ def stored_hash_index(level: int, n: int) -> int:
 
 
 def _stored_index(level: int, n: int) -> int:
-    """``stored_hash_index`` for arguments this module computed, so already checked."""
+    """``stored_hash_index`` without checking its arguments, for subtrees this module
+    computed: ``stored_hash_count`` of the record that completes the subtree, plus its
+    level."""
     last_record = ((n + 1) << level) - 1
     return 2 * last_record - last_record.bit_count() + level
 
