@@ -154,5 +154,7 @@ def fine_tuning_settings() -> dict[str, object]:
         "epochs": EPOCHS,
         "patience": PATIENCE,
         "batch_rows": BATCH_ROWS,
-        "torch": torch.__version__,
+        # A plain string: torch's own version type would make unpickling the heads import
+        # torch, which serving does not need.
+        "torch": str(torch.__version__),
     }

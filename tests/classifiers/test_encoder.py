@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -396,3 +398,18 @@ def test_the_heads_run_on_one_blas_thread(model, monkeypatch) -> None:
     monkeypatch.setattr(model, "_apply_heads", recording)
     model.score(["what a lovely day", "shut up, you moron"])
     assert seen == [{1}]
+
+
+def test_scoring_does_not_load_the_training_libraries() -> None:
+    # torch is for rebuilding only; a serving process that unpickled the heads must not
+    # carry it (it would add about 180 MB to every worker).
+    script = (
+        "import sys\n"
+        "from classifiers.registry import load_named\n"
+        "load_named('text-encoder').score(['hello'], ['en'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert result.stdout.strip() == "False"
