@@ -482,7 +482,6 @@ def tune_upper_layers(
     """The encoder's upper layers fine-tuned (:mod:`classifiers.fine_tune`) once per fold,
     without that fold's texts, for cross-validation, and once on every kept text, for the
     shipped classifier. ``pooled`` and ``ngram_log_odds`` are rows of the ``kept`` texts."""
-
     clipped = np.clip(ngram_log_odds, -LOG_ODDS_CLIP, LOG_ODDS_CLIP)
     scale = clipped.std(axis=0)
     scale[scale == 0] = 1.0
