@@ -23,6 +23,8 @@ No evaluation corpus was looked at to write any of them.
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,8 @@ _ABUSIVE = {"toxicity": 1, "insult": 1, "identity_attack": 1, "threat": 0}
 _THREAT = {"toxicity": 1, "insult": 1, "identity_attack": 1, "threat": 1}
 _OPPONENT_INSULT = {"toxicity": 1, "insult": 1, "identity_attack": 0, "threat": 0}
 _BENIGN = {"toxicity": 0, "insult": 0, "identity_attack": 0, "threat": 0}
+# Swearing that attacks nobody: profane, and not toxic (the policy labels swearing on its own).
+_PROFANE = {**_BENIGN, "profanity": 1}
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,143 @@ _EN_FAMILIES = (
             "Calling people who {s} {t} idiots is not an argument.",
         ),
     ),
+    Family(
+        "hatred",
+        _ABUSIVE,
+        (
+            "I hate {g}.",
+            "I despise {g} with every fibre of my being.",
+            "{G} make me sick.",
+            "I can't stand {g}, they disgust me.",
+            "Nothing disgusts me more than {g}.",
+            "I loathe {g} and I always will.",
+            "Being anywhere near {g} makes my skin crawl.",
+            "I'm so fed up with {g}, I wish they would all vanish.",
+            "{G} are disgusting.",
+            "{G} are lazy, dirty and worthless.",
+            "{G} are revolting, all of them.",
+        ),
+    ),
+    Family(
+        "implicit",
+        _ABUSIVE,
+        (
+            "I would never let my daughter marry one of those {g}.",
+            "This street was so much nicer before {g} moved in.",
+            "I'd never hire {g}, we all know what they're like.",
+            "Having {g} next door would ruin the value of any house.",
+            "{G} belong in a zoo, not in our schools.",
+            "We don't serve {g} in this shop.",
+            "A country full of {g} is not a country any more.",
+            "Keep {g} out of our neighbourhood, whatever it takes.",
+        ),
+    ),
+    Family(
+        "question",
+        _ABUSIVE,
+        (
+            "Why are {g} so disgusting?",
+            "Why can't {g} ever do anything right?",
+            "Isn't it obvious that {g} are a danger to everyone?",
+            "Has anyone ever met {g} who weren't liars?",
+            "Why do {g} always have to be such parasites?",
+        ),
+    ),
+    Family(
+        "opinion",
+        _ABUSIVE,
+        (
+            "I think {g} are disgusting.",
+            "I honestly believe {g} are inferior.",
+            "In my opinion, {g} are scum.",
+            "I feel like {g} are a burden on everyone.",
+            "If you ask me, {g} are a waste of space.",
+        ),
+    ),
+    Family(
+        "negated-positive",
+        _ABUSIVE,
+        (
+            "{G} are never any good at anything.",
+            "Not one of those {g} has ever done anything of value.",
+            "{G} are not capable of being honest.",
+            "There is nothing good about {g}, nothing at all.",
+            "I have never met {g} worth respecting.",
+        ),
+    ),
+    Family(
+        "later-reference",
+        _ABUSIVE,
+        (
+            "I met a group of {g} today. They are all filthy liars.",
+            "{G} moved in next door. I hope they all drop dead.",
+            "My new coworkers are {g}. Disgusting creatures, every one of them.",
+            "There were {g} on the bus again. Someone should get rid of them.",
+        ),
+    ),
+    Family(
+        "group-threat",
+        _THREAT,
+        (
+            "I'm going to kill every one of those {g}.",
+            "{G} deserve to be beaten until they learn.",
+            "We will hunt {g} down one by one.",
+            "{G} should be lined up and shot.",
+            "If I see any {g} near my house, I'll break their legs.",
+            "It's time to take up arms against {g}.",
+            "All {g} should hang.",
+        ),
+    ),
+    Family(
+        "civil-question",
+        _BENIGN,
+        (
+            "Why are {g} so often left out of these surveys?",
+            "What can we do to make {g} feel welcome here?",
+            "Has anyone read the new study about {g} and housing?",
+            "Why do so many people still discriminate against {g}?",
+            "I think {g} deserve the same respect as anyone.",
+            "In my opinion, {g} have been treated unfairly for far too long.",
+        ),
+    ),
+    Family(
+        "denouncing",
+        _BENIGN,
+        (
+            '"{G} are disgusting" is a vile thing to say about anyone.',
+            "If you post '{g} should die' you deserve to be banned.",
+            "Someone painted 'no {g}' on the school wall and the whole town is angry.",
+            "He called {g} 'filth' on air and was rightly fired.",
+            "Comments like 'I hate {g}' have no place on this forum.",
+            "That thread about {g} is hateful and the mods should remove it.",
+            "What you said about {g} is bigoted and cruel.",
+            "Talking about {g} that way is plain bigotry.",
+        ),
+    ),
+    Family(
+        "profanity",
+        _PROFANE,
+        (
+            "Holy shit, that gig last night was fucking brilliant!",
+            "Spilled coffee on my damn laptop, what a crap start to the week.",
+            "Fuck yeah, we won the final!",
+            "This pizza is so damn good.",
+            "Shit, I forgot my keys at home again.",
+            "That was one hell of a fucking good game.",
+            "Bloody hell, the train is late again.",
+            "Oh crap, I burnt the toast.",
+            "Damn, this view is gorgeous.",
+            "Fucking finally, the weekend is here!",
+            "Holy crap, you actually finished the marathon? Congrats!",
+            "My exam went like shit, but at least it's over.",
+            "What the hell, the shop closed an hour early.",
+            "This band is so fucking good, I've played the album all week.",
+            "Ugh, the damn wifi is down again.",
+            "Hell yes, count me in for Saturday!",
+            "Shit happens, we'll try again tomorrow.",
+            "That cake was bloody delicious, thanks for baking it.",
+        ),
+    ),
 )
 
 # --- French ----------------------------------------------------------------------------------
@@ -369,6 +510,109 @@ _FR_FAMILIES = (
             "Traiter d'idiots ceux qui veulent {s} {t}, ce n'est pas un argument.",
         ),
     ),
+    Family(
+        "hatred",
+        _ABUSIVE,
+        (
+            "Je hais {g}.",
+            "{G} me dégoûtent.",
+            "Je ne supporte pas {g}, ils me donnent envie de vomir.",
+            "Rien ne m'écœure plus que {g}.",
+            "{G} sont répugnants.",
+            "{G} sont sales, paresseux et bons à rien.",
+        ),
+    ),
+    Family(
+        "implicit",
+        _ABUSIVE,
+        (
+            "Jamais je ne laisserai ma fille épouser quelqu'un comme {g}.",
+            "Le quartier était bien plus agréable avant que {g} arrivent.",
+            "Je n'embaucherai jamais {g}, on sait tous comment ils sont.",
+            "{G}, leur place est au zoo, pas dans nos écoles.",
+        ),
+    ),
+    Family(
+        "question",
+        _ABUSIVE,
+        (
+            "Pourquoi {g} sont-ils si sales ?",
+            "{G} sont-ils tous des menteurs ou quoi ?",
+            "Pourquoi {g} sont-ils toujours des parasites ?",
+        ),
+    ),
+    Family(
+        "opinion",
+        _ABUSIVE,
+        (
+            "Je pense que {g} sont inférieurs.",
+            "À mon avis, {g} sont une race de profiteurs.",
+            "Franchement, je trouve que {g} sont une plaie.",
+        ),
+    ),
+    Family(
+        "negated-positive",
+        _ABUSIVE,
+        (
+            "{G} ne sont bons à rien.",
+            "{G} ne font jamais rien d'utile.",
+            "Il n'y a rien de bon chez {g}.",
+        ),
+    ),
+    Family(
+        "later-reference",
+        _ABUSIVE,
+        (
+            "J'ai croisé {g} ce matin. Tous des voleurs.",
+            "{G} se sont installés à côté. J'espère qu'ils vont crever.",
+        ),
+    ),
+    Family(
+        "group-threat",
+        _THREAT,
+        (
+            "Je vais tuer {g}, un par un.",
+            "{G} méritent d'être tabassés.",
+            "Il faut fusiller {g}.",
+            "Si je vois {g} près de chez moi, je leur casse les jambes.",
+        ),
+    ),
+    Family(
+        "civil-question",
+        _BENIGN,
+        (
+            "Pourquoi {g} sont-ils si souvent discriminés ?",
+            "Que faire pour que {g} se sentent bienvenus ici ?",
+            "Je pense que {g} méritent le même respect que tout le monde.",
+            "À mon avis, {g} sont traités injustement depuis trop longtemps.",
+        ),
+    ),
+    Family(
+        "denouncing",
+        _BENIGN,
+        (
+            "Écrire « {g} dehors » sur un mur, c'est un délit.",
+            "Des propos comme « je déteste {g} » n'ont rien à faire ici.",
+            "Ce que tu as écrit sur {g} est raciste, supprime-le.",
+            "Prétendre que {g} sont des voleurs, c'est du racisme pur.",
+        ),
+    ),
+    Family(
+        "profanity",
+        _PROFANE,
+        (
+            "Putain, quelle soirée de folie hier !",
+            "Merde, j'ai encore oublié mes clés.",
+            "Bordel, ce concert était incroyable.",
+            "Cette pizza est vachement bonne, putain.",
+            "Et merde, le train est encore en retard.",
+            "Putain de pluie, encore annulé le pique-nique.",
+            "Bordel, j'ai encore perdu mes lunettes.",
+            "Merde alors, tu as réussi ton permis ? Bravo !",
+            "Ce film est vachement bien, putain, allez le voir.",
+            "Fait chier, le magasin est déjà fermé.",
+        ),
+    ),
 )
 
 # --- Validation only: other groups, words, topics and phrasings ------------------------------
@@ -430,6 +674,52 @@ _EN_VALIDATION_FAMILIES = (
             "Reasonable people {s} {t}, and I respect them.",
         ),
     ),
+    Family(
+        "hatred",
+        _ABUSIVE,
+        ("Honestly, I detest {g}.", "{G} fill me with nothing but disgust."),
+    ),
+    Family(
+        "implicit",
+        _ABUSIVE,
+        (
+            "I'd sell my house the day {g} bought the place next door.",
+            "No landlord in his right mind rents to {g}.",
+        ),
+    ),
+    Family("question", _ABUSIVE, ("Why are {g} such a plague on decent people?",)),
+    Family("opinion", _ABUSIVE, ("Personally, I find {g} repulsive.",)),
+    Family("negated-positive", _ABUSIVE, ("{G} have never contributed a single thing.",)),
+    Family(
+        "later-reference", _ABUSIVE, ("A family of {g} rented the flat upstairs. Vile people.",)
+    ),
+    Family(
+        "group-threat",
+        _THREAT,
+        ("I will make {g} bleed for this.", "{G} ought to be shot on sight."),
+    ),
+    Family(
+        "civil-question",
+        _BENIGN,
+        ("How can we help {g} find work here?", "I believe {g} enrich this city."),
+    ),
+    Family(
+        "denouncing",
+        _BENIGN,
+        (
+            "Writing '{g} are filth' on a wall is a hate crime.",
+            "Saying you hate {g} is bigotry, plain and simple.",
+        ),
+    ),
+    Family(
+        "profanity",
+        _PROFANE,
+        (
+            "Damn, that was a hell of a good match.",
+            "Holy shit, my sister just had twins!",
+            "Fucking hell, this weather is gorgeous today.",
+        ),
+    ),
 )
 _FR_VALIDATION_GROUPS = ("les migrants", "les Maghrébins", "les lesbiennes", "les Africains")
 _FR_VALIDATION_WORDS = ("taré", "demeuré")
@@ -453,6 +743,12 @@ _FR_VALIDATION_FAMILIES = (
         ("Ceux qui veulent {s} {t} sont des imbéciles, point.",),
     ),
     Family("civil-opinion", _BENIGN, ("Je souhaite {s} {t} et voici pourquoi.",)),
+    Family("hatred", _ABUSIVE, ("J'ai horreur de {g}, ils me répugnent.",)),
+    Family("question", _ABUSIVE, ("Pourquoi {g} sont-ils tous aussi crasseux ?",)),
+    Family("group-threat", _THREAT, ("On finira par régler leur compte à {g}, à coups de batte.",)),
+    Family("civil-question", _BENIGN, ("Comment aider {g} à trouver un logement ?",)),
+    Family("denouncing", _BENIGN, ("Dire qu'on hait {g}, c'est du racisme, tout simplement.",)),
+    Family("profanity", _PROFANE, ("Putain, quel concert magnifique !",)),
 )
 
 
@@ -499,8 +795,63 @@ FRENCH_FIRST_NUMBER = 1_000
 """French patterns are numbered from here (English ones from 0)."""
 
 
+MIRRORED_KINDS = frozenset({"opponent-insult", "civil-opinion"})
+"""Kinds filled for both sides of every stance, which must stay mirrored."""
+MISSPELT_SHARE = 4
+"""One sentence in this many also enters training misspelt (see ``misspelt``)."""
+
+_LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "$"})
+
+
+def misspelt(text: str) -> str:
+    """``text`` with one of its longer words disguised, as people do to slip past filters:
+    two letters swapped, one dropped, digits for letters, or the letters spaced out.
+
+    The word and the disguise are chosen by a generator seeded with the text, so the
+    variants are the same on every run."""
+    chooser = random.Random(f"misspelt:{text}")
+    words = list(re.finditer(r"[^\W\d_]{4,}", text))
+    if not words:
+        return text
+    found = chooser.choice(words)
+    word, start, end = found.group(), found.start(), found.end()
+    how = chooser.randrange(4)
+    if how == 0:
+        i = chooser.randrange(1, len(word) - 2)
+        disguised = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    elif how == 1:
+        i = chooser.randrange(1, len(word) - 1)
+        disguised = word[:i] + word[i + 1 :]
+    elif how == 2:
+        disguised = word.translate(_LEET)
+    else:
+        disguised = " ".join(word)
+    if disguised == word:  # a swap of twin letters, or no letter to replace by a digit
+        disguised = " ".join(word)
+    return text[:start] + disguised + text[end:]
+
+
+def _with_misspellings(
+    sentences: list[tuple[Example, str, int]],
+) -> list[tuple[Example, str, int]]:
+    """``sentences`` and a misspelt copy of every ``MISSPELT_SHARE``-th of them, kept in
+    its pattern (so cross-validation holds it out with its original) and its targets.
+    Benign sentences are disguised as often as abusive ones, so a disguise is never a
+    sign of abuse in itself. Stance sentences are left alone: a misspelling on one side of
+    a pair only would break the mirror that keeps the labels from learning a side."""
+    variants: list[tuple[Example, str, int]] = []
+    for position, (example, kind, number) in enumerate(sentences):
+        if position % MISSPELT_SHARE or kind.rsplit(" (", 1)[0] in MIRRORED_KINDS:
+            continue
+        text = misspelt(example.text)
+        if text != example.text:
+            variants.append((Example(text, example.source, dict(example.targets)), kind, number))
+    return sentences + variants
+
+
 def context_examples() -> list[tuple[Example, str, int]]:
-    """The training sentences as ``(example, kind, pattern number)``, English then French."""
+    """The training sentences as ``(example, kind, pattern number)``, English then French,
+    each language followed by its misspelt variants."""
     english = _fill("en", _EN_FAMILIES, _EN_GROUPS, _EN_WORDS, _EN_STANCES, _EN_TOPICS, SOURCE, 0)
     french = _fill(
         "fr",
@@ -512,7 +863,7 @@ def context_examples() -> list[tuple[Example, str, int]]:
         SOURCE,
         FRENCH_FIRST_NUMBER,
     )
-    return english + french
+    return _with_misspellings(english) + _with_misspellings(french)
 
 
 def language_of_number(number: int) -> str:

@@ -620,10 +620,13 @@ def _add_block_contributions(
     counts = np.bincount(position, weights=share)
     per_unit = _tfidf(counts, idf[unique], np.zeros(len(unique), np.int64), 1) / counts
     contributions = (per_unit[position] * share)[:, None] * weights[feature]
-    for label in range(result.shape[1]):
-        result[:, label] += np.bincount(
-            chunk, weights=contributions[:, label], minlength=len(result)
-        )
+    # One pass for every label: cell (chunk, label) is bin chunk · labels + label, and each
+    # bin still sums its occurrences in their order, as a pass per label would.
+    labels = result.shape[1]
+    cells = (chunk[:, None] * labels + np.arange(labels)).ravel()
+    result += np.bincount(cells, weights=contributions.ravel(), minlength=result.size).reshape(
+        result.shape
+    )
 
 
 def _serialise(state: dict[str, Any]) -> bytes:

@@ -41,12 +41,50 @@ def test_opponent_insults_and_civil_opinions_mirror_each_other() -> None:
             assert counts[0] == counts[1] > 0, topic
 
 
+ABUSIVE_KINDS = {
+    "dehumanising", "stereotype", "hatred", "implicit", "question", "opinion",
+    "negated-positive", "later-reference",
+}  # fmt: skip
+THREAT_KINDS = {"threat", "group-threat"}
+
+
 def test_targets_follow_the_kind() -> None:
     for example, kind, _ in ct.context_examples() + ct.validation_examples():
         family = kind.rsplit(" (", 1)[0]
-        abusive = family in {"dehumanising", "stereotype", "threat", "opponent-insult"}
-        assert example.targets["toxicity"] == int(abusive), example.text
-        assert example.targets["identity_attack"] == int(
-            family in {"dehumanising", "stereotype", "threat"}
-        )
-        assert example.targets["threat"] == int(family == "threat")
+        identity = family in ABUSIVE_KINDS | THREAT_KINDS
+        assert example.targets["toxicity"] == int(identity or family == "opponent-insult")
+        assert example.targets["insult"] == example.targets["toxicity"], example.text
+        assert example.targets["identity_attack"] == int(identity), example.text
+        assert example.targets["threat"] == int(family in THREAT_KINDS), example.text
+        # Swearing that attacks nobody is taught as profane and nothing else.
+        assert example.targets.get("profanity") == (1 if family == "profanity" else None)
+
+
+def test_misspelt_disguises_one_word_the_same_way_every_time() -> None:
+    text = "Immigrants are vermin and they breed like rats."
+    disguised = ct.misspelt(text)
+    assert disguised != text
+    # A swap of twin letters would change nothing; another disguise is used instead.
+    assert all(ct.misspelt(t) != t for t in ("Support it.", "Oppose it.", "Apply the rule."))
+    assert disguised == ct.misspelt(text)
+    changed = [(a, b) for a, b in zip(text.split(), disguised.split(), strict=False) if a != b]
+    assert changed, disguised
+    # Nothing to disguise: the text is returned as it is.
+    assert ct.misspelt("Go on, do it.") == "Go on, do it."
+
+
+def test_misspelt_sentences_keep_their_pattern_targets_and_mirror() -> None:
+    examples = ct.context_examples()
+    by_text = {example.text: (example, kind, number) for example, kind, number in examples}
+    twins = [
+        (original, by_text[disguised])
+        for original in examples
+        if (disguised := ct.misspelt(original[0].text)) in by_text
+    ]
+    assert len(twins) >= len(examples) // (ct.MISSPELT_SHARE * 2)
+    for (example, kind, number), (twin, twin_kind, twin_number) in twins:
+        assert (twin.targets, twin_kind, twin_number) == (example.targets, kind, number)
+    assert {kind.rsplit(" (", 1)[0] for (_, kind, _), _ in twins} >= {"dehumanising", "negation"}
+    # No stance sentence is disguised: one side only would break the mirror.
+    for (_, kind, _), _ in twins:
+        assert kind.rsplit(" (", 1)[0] not in ct.MIRRORED_KINDS
