@@ -801,6 +801,7 @@ MISSPELT_SHARE = 4
 """One sentence in this many also enters training misspelt (see ``misspelt``)."""
 
 _LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "$"})
+_LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 
 
 def misspelt(text: str) -> str:
@@ -810,7 +811,7 @@ def misspelt(text: str) -> str:
     The word and the disguise are chosen by a generator seeded with the text, so the
     variants are the same on every run."""
     chooser = random.Random(f"misspelt:{text}")
-    words = list(re.finditer(r"[^\W\d_]{4,}", text))
+    words = list(_LONG_WORD.finditer(text))
     if not words:
         return text
     found = chooser.choice(words)
