@@ -341,6 +341,26 @@ _EN_FAMILIES = (
         ),
     ),
     Family(
+        "not-people",
+        _BENIGN,
+        (
+            # Hatred, disgust and even extermination aimed at things, weather and pests:
+            # the words of hate speech without a person or group as their target.
+            "I hate Mondays so much.",
+            "Broccoli is disgusting, I can't stand it.",
+            "This weather makes me sick.",
+            "I despise traffic jams with every fibre of my being.",
+            "Nothing disgusts me more than cold coffee.",
+            "I loathe spreadsheets and I always will.",
+            "Why is this printer so useless?",
+            "I think pineapple on pizza is revolting.",
+            "Cockroaches get in everywhere, they are disgusting.",
+            "The rats in our cellar should be wiped out.",
+            "Slugs ate my whole garden, I want every one of them gone.",
+            "Honestly, this phone is a worthless piece of junk.",
+        ),
+    ),
+    Family(
         "profanity",
         _PROFANE,
         (
@@ -598,6 +618,20 @@ _FR_FAMILIES = (
         ),
     ),
     Family(
+        "not-people",
+        _BENIGN,
+        (
+            "Je déteste les lundis.",
+            "Les brocolis, c'est dégoûtant, je ne supporte pas.",
+            "Ce temps me rend malade.",
+            "Rien ne me dégoûte plus que le café froid.",
+            "Les cafards dans la cuisine, c'est immonde, on a appelé le désinfecteur.",
+            "Pourquoi cette imprimante est-elle aussi nulle ?",
+            "Les limaces ont dévoré mon potager, je veux toutes les exterminer.",
+            "Franchement, ce téléphone est une vraie camelote.",
+        ),
+    ),
+    Family(
         "profanity",
         _PROFANE,
         (
@@ -646,7 +680,15 @@ _EN_VALIDATION_FAMILIES = (
         ),
     ),
     Family("stereotype", _ABUSIVE, ("{G} are born thieves.", "Keep {g} away from our kids.")),
-    Family("negation", _BENIGN, ("I would never call {g} an infestation.",)),
+    Family(
+        "negation",
+        _BENIGN,
+        (
+            "I would never call {g} an infestation.",
+            "I don't find {g} repulsive in the slightest.",
+            "It's a lie that {g} can't be trusted.",
+        ),
+    ),
     Family(
         "counter-speech",
         _BENIGN,
@@ -712,6 +754,14 @@ _EN_VALIDATION_FAMILIES = (
         ),
     ),
     Family(
+        "not-people",
+        _BENIGN,
+        (
+            "I can't bear the smell of boiled cabbage.",
+            "Wasps are a plague this summer, I want every nest destroyed.",
+        ),
+    ),
+    Family(
         "profanity",
         _PROFANE,
         (
@@ -735,6 +785,7 @@ _FR_VALIDATION_FAMILIES = (
         _BENIGN,
         ("{G} sont le cœur de notre ville.", "Vous êtes tous adorables."),
     ),
+    Family("negation", _BENIGN, ("Je ne trouve pas du tout que {g} soient un problème.",)),
     Family("counter-speech", _BENIGN, ("Comparer {g} à des nuisibles, c'est honteux.",)),
     Family("quoted-word", _BENIGN, ("Le mot « {w} » n'est pas une insulte acceptable.",)),
     Family(
@@ -748,6 +799,7 @@ _FR_VALIDATION_FAMILIES = (
     Family("group-threat", _THREAT, ("On finira par régler leur compte à {g}, à coups de batte.",)),
     Family("civil-question", _BENIGN, ("Comment aider {g} à trouver un logement ?",)),
     Family("denouncing", _BENIGN, ("Dire qu'on hait {g}, c'est du racisme, tout simplement.",)),
+    Family("not-people", _BENIGN, ("Je hais les embouteillages.",)),
     Family("profanity", _PROFANE, ("Putain, quel concert magnifique !",)),
 )
 
@@ -806,7 +858,8 @@ _LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 
 def misspelt(text: str) -> str:
     """``text`` with one of its longer words disguised, as people do to slip past filters:
-    two letters swapped, one dropped, digits for letters, or the letters spaced out.
+    two letters swapped, one dropped, digits for letters, the letters spaced out, or the
+    space after it dropped.
 
     The word and the disguise are chosen by a generator seeded with the text, so the
     variants are the same on every run."""
@@ -816,7 +869,7 @@ def misspelt(text: str) -> str:
         return text
     found = chooser.choice(words)
     word, start, end = found.group(), found.start(), found.end()
-    how = chooser.randrange(4)
+    how = chooser.randrange(5)
     if how == 0:
         i = chooser.randrange(1, len(word) - 2)
         disguised = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
@@ -825,11 +878,20 @@ def misspelt(text: str) -> str:
         disguised = word[:i] + word[i + 1 :]
     elif how == 2:
         disguised = word.translate(_LEET)
-    else:
+    elif how == 3:
         disguised = " ".join(word)
+    elif text[end : end + 1] == " " and text[end + 1 : end + 2].isalpha():
+        return text[:end] + text[end + 1 :]
+    else:
+        disguised = word  # no word follows to join: spaced out below instead
     if disguised == word:  # a swap of twin letters, or no letter to replace by a digit
         disguised = " ".join(word)
     return text[:start] + disguised + text[end:]
+
+
+def family_of(kind: str) -> str:
+    """The family of a sentence's kind label: "negation" for "negation (fr)"."""
+    return kind.rsplit(" (", 1)[0]
 
 
 def _with_misspellings(
@@ -842,7 +904,7 @@ def _with_misspellings(
     a pair only would break the mirror that keeps the labels from learning a side."""
     variants: list[tuple[Example, str, int]] = []
     for position, (example, kind, number) in enumerate(sentences):
-        if position % MISSPELT_SHARE or kind.rsplit(" (", 1)[0] in MIRRORED_KINDS:
+        if position % MISSPELT_SHARE or family_of(kind) in MIRRORED_KINDS:
             continue
         text = misspelt(example.text)
         if text != example.text:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
-from classifiers import datasets
+from classifiers import context_templates, datasets
 from classifiers.datasets import ABUSE_LABELS
+from classifiers.language import detect
 from classifiers.marked_block import with_block
 from classifiers.spans import SPAN_LABELS, mean_span_f1, predict_offsets
 
@@ -48,7 +49,18 @@ _TERM_PATTERN = re.compile(
     + r")\b"
 )
 
-FRENCH_SETS = {"mlma_fr (hostile vs normal, French)": "fr", "ftr_fr (racist, French)": "fr"}
+CONTEXT_SETS = {
+    "context sentences held out (English)": "en",
+    "context sentences held out (French)": "fr",
+}
+"""Our held-out context sentences (``context_templates.validation_examples``: patterns,
+groups, topics and words never trained on), one set per language; they travel with the
+code, not with the evaluation directory."""
+FRENCH_SETS = {
+    "mlma_fr (hostile vs normal, French)": "fr",
+    "ftr_fr (racist, French)": "fr",
+    "context sentences held out (French)": "fr",
+}
 """The evaluation sets not in English, with their language (the others are ``en``)."""
 
 BEGIN = "<!-- evaluate:begin (written by `fairwitness classifiers evaluate --markdown`) -->"
@@ -96,6 +108,15 @@ class Report:
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+
+
+def context_pairs(language: str) -> list[tuple[str, int]]:
+    """The held-out context sentences in ``language`` as ``(text, abusive)``."""
+    return [
+        (example.text, example.targets["toxicity"])
+        for example, _, number in context_templates.validation_examples()
+        if context_templates.language_of_number(number) == language
+    ]
 
 
 def bootstrap_auc_interval(
@@ -161,9 +182,9 @@ def load_peer() -> Callable[[Sequence[str]], np.ndarray] | None:
 class _Scores:
     """The model's probabilities for a list of texts, with derived scores."""
 
-    def __init__(self, model: Any, texts: Sequence[str], language: str) -> None:
+    def __init__(self, model: Any, texts: Sequence[str], languages: Sequence[str]) -> None:
         self.model = model
-        self.matrix: np.ndarray = model.probabilities(texts, [language] * len(texts))
+        self.matrix: np.ndarray = model.probabilities(texts, list(languages))
         self.columns = {label: i for i, label in enumerate(model.labels)}
 
     def label(self, name: str) -> np.ndarray:
@@ -255,6 +276,8 @@ def evaluate(
             eval_dir / "mlma_fr"), ("abusive", "toxicity")),
         ("ftr_fr (racist, French)", lambda: datasets.read_ftr_fr_test(eval_dir / "ftr_fr"),
          ("identity_attack", "abusive")),
+        *((name, lambda language=language: context_pairs(language), ("abusive",))
+          for name, language in CONTEXT_SETS.items()),
     ]  # fmt: skip
     for name, read, score_names in binary_sets:
         language = FRENCH_SETS.get(name, "en")
@@ -262,17 +285,23 @@ def evaluate(
         texts = [text for text, _ in pairs]
         targets = np.array([target for _, target in pairs])
         log(f"{name}: {len(texts)} texts, {int(targets.sum())} positive")
-        scores = _Scores(model, texts, language)
-        baseline_scores = None if baseline is None else _Scores(baseline, texts, language)
+        passes = [(name, [language] * len(texts))]
+        if language != "en":
+            # Also as the service scores them when the client states no language: by the
+            # detected one, which sends a text the detector misses to the shared heads.
+            passes.append((f"{name}, language detected", [detect(text) for text in texts]))
         peer_scores = peer(texts) if peer is not None else None
-        for score_name in score_names:
-            report.rows.append(
-                _row(name, score_name, targets, scores, peer_scores, baseline_scores)
-            )
-        if name.startswith("identity_bias"):
-            report.identity_fpr = _identity_fpr(
-                texts, targets, scores, peer_scores, baseline_scores
-            )
+        for row_name, languages in passes:
+            scores = _Scores(model, texts, languages)
+            baseline_scores = None if baseline is None else _Scores(baseline, texts, languages)
+            for score_name in score_names:
+                report.rows.append(
+                    _row(row_name, score_name, targets, scores, peer_scores, baseline_scores)
+                )
+            if name.startswith("identity_bias"):
+                report.identity_fpr = _identity_fpr(
+                    texts, targets, scores, peer_scores, baseline_scores
+                )
     log("toxic_spans: span F1")
     report.spans = _span_figures(model, eval_dir / "toxic_spans")
     return report

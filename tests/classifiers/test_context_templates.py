@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from classifiers import context_templates as ct
+from classifiers import evaluate
 
 
 def test_validation_shares_nothing_with_training() -> None:
@@ -26,7 +27,7 @@ def test_validation_shares_nothing_with_training() -> None:
 
 def test_every_kind_is_written_in_both_languages() -> None:
     kinds = Counter(kind for _, kind, _ in ct.context_examples())
-    families = {kind.rsplit(" (", 1)[0] for kind in kinds}
+    families = {ct.family_of(kind) for kind in kinds}
     for family in families:
         assert kinds[f"{family} (en)"] > 0 and kinds[f"{family} (fr)"] > 0, family
 
@@ -50,7 +51,7 @@ THREAT_KINDS = {"threat", "group-threat"}
 
 def test_targets_follow_the_kind() -> None:
     for example, kind, _ in ct.context_examples() + ct.validation_examples():
-        family = kind.rsplit(" (", 1)[0]
+        family = ct.family_of(kind)
         identity = family in ABUSIVE_KINDS | THREAT_KINDS
         assert example.targets["toxicity"] == int(identity or family == "opponent-insult")
         assert example.targets["insult"] == example.targets["toxicity"], example.text
@@ -69,6 +70,13 @@ def test_misspelt_disguises_one_word_the_same_way_every_time() -> None:
     assert disguised == ct.misspelt(text)
     changed = [(a, b) for a, b in zip(text.split(), disguised.split(), strict=False) if a != b]
     assert changed, disguised
+    # Every disguise is used, the dropped word boundary too ("riende bon").
+    originals = [example.text for example, _, _ in ct.context_examples()][:400]
+    assert any(
+        ct.misspelt(t).replace(" ", "") == t.replace(" ", "")
+        and len(ct.misspelt(t).split()) == len(t.split()) - 1
+        for t in originals
+    )
     # Nothing to disguise: the text is returned as it is.
     assert ct.misspelt("Go on, do it.") == "Go on, do it."
 
@@ -84,7 +92,18 @@ def test_misspelt_sentences_keep_their_pattern_targets_and_mirror() -> None:
     assert len(twins) >= len(examples) // (ct.MISSPELT_SHARE * 2)
     for (example, kind, number), (twin, twin_kind, twin_number) in twins:
         assert (twin.targets, twin_kind, twin_number) == (example.targets, kind, number)
-    assert {kind.rsplit(" (", 1)[0] for (_, kind, _), _ in twins} >= {"dehumanising", "negation"}
+    assert {ct.family_of(kind) for (_, kind, _), _ in twins} >= {"dehumanising", "negation"}
     # No stance sentence is disguised: one side only would break the mirror.
     for (_, kind, _), _ in twins:
-        assert kind.rsplit(" (", 1)[0] not in ct.MIRRORED_KINDS
+        assert ct.family_of(kind) not in ct.MIRRORED_KINDS
+
+
+def test_held_out_context_sets_split_by_language_with_both_classes() -> None:
+    # `classifiers evaluate` reports them as two sets; each must be able to give a ROC-AUC.
+    english, french = evaluate.context_pairs("en"), evaluate.context_pairs("fr")
+    assert len(english) + len(french) == len(ct.validation_examples())
+    assert not {text for text, _ in english} & {text for text, _ in french}
+    for pairs in (english, french):
+        assert {target for _, target in pairs} == {0, 1}
+    assert ("Les migrants sont le cœur de notre ville.", 0) in french
+    assert ("Comparing migrants to insects is vile.", 0) in english
