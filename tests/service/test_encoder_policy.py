@@ -147,3 +147,25 @@ def test_perspective_languages_pick_the_encoders_heads(encoder_app, sqlite_url):
     as_french, detected = toxicity(languages=["fr"]), toxicity()
     assert as_french != toxicity(languages=["en"])
     assert detected == pytest.approx(as_french, abs=1.01e-4)
+
+
+def test_the_default_policy_on_the_sentences_that_judged_context_wrongly(encoder_app, sqlite_url):
+    # Through the real moderation path: the person objecting to a slur is not removed, the
+    # pile-on without a slur is, and an insult at political opponents is labelled.
+    auth = {"Authorization": f"Bearer {make_key(sqlite_url, 'forum', 'client')}"}
+    client = encoder_app.test_client()
+
+    def rules_of(text: str) -> tuple[str, set[str]]:
+        decision = _decide(client, auth, text, None)
+        return decision["content_action"], {rule["id"] for rule in decision["rules"]}
+
+    action, rules = rules_of("Calling someone a 'retard' is hurtful, please don't use that word")
+    assert action != "remove" and "identity_attack" not in rules, rules
+    # The same slur aimed at someone after the same objection is still removed.
+    action, rules = rules_of("Calling someone a 'retard' is hurtful, but Sam is a retard")
+    assert action == "remove" and "identity_attack" in rules, rules
+    action, rules = rules_of("You people are all the same, animals")
+    assert action == "remove" and "identity_attack" in rules, rules
+    for stance in ("oppose", "support"):
+        action, rules = rules_of(f"People who {stance} rent control are morons and should shut up")
+        assert action == "label" and "group_insult" in rules, rules
