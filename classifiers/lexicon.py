@@ -4,6 +4,13 @@ appears as a whole word or phrase after de-obfuscation (``classifiers.normalize`
 Whole words only, on both sides, so a term never fires inside an innocent word: ``ass``
 does not match ``class``, ``assess`` or ``as``; ``cunt`` does not match ``Scunthorpe``;
 ``shit`` does not match ``shitake``; ``rape`` does not match ``grape``.
+
+A term that is mentioned rather than used does not count: one in quotation marks right
+after words that talk about a word ("calling someone a 'retard' is hurtful", "the word
+« bougnoule »", "saying 'X'"), in a text that addresses nobody. Each occurrence is judged
+on its own, so a post that quotes a slur to object to it and then uses it still matches;
+quotation marks alone ("you 'idiot'"), after words about a person ("calling him a
+'moron'"), or in a text that speaks to someone ("the word 'X' describes you") are a use.
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
 
 from classifiers.normalize import AMBIGUOUS, JOIN_MARK, NORMALIZER_VERSION, fold, normalize, unleet
 from classifiers.protocol import Span
 
-MATCHER_VERSION = "fairwitness-lexicon/1"
-"""Changes whenever the way terms become patterns changes."""
+MATCHER_VERSION = "fairwitness-lexicon/2"
+"""Changes whenever the way terms become patterns, or matches become hits, changes
+(2: a mentioned term is not a hit)."""
 
 LABEL_PREFIX = "lexicon:"
 
@@ -34,6 +42,28 @@ MAX_GAP = 8
 _BETWEEN_WORDS = rf"[\W_]{{0,{MAX_GAP}}}"
 _LONG_GAP = re.compile(rf"[\W_]{{{MAX_GAP + 1},}}")
 _NEVER = re.compile(r"(?!)")
+
+_QUOTES = frozenset("'\"‘’‚“”„«»‹›`")
+_QUOTE_PADDING = 2
+"""Spaces allowed between a quotation mark and the term (French « guillemets » take one)."""
+# Words that talk about a word, ending right before its opening quotation mark. Never words
+# about a person ("calling him a", "you are a"): quoting a name at someone is still using it.
+_MENTION_FRAME = re.compile(
+    r"(?:\bcall(?:s|ed|ing)?\s+(?:someone|somebody|anyone|anybody|people|others)\s+(?:an?\s+)?"
+    r"|\b(?:the|that|this|a)\s+(?:word|term|slur|insult)s?\s+"
+    r"|\b(?:words?|terms?|slurs?)\s+(?:like|such\s+as)\s+"
+    r"|\b(?:say(?:s|ing)?|said|us(?:e|es|ed|ing)|writ(?:e|es|ing)|wrote)\s+"
+    r"|\b(?:le|ce|du)\s+mot\s+|\b(?:dire|utiliser|employer)\s+"
+    r"|\btrait(?:er|ant)\s+(?:quelqu['’]un|les\s+gens|des\s+gens)\s+(?:de\s+|d['’]))$",
+    re.IGNORECASE,
+)
+_FRAME_WINDOW = 60
+"""Characters before the opening quotation mark searched for the frame."""
+# Speaking to someone: a quoted term may then be aimed at them ("… but you are one").
+_ADDRESS = re.compile(
+    r"\b(?:you|u|ya|ur|your|yours|youre|you['’]re|yall|y['’]all|tu|toi|te|vous)\b|\bt['’]",
+    re.IGNORECASE,
+)
 
 
 class LexiconClassifier:
@@ -68,8 +98,13 @@ class LexiconClassifier:
         patterns = tuple(self._patterns.items())
         rows = []
         for text in texts:
-            normalized, _ = _prepared(text)
-            rows.append({label: 1.0 if p.search(normalized) else 0.0 for label, p in patterns})
+            normalized, index = _prepared(text)
+            rows.append(
+                {
+                    label: 1.0 if next(_used(p, text, normalized, index), None) else 0.0
+                    for label, p in patterns
+                }
+            )
         return rows
 
     def explain(self, text: str, label: str) -> list[Span]:
@@ -78,14 +113,46 @@ class LexiconClassifier:
         pattern = self._patterns[label]
         normalized, index = _prepared(text)
         spans = []
-        for found in pattern.finditer(normalized):
-            start = index[found.start()]
-            end = index[found.end() - 1] + 1
+        for start, end in _used(pattern, text, normalized, index):
             # Accents and overlays after the last letter belong to the word shown.
             while end < len(text) and unicodedata.category(text[end]) in ("Mn", "Me"):
                 end += 1
             spans.append(Span(start, end, 1.0))
         return spans
+
+
+def _used(
+    pattern: re.Pattern[str], text: str, normalized: str, index: list[int]
+) -> Iterator[tuple[int, int]]:
+    """The original ``(start, end)`` of each match of ``pattern`` that is a use of the
+    term, not a mention of it."""
+    addressed: bool | None = None  # searched once per text, and only when needed
+    for found in pattern.finditer(normalized):
+        start = index[found.start()]
+        end = index[found.end() - 1] + 1
+        if _is_quoted_mention(text, start, end):
+            if addressed is None:
+                addressed = _ADDRESS.search(text) is not None
+            if not addressed:
+                continue
+        yield start, end
+
+
+def _is_quoted_mention(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` sits in quotation marks right after words that talk
+    about a word. Looks at a bounded stretch around it, whatever the text's length."""
+    opening = start
+    while opening > 0 and start - opening < _QUOTE_PADDING and text[opening - 1].isspace():
+        opening -= 1
+    closing = end
+    while closing < len(text) and closing - end < _QUOTE_PADDING and text[closing].isspace():
+        closing += 1
+    if opening == 0 or text[opening - 1] not in _QUOTES:
+        return False
+    if closing == len(text) or text[closing] not in _QUOTES:
+        return False
+    before = text[max(0, opening - 1 - _FRAME_WINDOW) : opening - 1]
+    return _MENTION_FRAME.search(before) is not None
 
 
 def _prepared(text: str) -> tuple[str, list[int]]:

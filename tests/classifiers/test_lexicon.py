@@ -169,3 +169,47 @@ def test_words_of_a_term_match_across_any_run_of_non_letters() -> None:
         [span] = lexicon.explain(text, "lexicon:threats")
         assert text[span.start : span.end] == f"kill{gap}you"
     assert lexicon.score(["skill" + " " * 20 + "you"]) == [{"lexicon:threats": 0.0}]
+
+
+MENTIONS = LexiconClassifier({"slurs": ["retard", "retards"], "insults": ["idiot", "moron"]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Calling someone a 'retard' is hurtful, please don't use that word",
+        'The word "retard" is a slur.',
+        "Le mot « retard » est blessant.",  # guillemets with their spaces
+        "Words like ‘idiot’ are unkind, and so is the word “moron”.",
+        "Saying 'retard' is never okay.",
+    ],
+)
+def test_a_term_quoted_to_talk_about_it_is_a_mention_not_a_use(text: str) -> None:
+    assert MENTIONS.score([text]) == [{"lexicon:insults": 0.0, "lexicon:slurs": 0.0}]
+    assert MENTIONS.explain(text, "lexicon:slurs") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "used"),
+    [
+        # Quotation marks alone, or after words about a person, are a use.
+        ("what a 'retard'", "retard"),
+        ("calling him a 'retard' was fair", "retard"),
+        # Each occurrence on its own: the objection does not launder the use after it.
+        ("Saying 'retard' is wrong, but retards ruin everything", "retards"),
+        # A text that speaks to someone may aim the quoted word at them.
+        ("Calling someone a 'retard' is hurtful, but you are one", "retard"),
+        ("the word 'retard' describes you perfectly", "retard"),
+    ],
+)
+def test_a_quoted_term_aimed_at_someone_is_still_a_use(text: str, used: str) -> None:
+    assert MENTIONS.score([text])[0]["lexicon:slurs"] == 1.0
+    assert hits(MENTIONS, text, "lexicon:slurs") == [used]
+
+
+def test_a_hostile_run_of_mentions_and_spaces_is_judged_occurrence_by_occurrence() -> None:
+    # Each occurrence looks at a bounded stretch around it, and whether the text addresses
+    # anyone is searched once, so this costs what a plain text of its length costs.
+    text = "the word 'retard' " * 5_000 + " " * 100_000 + "'retard'"
+    assert MENTIONS.score([text])[0]["lexicon:slurs"] == 1.0  # the last one has no frame
+    assert len(MENTIONS.explain(text, "lexicon:slurs")) == 1
