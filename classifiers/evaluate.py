@@ -59,7 +59,7 @@ code, not with the evaluation directory."""
 FRENCH_SETS = {
     "mlma_fr (hostile vs normal, French)": "fr",
     "ftr_fr (racist, French)": "fr",
-    "context sentences held out (French)": "fr",
+    **{name: language for name, language in CONTEXT_SETS.items() if language != "en"},
 }
 """The evaluation sets not in English, with their language (the others are ``en``)."""
 
