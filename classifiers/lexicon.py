@@ -10,7 +10,8 @@ after words that talk about a word ("calling someone a 'retard' is hurtful", "th
 « bougnoule »", "saying 'X'"), in a text that addresses nobody. Each occurrence is judged
 on its own, so a post that quotes a slur to object to it and then uses it still matches;
 quotation marks alone ("you 'idiot'"), after words about a person ("calling him a
-'moron'"), or in a text that speaks to someone ("the word 'X' describes you") are a use.
+'moron'"), in a text that speaks to someone ("the word 'X' describes you"), or in one that
+refers back to the word ("… but Sam is one", "… mais Paul en est un") are a use.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from itertools import groupby
 from classifiers.normalize import AMBIGUOUS, JOIN_MARK, NORMALIZER_VERSION, fold, normalize, unleet
 from classifiers.protocol import Span
 
-MATCHER_VERSION = "fairwitness-lexicon/2"
+MATCHER_VERSION = "fairwitness-lexicon/3"
 """Changes whenever the way terms become patterns, or matches become hits, changes
-(2: a mentioned term is not a hit)."""
+(2: a mentioned term is not a hit; 3: nor is one the text refers back to)."""
 
 LABEL_PREFIX = "lexicon:"
 
@@ -62,6 +63,20 @@ _FRAME_WINDOW = 60
 # Speaking to someone: a quoted term may then be aimed at them ("… but you are one").
 _ADDRESS = re.compile(
     r"\b(?:you|u|ya|ur|your|yours|youre|you['’]re|yall|y['’]all|tu|toi|te|vous)\b|\bt['’]",
+    re.IGNORECASE,
+)
+# Calling someone the mentioned word: "… but Sam is one", "… they really are ones", "… mais
+# Paul en est un". Only at the end of a clause, so "is one thing" or "is one of the worst"
+# stay a mention, and not after "nobody" / "no one" / "n'en", which deny it.
+_REFERS_BACK = re.compile(
+    r"(?<!\bnobody\s)(?<!\bno\sone\s)(?<!\bnoone\s)"
+    r"\b(?:is|are|was|were|be|being|am|['’]s|['’]re|['’]m)\s{1,8}"
+    r"(?:(?:such|really|truly|totally|clearly|obviously|definitely|so|"
+    r"an?\s{1,8}(?:real|total|complete|proper|true))\s{1,8}){0,3}ones?"
+    r"(?=\s{0,8}(?:[.,!?;:)\"'»…]|$|(?:too|as\s{1,8}well|though|anyway|lol)\b))"
+    r"|(?<!n['’])\ben\s{1,8}(?:est|es|suis|sont|était|étaient|serait|seraient)"
+    r"(?:\s{1,8}(?:vraiment|bien|clairement|carrément|totalement|aussi)){0,2}"
+    r"(?:\s{1,8}une?)?\s{0,8}(?=[.,!?;:)\"'»…]|$)",
     re.IGNORECASE,
 )
 
@@ -126,14 +141,14 @@ def _used(
 ) -> Iterator[tuple[int, int]]:
     """The original ``(start, end)`` of each match of ``pattern`` that is a use of the
     term, not a mention of it."""
-    addressed: bool | None = None  # searched once per text, and only when needed
+    aimed: bool | None = None  # searched once per text, and only when needed
     for found in pattern.finditer(normalized):
         start = index[found.start()]
         end = index[found.end() - 1] + 1
         if _is_quoted_mention(text, start, end):
-            if addressed is None:
-                addressed = _ADDRESS.search(text) is not None
-            if not addressed:
+            if aimed is None:
+                aimed = _ADDRESS.search(text) is not None or _REFERS_BACK.search(text) is not None
+            if not aimed:
                 continue
         yield start, end
 

@@ -182,6 +182,10 @@ MENTIONS = LexiconClassifier({"slurs": ["retard", "retards"], "insults": ["idiot
         "Le mot « retard » est blessant.",  # guillemets with their spaces
         "Words like ‘idiot’ are unkind, and so is the word “moron”.",
         "Saying 'retard' is never okay.",
+        # Words that only look like a reference back to it.
+        "Calling someone a 'retard' is one of the cruellest insults.",
+        "Calling someone a 'retard' is one thing; nobody is one.",
+        "Le mot « retard » est blessant, personne n'en est un.",
     ],
 )
 def test_a_term_quoted_to_talk_about_it_is_a_mention_not_a_use(text: str) -> None:
@@ -200,6 +204,10 @@ def test_a_term_quoted_to_talk_about_it_is_a_mention_not_a_use(text: str) -> Non
         # A text that speaks to someone may aim the quoted word at them.
         ("Calling someone a 'retard' is hurtful, but you are one", "retard"),
         ("the word 'retard' describes you perfectly", "retard"),
+        # A text that calls someone the word it quoted uses it.
+        ('Calling someone a "retard" is hurtful, but Sam is one.', "retard"),
+        ("Saying 'retard' is rude, I know, they really are ones!", "retard"),
+        ("Le mot « retard » est blessant, mais Paul en est un.", "retard"),
     ],
 )
 def test_a_quoted_term_aimed_at_someone_is_still_a_use(text: str, used: str) -> None:
@@ -213,3 +221,7 @@ def test_a_hostile_run_of_mentions_and_spaces_is_judged_occurrence_by_occurrence
     text = "the word 'retard' " * 5_000 + " " * 100_000 + "'retard'"
     assert MENTIONS.score([text])[0]["lexicon:slurs"] == 1.0  # the last one has no frame
     assert len(MENTIONS.explain(text, "lexicon:slurs")) == 1
+    # The same, where the search for a reference back meets runs of spaces in every place
+    # its pattern allows them.
+    text = "the word 'retard' " * 5_000 + "is " * 10_000 + " " * 100_000 + "en est" + " " * 50_000
+    assert MENTIONS.score([text])[0]["lexicon:slurs"] == 0.0
