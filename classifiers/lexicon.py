@@ -7,11 +7,11 @@ does not match ``class``, ``assess`` or ``as``; ``cunt`` does not match ``Scunth
 
 A term that is mentioned rather than used does not count: one in quotation marks right
 after words that talk about a word ("calling someone a 'retard' is hurtful", "the word
-« bougnoule »", "saying 'X'"), in a text that addresses nobody. Each occurrence is judged
-on its own, so a post that quotes a slur to object to it and then uses it still matches;
-quotation marks alone ("you 'idiot'"), after words about a person ("calling him a
-'moron'"), in a text that speaks to someone ("the word 'X' describes you"), or in one that
-refers back to the word ("… but Sam is one", "… mais Paul en est un") are a use.
+« bougnoule »", "saying 'X'"), in a text that calls nobody that word. Each occurrence is
+judged on its own, so a post that quotes a slur to object to it and then uses it still
+matches; quotation marks alone ("you 'idiot'"), after words about a person ("calling him a
+'moron'"), or in a text that calls someone the word ("… but Sam is one", "the word 'X'
+describes you", "… mais Paul en est un") are a use.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from classifiers.protocol import Span
 
 MATCHER_VERSION = "fairwitness-lexicon/3"
 """Changes whenever the way terms become patterns, or matches become hits, changes
-(2: a mentioned term is not a hit; 3: nor is one the text refers back to)."""
+(2: a mentioned term is not a hit, unless the text addresses someone; 3: unless the text
+calls someone the word)."""
 
 LABEL_PREFIX = "lexicon:"
 
@@ -60,23 +61,28 @@ _MENTION_FRAME = re.compile(
 )
 _FRAME_WINDOW = 60
 """Characters before the opening quotation mark searched for the frame."""
-# Speaking to someone: a quoted term may then be aimed at them ("… but you are one").
-_ADDRESS = re.compile(
-    r"\b(?:you|u|ya|ur|your|yours|youre|you['’]re|yall|y['’]all|tu|toi|te|vous)\b|\bt['’]",
-    re.IGNORECASE,
-)
-# Calling someone the mentioned word: "… but Sam is one", "… they really are ones", "… mais
-# Paul en est un". Only at the end of a clause, so "is one thing" or "is one of the worst"
-# stay a mention, and not after "nobody" / "no one" / "n'en", which deny it.
-_REFERS_BACK = re.compile(
+# A text that calls someone the word it quoted uses it. Two ways are recognised:
+# - a reference back, "… but Sam is one", "… you're one too", "… mais Paul en est un":
+#   "is one" only at the end of a clause, so "is one thing" or "is one of the worst"
+#   stay a mention, and not after "nobody" / "no one" / "n'en", which deny it;
+# - the word said to fit the person spoken to: "describes you", "that's you", "te va bien".
+# A "you" alone is not enough: counter-speech speaks to its readers ("you should never
+# call anyone a 'retard'").
+_AIMED = re.compile(
     r"(?<!\bnobody\s)(?<!\bno\sone\s)(?<!\bnoone\s)"
-    r"\b(?:is|are|was|were|be|being|am|['’]s|['’]re|['’]m)\s{1,8}"
+    r"\b(?:is|are|was|were|be|being|am|ur|['’]s|['’]re|['’]m)\s{1,8}"
     r"(?:(?:such|really|truly|totally|clearly|obviously|definitely|so|"
     r"an?\s{1,8}(?:real|total|complete|proper|true))\s{1,8}){0,3}ones?"
     r"(?=\s{0,8}(?:[.,!?;:)\"'»…]|$|(?:too|as\s{1,8}well|though|anyway|lol)\b))"
     r"|(?<!n['’])\ben\s{1,8}(?:est|es|suis|sont|était|étaient|serait|seraient)"
     r"(?:\s{1,8}(?:vraiment|bien|clairement|carrément|totalement|aussi)){0,2}"
-    r"(?:\s{1,8}une?)?\s{0,8}(?=[.,!?;:)\"'»…]|$)",
+    r"(?:\s{1,8}une?)?\s{0,8}(?=[.,!?;:)\"'»…]|$)"
+    r"|\b(?:describes?|described|fits?|suits?|defines?|sums?\s{1,8}up|applies\s{1,8}to)"
+    r"\s{1,8}(?:you|u|ya|yourself|y['’]?all)\b"
+    r"|\b(?:that|this|it)(?:['’]s|\s{1,8}is)\s{1,8}(?:exactly\s{1,8}|just\s{1,8})?(?:what\s{1,8})?"
+    r"(?:you|u)\b(?!\s{1,8}(?:can|could|should|must|may|might|would|will|do|did|say|said|call)\b)"
+    r"|\b(?:te|vous)\s{1,8}(?:décrit|correspond|va\s{1,8}bien|convient)\b"
+    r"|\bc['’]est\s{1,8}(?:exactement\s{1,8}|tout\s{1,8})?(?:toi|vous)\b",
     re.IGNORECASE,
 )
 
@@ -147,7 +153,7 @@ def _used(
         end = index[found.end() - 1] + 1
         if _is_quoted_mention(text, start, end):
             if aimed is None:
-                aimed = _ADDRESS.search(text) is not None or _REFERS_BACK.search(text) is not None
+                aimed = _AIMED.search(text) is not None
             if not aimed:
                 continue
         yield start, end

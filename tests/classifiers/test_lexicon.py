@@ -182,6 +182,10 @@ MENTIONS = LexiconClassifier({"slurs": ["retard", "retards"], "insults": ["idiot
         "Le mot « retard » est blessant.",  # guillemets with their spaces
         "Words like ‘idiot’ are unkind, and so is the word “moron”.",
         "Saying 'retard' is never okay.",
+        # Counter-speech speaks to its readers: a "you" alone aims the word at nobody.
+        "You should never call anyone a 'retard'.",
+        "Calling someone a 'retard' is the worst thing you can do.",
+        "If you hear the word 'retard' at school, tell a teacher.",
         # Words that only look like a reference back to it.
         "Calling someone a 'retard' is one of the cruellest insults.",
         "Calling someone a 'retard' is one thing; nobody is one.",
@@ -201,10 +205,12 @@ def test_a_term_quoted_to_talk_about_it_is_a_mention_not_a_use(text: str) -> Non
         ("calling him a 'retard' was fair", "retard"),
         # Each occurrence on its own: the objection does not launder the use after it.
         ("Saying 'retard' is wrong, but retards ruin everything", "retards"),
-        # A text that speaks to someone may aim the quoted word at them.
-        ("Calling someone a 'retard' is hurtful, but you are one", "retard"),
-        ("the word 'retard' describes you perfectly", "retard"),
         # A text that calls someone the word it quoted uses it.
+        ("Calling someone a 'retard' is hurtful, but you are one", "retard"),
+        ("Calling someone a 'retard' is hurtful, but ur one", "retard"),
+        ("the word 'retard' describes you perfectly", "retard"),
+        ("Saying 'retard' is mean. That's you though.", "retard"),
+        ("Le mot « retard » te va bien.", "retard"),
         ('Calling someone a "retard" is hurtful, but Sam is one.', "retard"),
         ("Saying 'retard' is rude, I know, they really are ones!", "retard"),
         ("Le mot « retard » est blessant, mais Paul en est un.", "retard"),
@@ -216,8 +222,8 @@ def test_a_quoted_term_aimed_at_someone_is_still_a_use(text: str, used: str) -> 
 
 
 def test_a_hostile_run_of_mentions_and_spaces_is_judged_occurrence_by_occurrence() -> None:
-    # Each occurrence looks at a bounded stretch around it, and whether the text addresses
-    # anyone is searched once, so this costs what a plain text of its length costs.
+    # Each occurrence looks at a bounded stretch around it, and whether the text calls
+    # anyone the word is searched once, so this costs what a plain text of its length costs.
     text = "the word 'retard' " * 5_000 + " " * 100_000 + "'retard'"
     assert MENTIONS.score([text])[0]["lexicon:slurs"] == 1.0  # the last one has no frame
     assert len(MENTIONS.explain(text, "lexicon:slurs")) == 1
