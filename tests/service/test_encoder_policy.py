@@ -159,11 +159,19 @@ def test_the_default_policy_on_the_sentences_that_judged_context_wrongly(encoder
         decision = _decide(client, auth, text, None)
         return decision["content_action"], {rule["id"] for rule in decision["rules"]}
 
-    action, rules = rules_of("Calling someone a 'retard' is hurtful, please don't use that word")
-    assert action != "remove" and "identity_attack" not in rules, rules
+    for objection in (
+        "Calling someone a 'retard' is hurtful, please don't use that word",
+        "You should never call anyone a 'retard', it is cruel.",
+    ):
+        action, rules = rules_of(objection)
+        assert action != "remove" and "identity_attack" not in rules, (objection, rules)
     # The same slur aimed at someone after the same objection is still removed.
-    action, rules = rules_of("Calling someone a 'retard' is hurtful, but Sam is a retard")
-    assert action == "remove" and "identity_attack" in rules, rules
+    for aimed in (
+        "Calling someone a 'retard' is hurtful, but Sam is a retard",
+        "Calling someone a 'retard' is hurtful, but Sam is one.",
+    ):
+        action, rules = rules_of(aimed)
+        assert action == "remove" and "identity_attack" in rules, (aimed, rules)
     action, rules = rules_of("You people are all the same, animals")
     assert action == "remove" and "identity_attack" in rules, rules
     for stance in ("oppose", "support"):
