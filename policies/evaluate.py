@@ -6,14 +6,15 @@ same outcome, which is what lets anyone re-check a logged decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
 from typing import NamedTuple
 
 from policies.language import choose
+from policies.mentions import MentionJudge
 from policies.model import (
     AllOf,
     AnyOf,
@@ -30,6 +31,7 @@ from policies.model import (
     Translations,
     most_severe,
 )
+from policies.regex import Match
 
 MAX_SPANS_PER_PATTERN = 64
 """How many matches of one regex condition are kept as spans: enough to show what matched,
@@ -245,13 +247,22 @@ def _compile_lexicon(condition: LexiconCondition) -> _Check:
 
 def _compile_regex(condition: RegexCondition) -> _Check:
     search, finditer = condition.pattern.search, condition.pattern.finditer
+    skip_mentions = condition.skip_mentions
 
     def check(_scores: Mapping[str, float], text: str) -> _Result:
         # Most texts match no pattern: one search settles that without building a list.
         if search(text) is None:
             return _NOT_HELD
+        matches: Iterator[Match] = finditer(text)
+        if skip_mentions:
+            judge = MentionJudge(text)
+            matches = (m for m in matches if not judge.is_mention(m.start(), m.end()))
+            first = next(matches, None)
+            if first is None:
+                return _NOT_HELD
+            matches = chain((first,), matches)
         # An empty match holds the rule but marks no characters.
-        found = islice(finditer(text), MAX_SPANS_PER_PATTERN)
+        found = islice(matches, MAX_SPANS_PER_PATTERN)
         return _Result(True, spans=tuple(m.span() for m in found if m.end() > m.start()))
 
     return check

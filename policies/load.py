@@ -516,22 +516,23 @@ class _Reader:
         return LexiconCondition(name)
 
     def regex(self, node: Node, at: _At) -> RegexCondition:
-        case_sensitive = False
+        flags = {"case_sensitive": False, "skip_mentions": False}
         pattern_node = node
         pattern_at = at
         if isinstance(node, MappingNode):
-            fields = self.mapping(node, at, {"pattern": True, "case_sensitive": False})
+            fields = self.mapping(node, at, {"pattern": True, **dict.fromkeys(flags, False)})
             pattern_node, pattern_at = fields["pattern"], at.key("pattern")
-            if "case_sensitive" in fields:
-                case_sensitive = self.boolean(fields["case_sensitive"], at.key("case_sensitive"))
+            for flag in flags:
+                if flag in fields:
+                    flags[flag] = self.boolean(fields[flag], at.key(flag))
         source = self.string(pattern_node, pattern_at)
         try:
-            pattern = compile_pattern(source, case_sensitive=case_sensitive)
+            pattern = compile_pattern(source, case_sensitive=flags["case_sensitive"])
         except PatternError as exc:
             error = self.fail(pattern_at, pattern_node, str(exc))
             error.line = _line_in_scalar(pattern_node, source, exc.offset)
             raise error from None
-        return RegexCondition(source=source, pattern=pattern)
+        return RegexCondition(source=source, pattern=pattern, skip_mentions=flags["skip_mentions"])
 
     def length(self, node: Node, at: _At) -> LengthCondition:
         fields = self.mapping(node, at, {"at_least": False, "at_most": False})

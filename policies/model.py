@@ -73,10 +73,12 @@ class LexiconCondition:
 @dataclass(frozen=True)
 class RegexCondition:
     """Holds when ``pattern`` (RE2, compiled by ``policies.regex``) is found anywhere in
-    the original text."""
+    the original text; with ``skip_mentions``, only where it is not quoted or reported
+    (``policies.mentions``)."""
 
     source: str
     pattern: LinearPattern
+    skip_mentions: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,13 @@ def strike(weight: int, expires: str) -> Strike:
     return Strike(weight=weight, expires_after=parse_duration(expires))
 
 
-def regex(pattern: str, *, case_sensitive: bool = False) -> RegexCondition:
+def regex(
+    pattern: str, *, case_sensitive: bool = False, skip_mentions: bool = False
+) -> RegexCondition:
     return RegexCondition(
-        source=pattern, pattern=compile_pattern(pattern, case_sensitive=case_sensitive)
+        source=pattern,
+        pattern=compile_pattern(pattern, case_sensitive=case_sensitive),
+        skip_mentions=skip_mentions,
     )
 
 
@@ -357,3 +361,75 @@ escalation:
         "Removed as a threat. You now have 2 active strikes, so your account is "
         "restricted for 1 day."
     )
+
+
+HATE = r"\b(?:immigrants|muslims|jews|refugees)\s+are\s+(?:vermin|animals|rats|parasites)\b"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Saying 'immigrants are vermin' is disgusting.",
+        '"Jews are rats" is Nazi propaganda, plain and simple.',
+        "Dire « muslims are animals », c'est ignoble.",  # guillemets
+        "When he said Muslims are animals, I reported him.",
+        "I'm sick of people claiming that refugees are parasites.",
+        "Anyone who says immigrants are vermin should read some history.",
+        "He posted that Jews are rats. I blocked him.",
+        "The lie that immigrants are vermin has a long and ugly history.",
+    ],
+)
+def test_a_statement_quoted_or_reported_to_object_to_it_is_skipped(text: str) -> None:
+    rule = make_rule("r", regex(HATE, skip_mentions=True))
+    assert match_rule(rule, {}, text) is None
+    # Without skip_mentions the same pattern matches: the option is what changed.
+    assert match_rule(make_rule("r", regex(HATE)), {}, text) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Immigrants are vermin.", "Immigrants are vermin"),
+        # Each match on its own: an objection in front does not launder the statement.
+        (
+            "Saying 'immigrants are vermin' is wrong, but honestly immigrants are vermin",
+            "immigrants are vermin",
+        ),
+        # The writer's own words, however introduced.
+        ("I say Muslims are animals.", "Muslims are animals"),
+        ("I said it before and I'll say it again: Jews are rats.", "Jews are rats"),
+        ("Everyone knows refugees are parasites.", "refugees are parasites"),
+        ("Don't you think immigrants are vermin?", "immigrants are vermin"),
+        # Scare quotes elsewhere in the sentence do not make the statement a quotation,
+        # nor do apostrophes.
+        ("The 'experts' won't admit it, but Jews are rats", "Jews are rats"),
+        ("Don't kid yourself, refugees are parasites", "refugees are parasites"),
+        # A sentence boundary ends the quotation or the report before it.
+        ("He said so. Muslims are animals.", "Muslims are animals"),
+    ],
+)
+def test_a_statement_made_is_matched_where_it_is_made(text: str, said: str) -> None:
+    match = match_rule(make_rule("r", regex(HATE, skip_mentions=True)), {}, text)
+    assert match is not None
+    assert [text[s:e] for s, e in match.spans] == [said]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They say Muslims are animals, and they're right.",
+        "My uncle says immigrants are vermin and I agree with him.",
+        "Ils disent que 'jews are rats' et ils ont raison.",
+    ],
+)
+def test_a_report_the_text_agrees_with_is_the_writers_own_statement(text: str) -> None:
+    assert match_rule(make_rule("r", regex(HATE, skip_mentions=True)), {}, text) is not None
+
+
+def test_a_hostile_run_of_quoted_statements_is_judged_match_by_match() -> None:
+    # Each match looks at a bounded stretch either side of it, and whether the text agrees
+    # is searched once, so a text of many mentions costs what a plain text of its length
+    # costs; the statement made after them is still found.
+    text = "Saying 'immigrants are vermin' is vile. " * 5_000 + " " * 100_000 + "Jews are rats"
+    match = match_rule(make_rule("r", regex(HATE, skip_mentions=True)), {}, text)
+    assert match is not None and [text[s:e] for s, e in match.spans] == ["Jews are rats"]

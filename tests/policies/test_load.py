@@ -98,6 +98,7 @@ def test_every_condition_kind_is_built(tmp_path: Path) -> None:
                 - lexicon: rude
             - regex: 'hello'
             - regex: {pattern: 'World', case_sensitive: true}
+            - regex: {pattern: 'hello', skip_mentions: true}
             - length: {at_least: 3, at_most: 280}
             - not: {length: {at_most: 2}}
         action: hold_for_review
@@ -112,7 +113,7 @@ def test_every_condition_kind_is_built(tmp_path: Path) -> None:
     policy = load_policy_dir(write_dir(tmp_path, {"tiny.yaml": text})).policies["tiny"]
     [rule] = policy.rules
     assert isinstance(rule.when, AllOf)
-    any_of, plain, sensitive, length, negated = rule.when.conditions
+    any_of, plain, sensitive, said, length, negated = rule.when.conditions
     assert any_of == AnyOf(
         (
             ScoreCondition("insult", at_least=0.8),
@@ -122,6 +123,8 @@ def test_every_condition_kind_is_built(tmp_path: Path) -> None:
     )
     assert isinstance(plain, RegexCondition) and plain.pattern.search("HELLO")
     assert isinstance(sensitive, RegexCondition) and not sensitive.pattern.search("world")
+    assert not plain.skip_mentions and not sensitive.skip_mentions
+    assert isinstance(said, RegexCondition) and said.skip_mentions
     assert length == LengthCondition(at_least=3, at_most=280)
     assert negated == Not(LengthCondition(at_most=2))
     assert rule.strike is not None and rule.strike.expires_after.text == "P1Y2M"

@@ -162,6 +162,10 @@ def test_the_default_policy_on_the_sentences_that_judged_context_wrongly(encoder
     for objection in (
         "Calling someone a 'retard' is hurtful, please don't use that word",
         "You should never call anyone a 'retard', it is cruel.",
+        # The issue's own example of counter-speech: the hateful statement quoted, and
+        # reported, to object to it.
+        "Saying 'immigrants are vermin' is disgusting.",
+        "When he said Muslims are animals, I reported him.",
     ):
         action, rules = rules_of(objection)
         assert action != "remove" and "identity_attack" not in rules, (objection, rules)
@@ -169,6 +173,9 @@ def test_the_default_policy_on_the_sentences_that_judged_context_wrongly(encoder
     for aimed in (
         "Calling someone a 'retard' is hurtful, but Sam is a retard",
         "Calling someone a 'retard' is hurtful, but Sam is one.",
+        "Immigrants are vermin",
+        "Saying 'immigrants are vermin' is wrong, but honestly immigrants are vermin",
+        "Black people deserve a bullet",
     ):
         action, rules = rules_of(aimed)
         assert action == "remove" and "identity_attack" in rules, (aimed, rules)

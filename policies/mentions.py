@@ -1,0 +1,94 @@
+"""Whether a pattern's match in a text is said, or only quoted or reported.
+
+"Saying 'immigrants are vermin' is disgusting" contains "immigrants are vermin", and so
+does "immigrants are vermin". A rule that removes the second must not remove the first:
+people who object to hate have to be able to repeat what they object to. A regex
+condition with ``skip_mentions: true`` counts only the matches that are not mentions.
+
+A match is a mention when, within its own sentence, it sits
+- inside quotation marks (an odd number of them before it, at least one after it), or
+- right after words that report what someone else says ("he said", "people claiming
+  that", "anyone who says", "the lie that", "dire que", "ceux qui disent que"). Words of
+  belief ("they think", "everyone knows") are not among them: they are how a writer
+  passes off a claim as common sense.
+
+Reporting only counts when the reporter is not the writer ("I say …", "je dis que …" are
+the writer's own words), and no mention counts in a text that then agrees with what it
+reported ("… and they're right", "I agree", "ils ont raison"). Each match is judged on its
+own, so a text that quotes a statement to object to it and then makes it still matches.
+
+Every look is bounded (the match's sentence, at most ``WINDOW`` characters either side),
+so the cost per match does not grow with the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+WINDOW = 120
+"""Characters looked at on each side of a match, at most; a sentence end stops sooner."""
+
+_SENTENCE_END = re.compile(r"[.!?\n]+\s")
+# Double quotation marks and guillemets always quote; a straight or curly single mark only
+# when a letter is not on both sides of it ("don't", "l'homme" are apostrophes).
+_QUOTE = re.compile(r"[\"“”„«»‹›]|(?<![^\W\d_])['‘’]|['‘’](?![^\W\d_])")
+# Words that report what someone says or thinks, ending right before the match.
+_REPORTED = re.compile(
+    r"(?P<subject>\b[\w'’]+\s+|\bj['’])?"
+    r"\b(?:say|says|said|saying|claim|claims|claimed|claiming|insist|insists|insisted|insisting"
+    r"|argue|argues|argued|arguing|tweet|tweets|tweeted|tweeting|wrote|writes|writing"
+    r"|post|posts|posted|posting|shout|shouts|shouted|shouting|chant|chants|chanted|chanting"
+    r"|yell|yells|yelled|yelling|preach|preaches|preached|preaching"
+    r"|dire|dit|disent|disant|prétendre|prétend|prétendent|prétendant|affirmer|affirme"
+    r"|affirment|affirmant|répéter|répète|répètent|crier|crie|crient"
+    r"|the\s+(?:idea|lie|myth|claim|notion|belief|rhetoric)"
+    r"|l['’](?:idée|affirmation)|le\s+(?:mensonge|mythe|discours))"
+    r"(?:\s+(?:that|que|qu['’]))?[\s:,]*[\"“”„«»‹›'‘’]?\s*$",
+    re.IGNORECASE,
+)
+# The writer as the one saying it: then the words are the writer's own.
+_FIRST_PERSON = re.compile(r"^(?:i|we|je|j['’]|nous|on)\s*$", re.IGNORECASE)
+_AGREES = re.compile(
+    r"\b(?:(?:they|he|she)\s*(?:['’]re|['’]s|are|is|was|were)\s+(?:so\s+|totally\s+|absolutely\s+"
+    r"|dead\s+|completely\s+)?right|i\s+agree|agree\s+with\s+(?:him|her|them)|so\s+true"
+    r"|(?:ils|elles|il|elle)\s+(?:ont|a)\s+(?:tellement\s+|bien\s+|parfaitement\s+)?raison"
+    r"|je\s+suis\s+d['’]accord)\b",
+    re.IGNORECASE,
+)
+
+
+class MentionJudge:
+    """Judges the matches of one text; whether the text agrees with what it reports is
+    searched once, and only when a match is a mention."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._agrees: bool | None = None
+
+    def is_mention(self, start: int, end: int) -> bool:
+        if not (self._quoted(start, end) or self._reported(start)):
+            return False
+        if self._agrees is None:
+            self._agrees = _AGREES.search(self.text) is not None
+        return not self._agrees
+
+    def _before(self, start: int) -> str:
+        window = self.text[max(0, start - WINDOW) : start]
+        ends = list(_SENTENCE_END.finditer(window))
+        return window[ends[-1].end() :] if ends else window
+
+    def _after(self, end: int) -> str:
+        window = self.text[end : end + WINDOW]
+        stop = _SENTENCE_END.search(window)
+        return window[: stop.start() + 1] if stop else window
+
+    def _quoted(self, start: int, end: int) -> bool:
+        opened = len(_QUOTE.findall(self._before(start))) % 2 == 1
+        return opened and _QUOTE.search(self._after(end)) is not None
+
+    def _reported(self, start: int) -> bool:
+        frame = _REPORTED.search(self._before(start))
+        if frame is None:
+            return False
+        subject = frame.group("subject")
+        return subject is None or _FIRST_PERSON.match(subject) is None
