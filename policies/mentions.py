@@ -6,11 +6,14 @@ people who object to hate have to be able to repeat what they object to. A regex
 condition with ``skip_mentions: true`` counts only the matches that are not mentions.
 
 A match is a mention when, within its own sentence, it sits
-- inside quotation marks (an odd number of them before it, at least one after it), or
+- inside quotation marks (an odd number of them before it, at least one after it), in a
+  text that says something besides the quotation (a quotation alone is a statement);
 - right after words that report what someone else says ("he said", "people claiming
-  that", "anyone who says", "the lie that", "dire que", "ceux qui disent que"). Words of
-  belief ("they think", "everyone knows") are not among them: they are how a writer
-  passes off a claim as common sense.
+  that", "anyone who says", "dire que", "ceux qui disent que"). Words of belief ("they
+  think", "everyone knows") are not among them: they are how a writer passes off a claim
+  as common sense; or
+- right after words that deny it ("I don't agree that", "it's a lie that", "the myth
+  that", "je ne crois pas que").
 
 Reporting only counts when the reporter is not the writer ("I say …", "je dis que …" are
 the writer's own words), and no mention counts in a text that then agrees with what it
@@ -41,18 +44,34 @@ _REPORTED = re.compile(
     r"|yell|yells|yelled|yelling|preach|preaches|preached|preaching"
     r"|dire|dit|disent|disant|prétendre|prétend|prétendent|prétendant|affirmer|affirme"
     r"|affirment|affirmant|répéter|répète|répètent|crier|crie|crient"
-    r"|the\s+(?:idea|lie|myth|claim|notion|belief|rhetoric)"
-    r"|l['’](?:idée|affirmation)|le\s+(?:mensonge|mythe|discours))"
+    r"|the\s+(?:idea|claim|notion|belief|rhetoric)|l['’](?:idée|affirmation)|le\s+discours)"
     r"(?:\s+(?:that|que|qu['’]))?[\s:,]*[\"“”„«»‹›'‘’]?\s*$",
     re.IGNORECASE,
 )
+# Words that deny what follows, whoever says them; not when they are themselves denied
+# ("it's not a lie that …", "I don't disagree that …", "ce n'est pas faux").
+_NOT_DENIED = r"(?<!not\s)(?<!n['’]t\s)(?<!pas\s)"
+_DENIED = re.compile(
+    r"(?:\b(?:don['’]?t|do\s+not|doesn['’]?t|does\s+not|never|can['’]?t|cannot|won['’]?t)"
+    rf"\s+(?:agree|believe|think|accept)|{_NOT_DENIED}\bdisagree"
+    rf"|{_NOT_DENIED}\b(?:not\s+true|untrue|false|a\s+lie|the\s+lie|a\s+myth|the\s+myth"
+    r"|nonsense)"
+    r"|\b(?:ne\s+)?(?:pense|crois|croit|pensent|croient)\s+pas"
+    rf"|{_NOT_DENIED}\bfaux|\bpas\s+vrai|\ble\s+(?:mensonge|mythe)\s+selon\s+lequel)"
+    r"(?:\s+(?:that|que|qu['’]))?[\s:,]*[\"“”„«»‹›'‘’]?\s*$",
+    re.IGNORECASE,
+)
+_LETTER = re.compile(r"[^\W\d_]")
 # The writer as the one saying it: then the words are the writer's own.
 _FIRST_PERSON = re.compile(r"^(?:i|we|je|j['’]|nous|on)\s*$", re.IGNORECASE)
 _AGREES = re.compile(
-    r"\b(?:(?:they|he|she)\s*(?:['’]re|['’]s|are|is|was|were)\s+(?:so\s+|totally\s+|absolutely\s+"
-    r"|dead\s+|completely\s+)?right|i\s+agree|agree\s+with\s+(?:him|her|them)|so\s+true"
+    r"\b(?:(?:they|he|she)\s*(?:['’]re|['’]s|are|is|was|were)\s+(?:so\s+|totally\s+"
+    r"|absolutely\s+|dead\s+|completely\s+)?right|i\s+agree|agree\s+with\s+(?:him|her|them)"
+    r"|so\s+true|couldn['’]?t\s+agree\s+more|(?:totally|fully|completely|absolutely)\s+agree"
     r"|(?:ils|elles|il|elle)\s+(?:ont|a)\s+(?:tellement\s+|bien\s+|parfaitement\s+)?raison"
-    r"|je\s+suis\s+d['’]accord)\b",
+    r"|je\s+suis\s+(?:tout\s+[àa]\s+fait\s+)?d['’]accord)\b"
+    # Signed by the writer: "… - me".
+    r"|[-–—~]\s*(?:me|moi)\b",
     re.IGNORECASE,
 )
 
@@ -66,7 +85,10 @@ class MentionJudge:
         self._agrees: bool | None = None
 
     def is_mention(self, start: int, end: int) -> bool:
-        if not (self._quoted(start, end) or self._reported(start)):
+        before = self._before(start)
+        if _DENIED.search(before):
+            return True
+        if not (self._quoted(start, end, before) or self._reported(before)):
             return False
         if self._agrees is None:
             self._agrees = _AGREES.search(self.text) is not None
@@ -82,12 +104,22 @@ class MentionJudge:
         stop = _SENTENCE_END.search(window)
         return window[: stop.start() + 1] if stop else window
 
-    def _quoted(self, start: int, end: int) -> bool:
-        opened = len(_QUOTE.findall(self._before(start))) % 2 == 1
-        return opened and _QUOTE.search(self._after(end)) is not None
+    def _quoted(self, start: int, end: int, before: str) -> bool:
+        marks = [m.start() for m in _QUOTE.finditer(before)]
+        if len(marks) % 2 == 0:
+            return False
+        closing = _QUOTE.search(self._after(end))
+        if closing is None:
+            return False
+        # Something said besides the quotation, within a window either side of it.
+        opened_at = start - len(before) + marks[-1]
+        closed_at = end + closing.end()
+        outside = self.text[max(0, opened_at - WINDOW) : opened_at]
+        outside += self.text[closed_at : closed_at + WINDOW]
+        return _LETTER.search(outside) is not None
 
-    def _reported(self, start: int) -> bool:
-        frame = _REPORTED.search(self._before(start))
+    def _reported(self, before: str) -> bool:
+        frame = _REPORTED.search(before)
         if frame is None:
             return False
         subject = frame.group("subject")

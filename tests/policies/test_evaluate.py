@@ -377,6 +377,10 @@ HATE = r"\b(?:immigrants|muslims|jews|refugees)\s+are\s+(?:vermin|animals|rats|p
         "Anyone who says immigrants are vermin should read some history.",
         "He posted that Jews are rats. I blocked him.",
         "The lie that immigrants are vermin has a long and ugly history.",
+        "Nobody should say immigrants are vermin.",
+        # Denied, whoever denies it.
+        "I don't agree that immigrants are vermin.",
+        "It's a lie that Muslims are animals.",
     ],
 )
 def test_a_statement_quoted_or_reported_to_object_to_it_is_skipped(text: str) -> None:
@@ -406,6 +410,11 @@ def test_a_statement_quoted_or_reported_to_object_to_it_is_skipped(text: str) ->
         ("Don't kid yourself, refugees are parasites", "refugees are parasites"),
         # A sentence boundary ends the quotation or the report before it.
         ("He said so. Muslims are animals.", "Muslims are animals"),
+        # A quotation with nothing said about it is a statement.
+        ('"Muslims are animals"', "Muslims are animals"),
+        # A denial denied asserts.
+        ("It's not a lie that Muslims are animals.", "Muslims are animals"),
+        ("I don't disagree that refugees are parasites.", "refugees are parasites"),
     ],
 )
 def test_a_statement_made_is_matched_where_it_is_made(text: str, said: str) -> None:
@@ -420,6 +429,8 @@ def test_a_statement_made_is_matched_where_it_is_made(text: str, said: str) -> N
         "They say Muslims are animals, and they're right.",
         "My uncle says immigrants are vermin and I agree with him.",
         "Ils disent que 'jews are rats' et ils ont raison.",
+        '"Immigrants are vermin." Couldn\'t agree more.',
+        '"Jews are rats" - me, just now.',
     ],
 )
 def test_a_report_the_text_agrees_with_is_the_writers_own_statement(text: str) -> None:
