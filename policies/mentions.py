@@ -13,12 +13,14 @@ A match is a mention when, within its own sentence, it sits
   think", "everyone knows") are not among them: they are how a writer passes off a claim
   as common sense; or
 - right after words that deny it ("I don't agree that", "it's a lie that", "the myth
-  that", "je ne crois pas que").
+  that", "je ne crois pas que"), unless the sentence is a question ("who could disagree
+  that …?").
 
-Reporting only counts when the reporter is not the writer ("I say …", "je dis que …" are
-the writer's own words), and no mention counts in a text that then agrees with what it
-reported ("… and they're right", "I agree", "ils ont raison"). Each match is judged on its
-own, so a text that quotes a statement to object to it and then makes it still matches.
+Reporting only counts when the reporter is not the writer ("I say …", "as I always say",
+"je dis que …" are the writer's own words), and no mention counts in a text that then
+agrees with what it reported ("… and they're right", "I agree", "ils ont raison"). Each
+match is judged on its own, so a text that quotes a statement to object to it and then
+makes it still matches.
 
 Every look is bounded (the match's sentence, at most ``WINDOW`` characters either side),
 so the cost per match does not grow with the text.
@@ -37,7 +39,7 @@ _SENTENCE_END = re.compile(r"[.!?\n]+\s")
 _QUOTE = re.compile(r"[\"“”„«»‹›]|(?<![^\W\d_])['‘’]|['‘’](?![^\W\d_])")
 # Words that report what someone says or thinks, ending right before the match.
 _REPORTED = re.compile(
-    r"(?P<subject>\b[\w'’]+\s+|\bj['’])?"
+    r"(?P<subject>(?:\b[\w'’]+\s+){1,2}|\bj['’])?"
     r"\b(?:say|says|said|saying|claim|claims|claimed|claiming|insist|insists|insisted|insisting"
     r"|argue|argues|argued|arguing|tweet|tweets|tweeted|tweeting|wrote|writes|writing"
     r"|post|posts|posted|posting|shout|shouts|shouted|shouting|chant|chants|chanted|chanting"
@@ -62,8 +64,11 @@ _DENIED = re.compile(
     re.IGNORECASE,
 )
 _LETTER = re.compile(r"[^\W\d_]")
-# The writer as the one saying it: then the words are the writer's own.
-_FIRST_PERSON = re.compile(r"^(?:i|we|je|j['’]|nous|on)\s*$", re.IGNORECASE)
+# The writer as the one saying it ("I said", "as I always say", "we all say"): then the
+# words are the writer's own.
+_FIRST_PERSON = re.compile(
+    r"\b(?:i|i['’](?:ve|d|ll|m)|we|we['’](?:ve|d|ll)|je|nous)\b|\bj['’]", re.IGNORECASE
+)
 _AGREES = re.compile(
     r"\b(?:(?:they|he|she)\s*(?:['’]re|['’]s|are|is|was|were)\s+(?:so\s+|totally\s+"
     r"|absolutely\s+|dead\s+|completely\s+)?right|i\s+agree|agree\s+with\s+(?:him|her|them)"
@@ -86,8 +91,9 @@ class MentionJudge:
 
     def is_mention(self, start: int, end: int) -> bool:
         before = self._before(start)
+        # A denial asked as a question ("who could disagree that …?") asserts.
         if _DENIED.search(before):
-            return True
+            return "?" not in self._after(end)
         if not (self._quoted(start, end, before) or self._reported(before)):
             return False
         if self._agrees is None:
@@ -123,4 +129,4 @@ class MentionJudge:
         if frame is None:
             return False
         subject = frame.group("subject")
-        return subject is None or _FIRST_PERSON.match(subject) is None
+        return subject is None or _FIRST_PERSON.search(subject) is None

@@ -378,6 +378,7 @@ HATE = r"\b(?:immigrants|muslims|jews|refugees)\s+are\s+(?:vermin|animals|rats|p
         "He posted that Jews are rats. I blocked him.",
         "The lie that immigrants are vermin has a long and ugly history.",
         "Nobody should say immigrants are vermin.",
+        "I heard him say Muslims are animals, and I walked out.",
         # Denied, whoever denies it.
         "I don't agree that immigrants are vermin.",
         "It's a lie that Muslims are animals.",
@@ -402,6 +403,8 @@ def test_a_statement_quoted_or_reported_to_object_to_it_is_skipped(text: str) ->
         # The writer's own words, however introduced.
         ("I say Muslims are animals.", "Muslims are animals"),
         ("I said it before and I'll say it again: Jews are rats.", "Jews are rats"),
+        ("As I always say, refugees are parasites.", "refugees are parasites"),
+        ("I keep saying immigrants are vermin.", "immigrants are vermin"),
         ("Everyone knows refugees are parasites.", "refugees are parasites"),
         ("Don't you think immigrants are vermin?", "immigrants are vermin"),
         # Scare quotes elsewhere in the sentence do not make the statement a quotation,
@@ -415,6 +418,8 @@ def test_a_statement_quoted_or_reported_to_object_to_it_is_skipped(text: str) ->
         # A denial denied asserts.
         ("It's not a lie that Muslims are animals.", "Muslims are animals"),
         ("I don't disagree that refugees are parasites.", "refugees are parasites"),
+        # A denial asked as a question asserts.
+        ("Who could disagree that refugees are parasites?", "refugees are parasites"),
     ],
 )
 def test_a_statement_made_is_matched_where_it_is_made(text: str, said: str) -> None:
