@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import islice
 from typing import NamedTuple
 
 from policies.language import choose
@@ -257,12 +257,10 @@ def _compile_regex(condition: RegexCondition) -> _Check:
         if skip_mentions:
             judge = MentionJudge(text)
             matches = (m for m in matches if not judge.is_mention(m.start(), m.end()))
-            first = next(matches, None)
-            if first is None:
-                return _NOT_HELD
-            matches = chain((first,), matches)
+        found = list(islice(matches, MAX_SPANS_PER_PATTERN))
+        if not found:  # every match was a mention
+            return _NOT_HELD
         # An empty match holds the rule but marks no characters.
-        found = islice(matches, MAX_SPANS_PER_PATTERN)
         return _Result(True, spans=tuple(m.span() for m in found if m.end() > m.start()))
 
     return check

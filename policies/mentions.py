@@ -37,8 +37,11 @@ _SENTENCE_END = re.compile(r"[.!?\n]\s")
 # Double quotation marks and guillemets always quote; a straight or curly single mark only
 # when a letter is not on both sides of it ("don't", "l'homme" are apostrophes).
 _QUOTE = re.compile(r"[\"“”„«»‹›]|(?<![^\W\d_])['‘’]|['‘’](?![^\W\d_])")
-# Words that report what someone says, ending right before the match. The tail is one run
-# of spaces and punctuation, so a long run of spaces is not scanned once per way to split it.
+# How a reporting or denying frame ends right before the match: "that"/"que", then one run
+# of spaces and punctuation with at most one opening quotation mark, so a long run of
+# spaces is not scanned once per way to split it.
+_FRAME_END = r"(?:\s+(?:that|que|qu['’]))?[\s:,]*(?:[\"“”„«»‹›'‘’][\s:,]*)?$"
+# Words that report what someone says.
 _REPORTED = re.compile(
     r"(?P<subject>(?:\b[\w'’]{1,30}\s+){1,2}|\bj['’])?"
     r"\b(?:say|says|said|saying|claim|claims|claimed|claiming|insist|insists|insisted|insisting"
@@ -48,7 +51,7 @@ _REPORTED = re.compile(
     r"|dire|dit|disent|disant|prétendre|prétend|prétendent|prétendant|affirmer|affirme"
     r"|affirment|affirmant|répéter|répète|répètent|crier|crie|crient"
     r"|the\s+(?:idea|claim|notion|belief|rhetoric)|l['’](?:idée|affirmation)|le\s+discours)"
-    r"(?:\s+(?:that|que|qu['’]))?[\s:,]*(?:[\"“”„«»‹›'‘’][\s:,]*)?$",
+    + _FRAME_END,
     re.IGNORECASE,
 )
 # Words that deny what follows, whoever says them; not when they are themselves denied
@@ -60,8 +63,7 @@ _DENIED = re.compile(
     rf"|{_NOT_DENIED}\b(?:not\s+true|untrue|false|a\s+lie|the\s+lie|a\s+myth|the\s+myth"
     r"|nonsense)"
     r"|\b(?:ne\s+)?(?:pense|crois|croit|pensent|croient)\s+pas"
-    rf"|{_NOT_DENIED}\bfaux|\bpas\s+vrai|\ble\s+(?:mensonge|mythe)\s+selon\s+lequel)"
-    r"(?:\s+(?:that|que|qu['’]))?[\s:,]*(?:[\"“”„«»‹›'‘’][\s:,]*)?$",
+    rf"|{_NOT_DENIED}\bfaux|\bpas\s+vrai|\ble\s+(?:mensonge|mythe)\s+selon\s+lequel)" + _FRAME_END,
     re.IGNORECASE,
 )
 _LETTER = re.compile(r"[^\W\d_]")
