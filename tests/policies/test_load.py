@@ -369,6 +369,25 @@ MALFORMED = {
         ("rude", "when.regex.pattern", 9),
         "is not a valid regular expression: invalid repetition size: {2,1}",
     ),
+    "skip_mentions that is not a boolean": (
+        """\
+        id: tiny
+        title: Tiny
+        summary: S
+        rules:
+          - id: rude
+            title: Rude words
+            when:
+              regex:
+                pattern: 'idiot'
+                skip_mentions: 'yes'
+            action: label
+            notice: Labelled.
+            examples: {match: [idiot], no_match: [b]}
+        """,
+        ("rude", "when.regex.skip_mentions", 10),
+        "must be true or false",
+    ),
     # Policy patterns run on RE2: the constructs that need backtracking are refused, on
     # the line of the pattern where they are written.
     "lookahead in a verbose block pattern": (
